@@ -1,0 +1,1 @@
+"""Benchmarks: speed of the prior, PSNR/SSIM tables (not part of the test suite)."""

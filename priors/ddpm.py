@@ -1,0 +1,105 @@
+"""The DDPM prior (seed Step 3): forward chain, eps-network, x0_hat, reverse mean and loss.
+
+Images live in [-1, 1] inside the prior. The interface the solvers use is small:
+`schedule`, `eps(x_t, t)`, `x0_hat(x_t, t)`, where t is the seed's time index 1..T of
+`schedule` (a tensor of shape (B,) or an int); the network receives t - 1.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .schedule import Schedule
+
+__all__ = ["DDPM", "gather", "elbo_weights", "min_snr_weights"]
+
+
+def gather(a: Tensor, idx, x: Tensor) -> Tensor:
+    """a[idx] (float64 schedule values) as x's dtype/device, broadcastable against x (B, ...)."""
+    idx = torch.as_tensor(idx, device=a.device).reshape(-1)
+    v = a[idx].to(device=x.device, dtype=x.dtype)
+    return v.reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def elbo_weights(s: Schedule, variance: str = "beta") -> Tensor:
+    """w_t making seed eq. 23 the true bound term: beta_t^2 / (2 sigma_t^2 alpha_t (1 - abar_t)).
+
+    At t = 1 (beta_tilde_1 = 0) sigma_1^2 is beta_1 ('beta') or beta_tilde_2 ('beta_tilde', as
+    guided-diffusion clips it). Normalised to mean 1 so the learning rate keeps its meaning.
+    """
+    from .sampling import reverse_variance
+
+    w = s.betas**2 / (2 * reverse_variance(s, variance, clip_first=True) * s.alphas * (1 - s.abar))
+    return w / w.mean()
+
+
+def min_snr_weights(s: Schedule, gamma: float = 5.0) -> Tensor:
+    """Min-SNR-gamma weighting for eps-prediction (Hang et al. 2023): min(SNR_t, gamma) / SNR_t."""
+    snr = s.abar / (1 - s.abar)
+    return torch.clamp(snr, max=gamma) / snr
+
+
+class DDPM(nn.Module):
+    """A trained (or exact) noise predictor with its schedule.
+
+    `net(x, t - 1)` predicts eps. `clip` is the default for clipping x0_hat to [-1, 1].
+    """
+
+    def __init__(self, net: nn.Module, schedule: Schedule, *, image_size: int | None = None,
+                 channels: int | None = None, clip: bool = True, meta: dict | None = None):
+        super().__init__()
+        self.net, self.schedule, self.clip = net, schedule, clip
+        self.image_size = image_size
+        self.channels = channels if channels is not None else getattr(getattr(net, "config", None), "channels", None)
+        self.meta = dict(meta or {})
+
+    def _tensor(self):
+        p = next(iter(self.net.parameters()), None)
+        return p if p is not None else next(iter(self.net.buffers()), None)
+
+    @property
+    def device(self) -> torch.device:
+        p = self._tensor()
+        return p.device if p is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        p = self._tensor()
+        return p.dtype if p is not None else torch.float32
+
+    def _t(self, t, x: Tensor) -> Tensor:
+        t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(x.shape[0])
+        if bool((t < 1).any()) or bool((t > self.schedule.T).any()):
+            raise ValueError(f"t must be in 1..{self.schedule.T}")
+        return t
+
+    def eps(self, x_t: Tensor, t) -> Tensor:
+        """eps_theta(x_t, t) (seed eq. 19), t in 1..T; the network is fed t - 1."""
+        out = self.net(x_t.to(self.dtype), self._t(t, x_t) - 1).to(x_t.dtype)
+        return out[:, : x_t.shape[1]]  # drop a learned-variance half if the network has one
+
+    def x0_from_eps(self, x_t: Tensor, t, eps: Tensor, clip: bool | None = None) -> Tensor:
+        abar = gather(self.schedule.abar, self._t(t, x_t) - 1, x_t)
+        x0 = (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()  # Eq. (20) of the seed
+        return x0.clamp(-1, 1) if (self.clip if clip is None else clip) else x0
+
+    def x0_hat(self, x_t: Tensor, t, clip: bool | None = None) -> Tensor:
+        """x0_hat(x_t, t) (seed eq. 20), clipped to [-1, 1] unless clip=False."""
+        return self.x0_from_eps(x_t, t, self.eps(x_t, t), clip)
+
+    def q_sample(self, x0: Tensor, t, noise: Tensor) -> Tensor:
+        abar = gather(self.schedule.abar, self._t(t, x0) - 1, x0)
+        return abar.sqrt() * x0 + (1 - abar).sqrt() * noise  # Eq. (12) of the seed
+
+    def forward(self, x0: Tensor, t: Tensor, noise: Tensor, weights: Tensor | None = None) -> Tensor:
+        """The training loss (so DistributedDataParallel can wrap the prior)."""
+        return self.loss(x0, t, noise, weights)
+
+    def loss(self, x0: Tensor, t: Tensor, noise: Tensor, weights: Tensor | None = None) -> Tensor:
+        """Per-sample w_t ||eps - eps_theta(x_t, t)||^2 / D (seed eqs. 26-28), t in 1..T."""
+        err = (noise - self.eps(self.q_sample(x0, t, noise), t)).pow(2).flatten(1).mean(1)
+        if weights is not None:
+            err = err * weights.to(err.device, err.dtype)[self._t(t, x0) - 1]
+        return err

@@ -1,0 +1,101 @@
+"""Unconditional sampling: ancestral DDPM (seed eqs. 30-35) and DDIM (Song et al. 2021, eq. 12).
+
+Both run on any respaced schedule; x0_hat is clipped to [-1, 1] when the prior's `clip` is on,
+in which case the reverse mean is that of q(x_{t-1} | x_t, x0_hat) (it equals seed eq. 21 when
+nothing is clipped).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .ddpm import gather
+from .rng import randn
+from .schedule import Schedule
+
+__all__ = ["reverse_variance", "posterior_mean", "reverse_mean_eps", "ancestral_sample", "ddim_sample"]
+
+
+def reverse_variance(s: Schedule, variance="beta", *, clip_first: bool = False) -> Tensor:
+    """sigma_t^2 of seed eq. 16: 'beta' (beta_t), 'beta_tilde' (posterior variance), or a float v
+    in [0, 1] interpolating in log space, exp(v log beta_t + (1 - v) log beta_tilde_t).
+
+    beta_tilde_1 = 0; with clip_first it is replaced by beta_tilde_2, as guided-diffusion does
+    (needed wherever log sigma_1^2 is taken: the bound, the interpolation)."""
+    bt = s.beta_tilde
+    if clip_first or not isinstance(variance, str):
+        bt = torch.cat([bt[1:2] if len(bt) > 1 else s.betas[:1], bt[1:]])
+    if variance == "beta":
+        return s.betas
+    if variance == "beta_tilde":
+        return bt
+    if isinstance(variance, str):
+        raise ValueError(f"unknown variance {variance!r}: 'beta', 'beta_tilde' or a number in [0, 1]")
+    v = float(variance)
+    if not 0 <= v <= 1:
+        raise ValueError("the variance interpolation must be in [0, 1]")
+    return torch.exp(v * s.betas.log() + (1 - v) * bt.log())
+
+
+def posterior_mean(s: Schedule, i, x0: Tensor, x_t: Tensor) -> Tensor:
+    """Mean of q(x_{t-1} | x_t, x0) at position i of schedule s (variance: s.beta_tilde[i])."""
+    abar, abar_prev = gather(s.abar, i, x_t), gather(s.abar_prev, i, x_t)
+    beta, alpha = 1 - abar / abar_prev, abar / abar_prev
+    return (abar_prev.sqrt() * beta * x0 + alpha.sqrt() * (1 - abar_prev) * x_t) / (1 - abar)
+
+
+def reverse_mean_eps(s: Schedule, i, x_t: Tensor, eps: Tensor) -> Tensor:
+    """mu_theta(x_t, t) = (x_t - beta_t / sqrt(1 - abar_t) eps) / sqrt(alpha_t)."""
+    abar, abar_prev = gather(s.abar, i, x_t), gather(s.abar_prev, i, x_t)
+    alpha = abar / abar_prev
+    return (x_t - (1 - alpha) / (1 - abar).sqrt() * eps) / alpha.sqrt()  # Eq. (21) of the seed
+
+
+def _start(prior, shape, generator, x_T):
+    if x_T is not None:
+        return x_T
+    return randn(shape, generator, device=prior.device)  # Eq. (30) of the seed
+
+
+@torch.no_grad()
+def ancestral_sample(prior, shape, *, steps: int | None = None, variance="beta",
+                     generator: torch.Generator | None = None, callback: Callable | None = None,
+                     x_T: Tensor | None = None, spacing: str = "uniform") -> Tensor:
+    """DDPM ancestral sampling (seed eqs. 30-35) on `steps` respaced steps; returns x_0 in [-1, 1]."""
+    s = prior.schedule if steps is None else prior.schedule.respace(steps, spacing)
+    var = reverse_variance(s, variance)
+    x = _start(prior, shape, generator, x_T)
+    for i in reversed(range(len(s))):
+        t = int(s.t[i])
+        x0 = prior.x0_hat(x, t)  # Eqs. (31), (20)
+        mean = posterior_mean(s, i, x0, x)  # Eq. (32) = (21) when x0_hat is not clipped
+        if callback is not None:
+            callback({"i": i, "t": t, "x": x, "x0_hat": x0})
+        if i > 0:
+            x = mean + float(var[i]) ** 0.5 * randn(x.shape, generator, device=x.device, dtype=x.dtype)  # Eq. (33)
+        else:
+            x = mean  # Eq. (34) of the seed
+    return x
+
+
+@torch.no_grad()
+def ddim_sample(prior, shape, *, steps: int = 50, eta: float = 0.0,
+                generator: torch.Generator | None = None, callback: Callable | None = None,
+                x_T: Tensor | None = None, spacing: str = "uniform") -> Tensor:
+    """DDIM (Song, Meng & Ermon, ICLR 2021, eq. 12) with stochasticity eta on `steps` steps."""
+    s = prior.schedule.respace(steps, spacing)
+    x = _start(prior, shape, generator, x_T)
+    for i in reversed(range(len(s))):
+        t = int(s.t[i])
+        abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])
+        x0 = prior.x0_hat(x, t)
+        eps = (x - abar**0.5 * x0) / (1 - abar) ** 0.5  # consistent with a clipped x0_hat
+        if callback is not None:
+            callback({"i": i, "t": t, "x": x, "x0_hat": x0})
+        sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5  # DDIM eq. (16)
+        x = abar_prev**0.5 * x0 + max(1 - abar_prev - sigma**2, 0.0) ** 0.5 * eps  # DDIM eq. (12)
+        if sigma > 0 and i > 0:
+            x = x + sigma * randn(x.shape, generator, device=x.device, dtype=x.dtype)
+    return x

@@ -1,0 +1,121 @@
+"""Noise schedules of the DDPM forward chain (seed eqs. 8-12) and their respacing.
+
+Time convention: the seed counts t = 1..T. A `Schedule` of K steps stores, for its step
+k = 1..K (array position k - 1), the *original* time index `t[k - 1]` in 1..T; the network is
+always fed `t - 1` in 0..T-1 (as guided-diffusion and diffusers do), so a respaced schedule
+still feeds the original index and pretrained networks work unchanged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+__all__ = ["Schedule", "linear_schedule", "cosine_schedule", "make_schedule"]
+
+
+def _f64(x) -> Tensor:
+    t = torch.as_tensor(x, dtype=torch.float64).clone()
+    t.requires_grad_(False)
+    return t
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """K steps of a (possibly respaced) schedule; float64 tensors derived from `abar`.
+
+    `abar[k-1]` is abar at step k; `t[k-1]` the original time index (1..T) of step k.
+    Everything else (beta, alpha, beta_tilde) is derived here, once.
+    """
+
+    abar: Tensor
+    t: Tensor
+    kind: str = "linear"
+    T: int = field(default=0)
+    betas: Tensor = field(init=False, repr=False)
+    alphas: Tensor = field(init=False, repr=False)
+    abar_prev: Tensor = field(init=False, repr=False)
+    beta_tilde: Tensor = field(init=False, repr=False)
+
+    def __post_init__(self):
+        abar = _f64(self.abar)
+        if abar.ndim != 1 or len(abar) == 0:
+            raise ValueError("abar must be a non-empty 1-D sequence")
+        if not bool(((abar > 0) & (abar < 1)).all()) or not bool((abar[1:] < abar[:-1]).all()):
+            raise ValueError("abar must decrease strictly inside (0, 1)")
+        t = torch.as_tensor(self.t, dtype=torch.int64).clone()
+        if t.shape != abar.shape:
+            raise ValueError("t and abar must have the same length")
+        abar_prev = torch.cat([abar.new_ones(1), abar[:-1]])
+        alphas = abar / abar_prev  # Eq. (8) of the seed, inverted: abar_t = prod alpha_s
+        betas = 1 - alphas
+        # Posterior variance of q(x_{t-1} | x_t, x_0): beta_tilde_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t
+        beta_tilde = (1 - abar_prev) / (1 - abar) * betas
+        set_ = object.__setattr__
+        set_(self, "abar", abar)
+        set_(self, "t", t)
+        set_(self, "T", int(self.T or int(t.max())))
+        set_(self, "betas", betas)
+        set_(self, "alphas", alphas)
+        set_(self, "abar_prev", abar_prev)
+        set_(self, "beta_tilde", beta_tilde)
+
+    def __len__(self) -> int:
+        return len(self.abar)
+
+    @classmethod
+    def from_betas(cls, betas, kind: str = "custom") -> "Schedule":
+        betas = _f64(betas)
+        if not bool(((betas > 0) & (betas < 1)).all()):
+            raise ValueError("betas must lie in (0, 1)")
+        return cls(torch.cumprod(1 - betas, 0), torch.arange(1, len(betas) + 1), kind, len(betas))
+
+    def respace(self, steps: int, spacing: str = "uniform") -> "Schedule":
+        """A `steps`-long subsequence of this schedule, its betas re-derived from abar.
+
+        `uniform` takes evenly spaced steps, `quadratic` denser steps near t = 1 (DDIM's
+        choices). The last step is always the schedule's last, the first always t = 1.
+        """
+        n = len(self)
+        if not 1 <= steps <= n:
+            raise ValueError(f"steps must be in 1..{n}, got {steps}")
+        if spacing == "uniform":
+            pos = torch.linspace(0, n - 1, steps, dtype=torch.float64)
+        elif spacing == "quadratic":
+            pos = torch.linspace(0, math.sqrt(n - 1), steps, dtype=torch.float64) ** 2
+        else:
+            raise ValueError(f"unknown spacing {spacing!r}: use 'uniform' or 'quadratic'")
+        idx = pos.round().long() if steps > 1 else torch.tensor([n - 1])
+        # rounding may repeat an index for dense quadratic spacings: keep them strictly increasing
+        for i in range(1, steps):
+            if idx[i] <= idx[i - 1]:
+                idx[i] = idx[i - 1] + 1
+        if int(idx[-1]) > n - 1:
+            raise ValueError(f"cannot place {steps} {spacing} steps in {n}")
+        return Schedule(self.abar[idx], self.t[idx], self.kind, self.T)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "T": self.T, "t": self.t.tolist(), "abar": self.abar.tolist()}
+
+
+def linear_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Schedule:
+    """DDPM's linear betas (Ho et al. 2020), scaled to T steps as improved-DDPM does for T != 1000."""
+    scale = 1000 / T
+    return Schedule.from_betas(torch.linspace(beta_start * scale, beta_end * scale, T), "linear")
+
+
+def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Schedule:
+    """Nichol & Dhariwal 2021, eq. 17: abar(t) = cos^2(((t/T + s)/(1 + s)) pi/2), betas capped."""
+    f = lambda u: math.cos((u / T + s) / (1 + s) * math.pi / 2) ** 2
+    betas = [min(1 - f(i + 1) / f(i), max_beta) for i in range(T)]
+    return Schedule.from_betas(betas, "cosine")
+
+
+def make_schedule(kind: str = "linear", T: int = 1000) -> Schedule:
+    if kind == "linear":
+        return linear_schedule(T)
+    if kind == "cosine":
+        return cosine_schedule(T)
+    raise ValueError(f"unknown schedule {kind!r}: use 'linear' or 'cosine'")

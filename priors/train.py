@@ -1,0 +1,278 @@
+"""Training the eps-network (seed Step 4, eqs. 24-29): Adam, EMA, gradient clipping, warmup.
+
+Every random draw of a training sample (which image, crop, flip, t, eps) comes from a generator
+keyed to (seed, global sample index), so a run gives the same result on one process or under
+`torchrun --nproc_per_node N` (DistributedDataParallel, gloo on CPU, nccl on GPU), and a resumed
+run continues exactly. Dropout, when enabled, draws from torch's default generator and breaks
+that exactness (the shipped priors use none).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+from tqdm import tqdm
+
+from .checkpoint import latest_checkpoint, prior_config, save_checkpoint
+from .data import ImageData, load_images
+from .ddpm import DDPM, elbo_weights, min_snr_weights
+from .rng import key_generator
+from .sampling import ddim_sample
+from .schedule import make_schedule
+from .unet import UNet, UNetConfig
+
+__all__ = ["TrainConfig", "train"]
+
+
+@dataclass
+class TrainConfig:
+    data: str
+    out: str
+    size: int = 32
+    channels: int = 3
+    subset: str | None = None
+    scales: float = 1.0
+    rot90: bool = False
+    width: int = 64
+    mults: tuple = (1, 2, 2)
+    res_blocks: int = 2
+    attn_levels: tuple = ()
+    dropout: float = 0.0
+    schedule: str = "linear"
+    T: int = 1000
+    weighting: str = "uniform"
+    batch: int = 64
+    lr: float = 2e-4
+    warmup: int = 500
+    grad_clip: float = 1.0
+    ema: float = 0.999
+    steps: int = 100_000
+    seed: int = 0
+    ckpt_every: int = 500
+    sample_every: int = 2000
+    log_every: int = 50
+    keep: int = 3
+    channels_last: bool = False
+    compile: bool = False
+    device: str = "auto"
+
+    def unet(self) -> UNetConfig:
+        return UNetConfig(channels=self.channels, width=self.width, mults=tuple(self.mults),
+                          num_res_blocks=self.res_blocks, attn_levels=tuple(self.attn_levels), dropout=self.dropout)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {device!r}: use auto, cpu, cuda or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda requested but CUDA is not available")
+    return dev
+
+
+def _loss_weights(cfg: TrainConfig, schedule):
+    if cfg.weighting == "uniform":
+        return None
+    if cfg.weighting == "elbo":
+        return elbo_weights(schedule)
+    if cfg.weighting == "min-snr":
+        return min_snr_weights(schedule)
+    raise ValueError(f"unknown weighting {cfg.weighting!r}: uniform, elbo or min-snr")
+
+
+def _optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict, list]:
+    sd = opt.state_dict()
+    tensors = {f"{i}.{k}": v for i, st in sd["state"].items() for k, v in st.items() if torch.is_tensor(v)}
+    return tensors, sd["param_groups"]
+
+
+def _load_optimizer(opt: torch.optim.Optimizer, tensors: dict, groups: list) -> None:
+    state: dict = {}
+    for key, v in tensors.items():
+        i, name = key.split(".", 1)
+        state.setdefault(int(i), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": groups})
+
+
+class _Batches:
+    """The global batch of `step`, restricted to this rank's share."""
+
+    def __init__(self, data: ImageData, cfg: TrainConfig, rank: int, world: int, T: int):
+        if cfg.batch % world:
+            raise ValueError(f"batch {cfg.batch} does not split over {world} processes")
+        self.data, self.cfg, self.T = data, cfg, T
+        self.local = cfg.batch // world
+        self.offset = rank * self.local
+        self._perm: tuple[int, torch.Tensor] | None = None
+
+    def _image_index(self, g_index: int) -> int:
+        epoch, pos = divmod(g_index, len(self.data))
+        if self._perm is None or self._perm[0] != epoch:
+            self._perm = (epoch, torch.randperm(len(self.data), generator=key_generator(self.cfg.seed, -1, epoch)))
+        return int(self._perm[1][pos])
+
+    def __call__(self, step: int):
+        xs, ts, es = [], [], []
+        for j in range(self.local):
+            g_index = step * self.cfg.batch + self.offset + j
+            g = key_generator(self.cfg.seed, g_index)
+            x = self.data.view(self._image_index(g_index), g)
+            xs.append(x)
+            ts.append(int(torch.randint(1, self.T + 1, (), generator=g)))  # Eq. (24) of the seed
+            es.append(torch.randn(x.shape, generator=g))  # Eq. (25) of the seed
+        return torch.stack(xs), torch.tensor(ts), torch.stack(es)
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train (or resume) a run in cfg.out; returns the last checkpoint directory."""
+    out = Path(cfg.out)
+    ckdir = out / "checkpoints"
+    start, state = 0, None
+    last = latest_checkpoint(ckdir)
+    if resume:
+        if last is None:
+            raise ValueError(f"{out}: nothing to resume (no checkpoints/step-*)")
+        state = json.loads((last / "state.json").read_text())
+        steps = cfg.steps
+        cfg = TrainConfig.from_dict(state["config"])
+        cfg.steps = max(steps, cfg.steps) if steps else cfg.steps
+        start = int(state["step"])
+    elif last is not None:
+        raise ValueError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    device = resolve_device(cfg.device)
+    if world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    unet_cfg = cfg.unet()
+    if cfg.size % unet_cfg.multiple:
+        raise ValueError(f"--size {cfg.size} is not a multiple of 2**(levels-1) = {unet_cfg.multiple}")
+    data = ImageData(load_images(cfg.data, cfg.channels, cfg.subset), cfg.size, scales=cfg.scales, rot90=cfg.rot90)
+    schedule = make_schedule(cfg.schedule, cfg.T)
+    weights = _loss_weights(cfg, schedule)
+
+    with torch.random.fork_rng(devices=[]):  # initial weights from the run's seed; global state restored
+        torch.manual_seed(cfg.seed)
+        net = UNet(unet_cfg).to(device)
+    ema = copy.deepcopy(net).eval().requires_grad_(False)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    if state is not None:
+        net.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
+        ema.load_state_dict(load_file(str(last / "ema.safetensors"), device=str(device)))
+        _load_optimizer(opt, load_file(str(last / "optimizer.safetensors"), device=str(device)), state["param_groups"])
+    if cfg.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    model = DDPM(net, schedule)
+    step_fn = model
+    if world > 1:
+        step_fn = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    compiled_loss = torch.compile(model.loss) if cfg.compile else None
+    batches = _Batches(data, cfg, rank, world, schedule.T)
+    n_params = sum(p.numel() for p in net.parameters())
+
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+    log = open(out / "log.jsonl", "a") if rank == 0 else None
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress or rank != 0, unit="step", dynamic_ncols=True)
+    t_last, n_last = time.perf_counter(), 0
+    images_seen = int(state["images_seen"]) if state else 0
+    elapsed = float(state.get("seconds", 0.0)) if state else 0.0
+    net.train()
+
+    def checkpoint(step: int) -> Path:
+        train_state = {"step": step, "images_seen": images_seen, "ema_decay": cfg.ema, "seconds": round(elapsed, 1),
+                       "device": str(device), "processes": world, "params": n_params}
+        meta = {"restore": json.dumps(prior_config(unet_cfg, schedule, cfg.size, train_state))}
+        opt_tensors, groups = _optimizer_tensors(opt)
+        files = {"ema.safetensors": (ema.state_dict(), meta), "model.safetensors": (net.state_dict(), meta),
+                 "optimizer.safetensors": (opt_tensors, None)}
+        return save_checkpoint(ckdir, step, files, {**train_state, "config": asdict(cfg), "param_groups": groups},
+                               keep=cfg.keep)
+
+    path = last
+    for step in range(start, cfg.steps):
+        t0 = time.perf_counter()
+        x0, t, noise = batches(step)
+        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
+        if cfg.channels_last:
+            x0, noise = x0.contiguous(memory_format=torch.channels_last), noise.contiguous(memory_format=torch.channels_last)
+        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        if world > 1:
+            per_sample = step_fn(x0, t, noise, weights)  # DDP forward is DDPM.forward -> loss
+        else:
+            per_sample = (compiled_loss or model.loss)(x0, t, noise, weights)
+        loss = per_sample.mean()  # Eq. (28) of the seed
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+        opt.step()  # Eq. (29) of the seed, with Adam
+        decay = min(cfg.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), net.parameters()):
+                pe.lerp_(p, 1 - decay)
+        images_seen += cfg.batch
+        elapsed += time.perf_counter() - t0
+        n_last += cfg.batch
+        done = step + 1
+        if rank == 0:
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"loss is {float(loss)} at step {done}: lower --lr or check the data")
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                now = time.perf_counter()
+                rate = n_last / (now - t_last)
+                t_last, n_last = now, 0
+                rec = {"step": done, "loss": round(loss.item(), 6), "grad_norm": round(float(gnorm), 4), "lr": lr,
+                       "images_seen": images_seen, "images_per_s": round(rate, 2), "seconds": round(elapsed, 1)}
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.1f}")
+            if done % cfg.ckpt_every == 0 or done == cfg.steps:
+                path = checkpoint(done)
+            if cfg.sample_every and (done % cfg.sample_every == 0 or done == cfg.steps):
+                _sample_grid(ema, schedule, cfg, out / "samples" / f"step-{done:09d}.png", device)
+        bar.update(1)
+    bar.close()
+    if log:
+        log.close()
+    if world > 1:
+        dist.barrier()
+    return path
+
+
+def _sample_grid(ema: UNet, schedule, cfg: TrainConfig, path: Path, device) -> None:
+    from restore.io import save_grid
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(cfg.seed)
+    prior = DDPM(ema, schedule)
+    x = ddim_sample(prior, (16, cfg.channels, cfg.size, cfg.size), steps=50, generator=g)
+    save_grid(path, (x + 1) / 2, nrow=4)

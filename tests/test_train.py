@@ -1,0 +1,115 @@
+"""Training, checkpoints and resumption on a tiny data set made here."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
+from restore.priors.checkpoint import load_prior, save_prior
+from restore.priors.data import load_images
+from restore.priors.train import TrainConfig, train
+
+TINY = dict(size=8, channels=1, width=8, mults=(1, 2), res_blocks=1, batch=16, lr=2e-3, warmup=5,
+            ckpt_every=10, sample_every=0, log_every=5, device="cpu")
+
+
+def _cfg(data, out, **kw):
+    return TrainConfig(data=str(data), out=str(out), **{**TINY, **kw})
+
+
+def _held_out_loss(prior, x0):
+    g = torch.Generator().manual_seed(123)
+    t = torch.randint(1, 1001, (len(x0),), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    with torch.no_grad():
+        return float(prior.loss(x0, t, noise).mean())
+
+
+def test_training_lowers_held_out_loss(tiny_npz, tmp_path):
+    held = torch.stack(load_images(tiny_npz, 1, "96:128")).float() / 127.5 - 1
+    before = _held_out_loss(DDPM(UNet(UNetConfig(channels=1, width=8, mults=(1, 2), num_res_blocks=1)), linear_schedule()), held)
+    train(_cfg(tiny_npz, tmp_path / "run", subset="0:96", steps=60, ema=0.9), progress=False)
+    after = _held_out_loss(load_prior(tmp_path / "run"), held)
+    assert after < 0.8 * before, (before, after)
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == 60 and log[-1]["images_seen"] == 960 and log[-1]["images_per_s"] > 0
+
+
+def test_resume_equals_uninterrupted(tiny_npz, tmp_path):
+    train(_cfg(tiny_npz, tmp_path / "a", steps=20), progress=False)
+    train(_cfg(tiny_npz, tmp_path / "b", steps=10), progress=False)
+    train(_cfg(tiny_npz, tmp_path / "b", steps=20), resume=True, progress=False)
+    for name in ["model.safetensors", "ema.safetensors", "optimizer.safetensors"]:
+        a = load_file(str(tmp_path / "a/checkpoints/step-000000020" / name))
+        b = load_file(str(tmp_path / "b/checkpoints/step-000000020" / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(channels=3, width=16, mults=(1, 2), num_res_blocks=1, attn_levels=(1,)))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    save_prior(tmp_path / "p.safetensors", net, linear_schedule(), 16)
+    prior = load_prior(tmp_path / "p.safetensors")
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(prior.eps(x, 500), DDPM(net.eval(), linear_schedule()).eps(x, 500))
+    assert prior.image_size == 16 and prior.channels == 3
+
+
+def test_bad_checkpoints_give_clear_errors(tmp_path):
+    net = UNet(UNetConfig(channels=1, width=8, mults=(1, 2), num_res_blocks=1))
+    save_prior(tmp_path / "p.safetensors", net, linear_schedule(), 8)
+    data = (tmp_path / "p.safetensors").read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        load_prior(tmp_path / "trunc.safetensors")
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "noconfig.safetensors"))
+    with pytest.raises(ValueError, match="no 'restore' config"):
+        load_prior(tmp_path / "noconfig.safetensors")
+    other = UNet(UNetConfig(channels=1, width=16, mults=(1, 2), num_res_blocks=1))
+    meta = {"restore": json.dumps({"format": "restore-ddpm/1", "unet": net.config.to_dict(),
+                                   "schedule": {"kind": "linear", "T": 1000}, "image_size": 8})}
+    save_file(other.state_dict(), str(tmp_path / "arch.safetensors"), metadata=meta)
+    with pytest.raises(ValueError, match="do not match the configured architecture"):
+        load_prior(tmp_path / "arch.safetensors")
+    torch.save({"a": 1}, tmp_path / "pickle.pt")
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        load_prior(tmp_path / "pickle.pt")
+    with pytest.raises(ValueError, match="no such checkpoint"):
+        load_prior(tmp_path / "missing.safetensors")
+
+
+def test_bad_training_input(tmp_path, tiny_npz):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images found"):
+        train(_cfg(tmp_path / "empty", tmp_path / "r1", steps=1), progress=False)
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.png").write_bytes(b"not a png at all")
+    with pytest.raises(ValueError, match="cannot read image"):
+        train(_cfg(tmp_path / "junk", tmp_path / "r2", steps=1), progress=False)
+    with pytest.raises(ValueError, match="not a multiple"):
+        train(_cfg(tiny_npz, tmp_path / "r3", steps=1, size=7), progress=False)
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train(_cfg(tiny_npz, tmp_path / "r4", steps=1), resume=True, progress=False)
+
+
+def test_two_processes_match_one(tiny_npz, tmp_path):
+    """torchrun with 2 gloo processes: each takes half of every global batch, keyed draws."""
+    args = ["train", str(tiny_npz), "--size", "8", "--channels", "1", "--width", "8", "--mults", "1,2",
+            "--res-blocks", "1", "--batch", "16", "--steps", "6", "--ckpt-every", "6", "--sample-every", "0",
+            "--device", "cpu", "--warmup", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "restore.cli", *args, "-o", str(tmp_path / "one")], check=True, env=env,
+                   capture_output=True)
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+                        "-m", "restore.cli", *args, "-o", str(tmp_path / "two")], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    a = load_file(str(tmp_path / "one/checkpoints/step-000000006/model.safetensors"))
+    b = load_file(str(tmp_path / "two/checkpoints/step-000000006/model.safetensors"))
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
