@@ -244,17 +244,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
         n_last += cfg.batch
         done = step + 1
         if rank == 0:
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"loss is {float(loss)} at step {done}: lower --lr or check the data")
+            lv = loss.item()
+            if not math.isfinite(lv):
+                raise FloatingPointError(f"loss is {lv} at step {done}: lower --lr or check the data")
             if done % cfg.log_every == 0 or done == cfg.steps:
                 now = time.perf_counter()
                 rate = n_last / (now - t_last)
                 t_last, n_last = now, 0
-                rec = {"step": done, "loss": round(loss.item(), 6), "grad_norm": round(float(gnorm), 4), "lr": lr,
+                rec = {"step": done, "loss": round(lv, 6), "grad_norm": round(float(gnorm), 4), "lr": lr,
                        "images_seen": images_seen, "images_per_s": round(rate, 2), "seconds": round(elapsed, 1)}
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-                bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.1f}")
+                bar.set_postfix(loss=f"{lv:.4f}", img_s=f"{rate:.1f}")
             if done % cfg.ckpt_every == 0 or done == cfg.steps:
                 path = checkpoint(done)
             if cfg.sample_every and (done % cfg.sample_every == 0 or done == cfg.steps):

@@ -1,0 +1,64 @@
+"""The train / sample / eval commands on real image files."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from skimage import data as skdata
+
+from restore.cli import main
+
+TINY = ["--size", "8", "--channels", "1", "--width", "8", "--mults", "1,2", "--res-blocks", "1", "--batch", "8",
+        "--steps", "4", "--ckpt-every", "2", "--sample-every", "4", "--device", "cpu"]
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """Real photographs bundled with scikit-image, saved as PNG and JPEG files of several sizes."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(skdata.camera()[::16, ::16]).save(folder / "camera.png")
+    Image.fromarray(skdata.astronaut()[::20, ::20]).save(folder / "astronaut.jpg")
+    Image.fromarray(skdata.coffee()[::15, ::15]).save(folder / "coffee.png")
+    return folder
+
+
+def test_train_sample_eval(image_folder, tmp_path):
+    r = CliRunner().invoke(main, ["train", str(image_folder), "-o", str(tmp_path / "run"), *TINY])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "run/checkpoints/step-000000004/ema.safetensors").is_file()
+    assert (tmp_path / "run/samples/step-000000004.png").is_file()
+    r = CliRunner().invoke(main, ["sample", str(tmp_path / "run"), "--num", "4", "--steps", "5", "-o", str(tmp_path / "g.png")])
+    assert r.exit_code == 0, r.output
+    assert Image.open(tmp_path / "g.png").size == (2 + 2 * 10, 2 + 2 * 10)
+    r = CliRunner().invoke(main, ["sample", str(tmp_path / "run"), "--num", "2", "--steps", "5", "--sampler", "ddpm",
+                                  "--variance", "0.3", "-o", str(tmp_path / "g2.png")])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["eval", str(tmp_path / "run"), str(image_folder), "--strata", "5"])
+    assert r.exit_code == 0, r.output
+    assert "bits/dim" in r.output and "1-100" in r.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "nowhere", "-o", "x"], "not a folder of images"),
+    (["sample", "missing.safetensors", "-o", "g.png"], "no such checkpoint"),
+    (["sample", "RUN", "-o", "no/such/dir/g.png", "--steps", "2"], "output folder does not exist"),
+    (["sample", "RUN", "-o", "g.png", "--steps", "5000"], "--steps must be in"),
+])
+def test_bad_input_one_line_exit_2(args, message, image_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if "RUN" in args:
+        CliRunner().invoke(main, ["train", str(image_folder), "-o", "RUN", *TINY])
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2 and message in r.output and "Traceback" not in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_help_and_version():
+    r = CliRunner().invoke(main, [])
+    assert r.exit_code == 0 and "Examples" in r.output and "train" in r.output
+    r = subprocess.run([sys.executable, "-m", "restore.cli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "restore, version" in r.stdout

@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from restore.priors import UNet, UNetConfig
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_fully_convolutional(channels):
+    net = UNet(UNetConfig(channels=channels, width=16, mults=(1, 2, 2), num_res_blocks=1, attn_levels=(1,), dropout=0.1))
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.02)
+    net.eval()
+    for h, w in [(8, 8), (12, 20)]:
+        x = torch.randn(2, channels, h, w)
+        out = net(x, torch.tensor([0, 999]))
+        assert out.shape == x.shape and torch.isfinite(out).all()
+    t0, t1 = net(x, torch.tensor([5, 5])), net(x, torch.tensor([900, 900]))
+    assert not torch.allclose(t0, t1)  # the time embedding reaches the output
+
+
+def test_size_must_be_multiple():
+    net = UNet(UNetConfig(channels=1, width=8, mults=(1, 2, 2), num_res_blocks=1))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        net(torch.randn(1, 1, 10, 8), torch.tensor([0]))
+
+
+@pytest.mark.parametrize("bad", [dict(channels=2), dict(width=12), dict(mults=()), dict(attn_levels=(5,)),
+                                 dict(dropout=1.0), dict(width=4096)])
+def test_config_validation(bad):
+    with pytest.raises(ValueError):
+        UNetConfig(**bad)
+
+
+def test_config_from_dict_rejects_unknown_fields():
+    d = UNetConfig().to_dict()
+    assert UNetConfig.from_dict(d) == UNetConfig()
+    with pytest.raises(ValueError, match="unknown"):
+        UNetConfig.from_dict({**d, "evil": 1})
