@@ -1,4 +1,5 @@
 """DDPM priors: schedules, the eps-network, sampling, the likelihood bound, checkpoints, training."""
+from .checkpoint import load_prior, save_prior
 from .ddpm import DDPM, elbo_weights, min_snr_weights
 from .gaussian import gaussian_prior, stationary_covariance
 from .likelihood import bits_per_dim
@@ -8,6 +9,6 @@ from .unet import UNet, UNetConfig
 
 __all__ = [
     "DDPM", "Schedule", "UNet", "UNetConfig", "ancestral_sample", "bits_per_dim", "cosine_schedule",
-    "ddim_sample", "elbo_weights", "gaussian_prior", "linear_schedule", "make_schedule",
-    "min_snr_weights", "posterior_mean", "reverse_mean_eps", "reverse_variance", "stationary_covariance",
+    "ddim_sample", "elbo_weights", "gaussian_prior", "linear_schedule", "load_prior", "make_schedule",
+    "min_snr_weights", "posterior_mean", "reverse_mean_eps", "reverse_variance", "save_prior", "stationary_covariance",
 ]
