@@ -1,0 +1,133 @@
+"""Base classes: `Operator` (A, AT, A_pinv) and `SVDOperator` (adds a cheap SVD).
+
+SVD convention (that of DDRM's ``H_functions``). For x of shape (B, C, H, W) let n = C*H*W, and let
+m be the number of entries of one observation y = A(x) (m <= n). Then A = U diag(s) V^T with
+
+- ``VT(x)`` -> z of shape (B, n): coefficients of x in the orthonormal basis V (columns of an n x n
+  orthogonal matrix). The first m entries pair with the singular values, the other n - m span the null
+  space of A.
+- ``V(z, x_shape)`` -> x of shape (B, *x_shape[-3:]); the inverse of ``VT``.
+- ``UT(y)`` -> w of shape (B, m); ``U(w, x_shape)`` -> y; U is m x m orthogonal.
+- ``singulars(x_shape)`` -> s of shape (m,), or (B, m) where the operator differs per sample
+  (a batch of masks). s >= 0, in the layout above, NOT sorted, and may contain zeros.
+
+so that ``A(x) = U(s * VT(x)[:, :m], x.shape)`` and ``AT(y) = V(cat(s * UT(y), zeros(n - m)), x_shape)``.
+
+The pseudo-inverse of an SVD operator is truncated: singular values s <= rcond * max(s) count as zero.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .cg import cgls
+
+Shape = tuple[int, ...]
+
+
+def image_shape(x_shape: Shape) -> tuple[int, int, int]:
+    """(C, H, W) from a shape (C, H, W) or (B, C, H, W)."""
+    if len(x_shape) not in (3, 4):
+        raise ValueError(f"image shape must be (C, H, W) or (B, C, H, W), got {tuple(x_shape)}")
+    c, h, w = (int(d) for d in x_shape[-3:])
+    return c, h, w
+
+
+def check_image(x: Tensor, name: str = "x") -> None:
+    """Raise ValueError unless x is a 4-D floating tensor (B, C, H, W)."""
+    if not isinstance(x, Tensor) or x.ndim != 4:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"{name} must be a tensor (B, C, H, W), got {shape}")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating tensor, got {x.dtype}")
+
+
+class Operator:
+    """A noiseless linear forward operator y = A x on images (B, C, H, W).
+
+    Subclasses implement ``A`` and ``AT`` (the exact adjoint). The default ``A_pinv`` is CGLS
+    (conjugate gradients on the normal equations) on min ||A x - y||^2 + damping ||x||^2, started at 0,
+    stopped when ||AT(y - A x) - damping x|| <= tol ||AT y|| or after max_iter iterations.
+    ``second @ first`` is the composition applying first, then second.
+    """
+
+    has_svd: bool = False
+    rcond: float = 1e-3
+    damping: float = 0.0
+    tol: float = 1e-6
+    max_iter: int = 500
+
+    def A(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def AT(self, y: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def A_pinv(self, y: Tensor) -> Tensor:
+        return cgls(self.A, self.AT, y, damping=self.damping, tol=self.tol, max_iter=self.max_iter)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.A(x)
+
+    def __matmul__(self, first: Operator) -> Operator:
+        from .composed import Composed
+
+        if not isinstance(first, Operator):
+            return NotImplemented
+        return Composed(first, self)
+
+    # SVD pieces: only operators with a cheap SVD override these.
+    def _no_svd(self) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} has no cheap SVD; use a solver that needs only A, AT and A_pinv"
+        )
+
+    def VT(self, x: Tensor) -> Tensor:
+        raise self._no_svd()
+
+    def V(self, z: Tensor, x_shape: Shape) -> Tensor:
+        raise self._no_svd()
+
+    def UT(self, y: Tensor) -> Tensor:
+        raise self._no_svd()
+
+    def U(self, w: Tensor, x_shape: Shape) -> Tensor:
+        raise self._no_svd()
+
+    def singulars(self, x_shape: Shape, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+        raise self._no_svd()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def pad_zeros(w: Tensor, n: int) -> Tensor:
+    """(B, m) -> (B, n): append n - m zeros (DDRM's add_zeros)."""
+    return torch.cat([w, w.new_zeros(w.shape[0], n - w.shape[1])], dim=1)
+
+
+class SVDOperator(Operator):
+    """An operator with a cheap SVD (convention in the module docstring).
+
+    ``A_pinv`` is the truncated pseudo-inverse V diag(1/s, s > rcond * max s; else 0) U^T.
+    Subclasses implement the SVD pieces and ``x_shape_of(y_shape)`` (the image shape behind y).
+    """
+
+    has_svd = True
+
+    def x_shape_of(self, y_shape: Shape) -> Shape:
+        raise NotImplementedError
+
+    def kept(self, x_shape: Shape, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+        """Boolean mask, like ``singulars``, of the singular values kept by ``A_pinv``."""
+        s = self.singulars(x_shape, dtype=dtype, device=device)
+        return s > self.rcond * s.amax(dim=-1, keepdim=True)
+
+    def A_pinv(self, y: Tensor) -> Tensor:
+        x_shape = self.x_shape_of(tuple(y.shape))
+        c, h, w = image_shape(x_shape)
+        s = self.singulars(x_shape, dtype=y.dtype, device=y.device)
+        keep = s > self.rcond * s.amax(dim=-1, keepdim=True)
+        s_inv = torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), torch.zeros_like(s))
+        return self.V(pad_zeros(s_inv * self.UT(y), c * h * w), x_shape)

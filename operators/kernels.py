@@ -1,0 +1,148 @@
+"""Blur kernels (point-spread functions): float64 2-D tensors, non-negative, summing to 1.
+
+The centre of a kernel of size (kh, kw) is the index (kh // 2, kw // 2), also for even sizes.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def check_kernel(k, name: str = "kernel") -> Tensor:
+    """Validate a kernel (2-D, finite, non-negative, not all zero) and return it float64, summing to 1."""
+    k = torch.as_tensor(np.asarray(k) if not isinstance(k, Tensor) else k)
+    if k.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {tuple(k.shape)}")
+    if k.numel() == 0:
+        raise ValueError(f"{name} is empty")
+    if k.dtype == torch.bool or k.is_complex():
+        raise ValueError(f"{name} must be real numbers, got {k.dtype}")
+    k = k.detach().to(device="cpu", dtype=torch.float64)
+    if not torch.isfinite(k).all():
+        raise ValueError(f"{name} has NaN or infinite entries")
+    if (k < 0).any():
+        raise ValueError(f"{name} has negative entries (min {k.min().item():.3g}); a PSF must be non-negative")
+    total = k.sum()
+    if total <= 0:
+        raise ValueError(f"{name} is all zero; a PSF must have a positive sum")
+    return k / total
+
+
+def gaussian_kernel(size: int, std: float) -> Tensor:
+    """Gaussian kernel (size, size), exp(-(i^2 + j^2) / (2 std^2)) for offsets i, j from the centre, normalised.
+
+    size must be odd (computed by kornia.filters.get_gaussian_kernel2d in float64).
+    """
+    from kornia.filters import get_gaussian_kernel2d
+
+    if int(size) != size or size < 1 or size % 2 == 0:
+        raise ValueError(f"gaussian kernel size must be a positive odd integer, got {size}")
+    if not std > 0:
+        raise ValueError(f"gaussian std must be positive, got {std}")
+    k = get_gaussian_kernel2d((int(size), int(size)), (float(std), float(std)), dtype=torch.float64)
+    return check_kernel(k[0])
+
+
+def uniform_kernel(size: int) -> Tensor:
+    """Box kernel (size, size) with every entry 1 / size^2."""
+    if int(size) != size or size < 1:
+        raise ValueError(f"uniform kernel size must be a positive integer, got {size}")
+    return torch.full((int(size), int(size)), 1.0 / size**2, dtype=torch.float64)
+
+
+def _trajectory(steps: int, length: float, intensity: float, generator: torch.Generator) -> list[complex]:
+    """Random camera path in the spirit of Boracchi & Foi (2012): ``steps`` points, fixed speed,
+    a direction that diffuses (random turn rate), a pull back towards the start, and a few abrupt
+    reversals (camera shakes). intensity in [0, 1] scales all three; 0 gives a straight line."""
+    u = torch.rand(steps, 2, generator=generator, dtype=torch.float64).tolist()
+    g = torch.randn(steps, 2, generator=generator, dtype=torch.float64).tolist()
+    p = torch.rand(4, generator=generator, dtype=torch.float64).tolist()
+    turn = intensity * 2 * math.pi * p[0] / math.sqrt(steps)  # per-step angular noise
+    pull = intensity * 4 * 0.7 * p[1] / steps**2  # total turn from the pull <= 2.8 rad
+    shake_prob = intensity * 4 * p[2] / steps  # at most 4 reversals expected
+    step = length / (steps - 1)
+    v = step * cmath.exp(2j * math.pi * p[3])
+    x = 0j
+    path = [x]
+    for t in range(steps - 1):
+        if u[t][0] < shake_prob:
+            v = v * cmath.exp(1j * (math.pi + (u[t][1] - 0.5)))
+        v = v + turn * step * complex(g[t][0], g[t][1]) - pull * x
+        v = v / abs(v) * step if abs(v) > 0 else step
+        x = x + v
+        path.append(x)
+    return path
+
+
+def motion_kernel(
+    size: int = 61, intensity: float = 0.5, *, generator: torch.Generator, steps: int = 2000
+) -> Tensor:
+    """Motion-blur kernel (size, size) from a random camera trajectory rasterised to the grid.
+
+    The path (length ``size`` pixels before fitting, ``steps`` points) is centred on the kernel
+    centre by its mean point, shrunk about it if it leaves the grid, and splatted bilinearly.
+    Reproducible from ``generator``; intensity in [0, 1] sets how much the path shakes.
+    """
+    if int(size) != size or size < 3:
+        raise ValueError(f"motion kernel size must be an integer >= 3, got {size}")
+    if not 0.0 <= intensity <= 1.0:
+        raise ValueError(f"motion kernel intensity must be in [0, 1], got {intensity}")
+    size = int(size)
+    path = torch.tensor(_trajectory(steps, float(size), intensity, generator), dtype=torch.complex128)
+    pts = torch.stack([path.imag, path.real], dim=1)  # (row, col)
+    pts = pts - pts.mean(0)
+    c = size // 2
+    reach = min(c, size - 1 - c)
+    extent = pts.abs().max()
+    if extent > reach:
+        pts = pts * (reach / extent)
+    pts = pts + c
+    k = torch.zeros(size + 1, size + 1, dtype=torch.float64)
+    base = pts.floor().long().clamp(0, size - 1)
+    frac = pts - base
+    for dr, dc in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        wgt = (frac[:, 0] if dr else 1 - frac[:, 0]) * (frac[:, 1] if dc else 1 - frac[:, 1])
+        k.index_put_((base[:, 0] + dr, base[:, 1] + dc), wgt, accumulate=True)
+    return check_kernel(k[:size, :size], "motion kernel")
+
+
+def load_kernel(path: str | Path) -> Tensor:
+    """Load a kernel from a grey PNG/JPEG image, a .npy, or a .npz (one array, or ``file.npz:name``).
+
+    Returns float64 (kh, kw), validated and normalised to sum 1 (see `check_kernel`).
+    """
+    spec = str(path)
+    name = None
+    head, sep, tail = spec.rpartition(":")
+    if sep and head.lower().endswith(".npz"):
+        spec, name = head, tail
+    p = Path(spec)
+    if not p.exists():
+        raise ValueError(f"kernel file not found: {p}")
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        arr = np.load(p, allow_pickle=False)
+    elif suffix == ".npz":
+        with np.load(p, allow_pickle=False) as data:
+            keys = list(data.keys())
+            if name is None:
+                if len(keys) != 1:
+                    raise ValueError(f"{p} holds arrays {keys}; name one as '{p}:NAME'")
+                name = keys[0]
+            if name not in keys:
+                raise ValueError(f"{p} has no array {name!r} (has {keys})")
+            arr = data[name]
+    else:
+        from PIL import Image
+
+        with Image.open(p) as im:
+            if im.mode in ("RGB", "RGBA", "LA", "P"):
+                raise ValueError(f"kernel image {p} must be grey (mode L, I or F), got mode {im.mode}")
+            arr = np.asarray(im, dtype=np.float64)
+    return check_kernel(np.asarray(arr, dtype=np.float64) if arr.dtype != np.float64 else arr, f"kernel {p}")

@@ -1,0 +1,43 @@
+"""Measurement noise (the one place it is added) and the map of an observation to the prior's scale.
+
+Images live on the [0, 1] pixel scale; sigma_y is a standard deviation on that scale. The DPS
+reference code's sigma 0.05 on [-1, 1] is sigma_y = 0.025 here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .base import Operator
+
+
+def add_noise(y: Tensor, sigma_y: float, generator: torch.Generator, kind: str = "gaussian",
+              rate: float | None = None) -> Tensor:
+    """Noisy observation on the [0, 1] scale, drawn with ``generator`` only.
+
+    kind="gaussian": y + sigma_y n, n ~ N(0, I).
+    kind="poisson": Poisson(rate * max(y, 0)) / rate (rate = expected counts at value 1), plus
+    Gaussian noise of std sigma_y when sigma_y > 0 (Poisson-Gaussian).
+    """
+    if sigma_y < 0:
+        raise ValueError(f"sigma_y must be >= 0, got {sigma_y}")
+    if kind == "poisson":
+        if rate is None or not rate > 0:
+            raise ValueError(f"poisson noise needs a positive rate, got {rate}")
+        y = torch.poisson(rate * y.clamp(min=0), generator=generator) / rate
+    elif kind != "gaussian":
+        raise ValueError(f"kind must be 'gaussian' or 'poisson', got {kind!r}")
+    if sigma_y > 0:
+        y = y + sigma_y * torch.randn(y.shape, generator=generator, dtype=y.dtype, device=y.device)
+    return y
+
+
+def to_prior_space(operator: Operator, y: Tensor, sigma_y: float) -> tuple[Tensor, float]:
+    """(y', sigma') with y' = 2 y - A(1) and sigma' = 2 sigma_y: the observation of x' = 2 x - 1 in [-1, 1].
+
+    A(1) is A applied to the all-ones image (not 1: they differ for masks and for operators that do
+    not preserve constants).
+    """
+    ones = torch.ones_like(operator.AT(y))
+    return 2 * y - operator.A(ones), 2 * sigma_y
