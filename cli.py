@@ -78,11 +78,12 @@ def main(ctx):
 @click.option("--channels-last/--no-channels-last", default=False, help="channels_last memory format.")
 @click.option("--compile/--no-compile", "compile_", default=False, help="torch.compile the loss.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device.")
+@click.option("--init", "init", default=None, type=click.Path(), help="Start from this prior file's weights.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @user_errors
 def train(data, out, size, channels, subset, scales, rot90, width, mults, res_blocks, attn, dropout, schedule,
           weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, channels_last, compile_, device,
-          resume):
+          init, resume):
     """Train a DDPM prior on DATA (a folder of images or an .npz of uint8 images)."""
     from restore.priors.train import TrainConfig, train as run
 
@@ -90,7 +91,7 @@ def train(data, out, size, channels, subset, scales, rot90, width, mults, res_bl
                       rot90=rot90, width=width, mults=_ints(mults), res_blocks=res_blocks, attn_levels=_ints(attn),
                       dropout=dropout, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
                       ema=ema, steps=steps, seed=seed, ckpt_every=ckpt_every, sample_every=sample_every,
-                      channels_last=channels_last, compile=compile_, device=device)
+                      channels_last=channels_last, compile=compile_, device=device, init=init)
     t0 = time.perf_counter()
     path = run(cfg, resume=resume)
     click.echo(f"{path} ({time.perf_counter() - t0:.1f} s)")
@@ -138,6 +139,41 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
     rep = evaluate(checkpoint, data, subset=subset, num=num, strata=None if full else strata, variance=variance,
                    batch=batch, seed=seed, device=device)
     click.echo(format_report(rep, as_json))
+
+
+@main.command()
+@click.argument("run", type=click.Path())
+@click.option("--out", "-o", required=True, type=click.Path(), help="Output .safetensors prior file.")
+@click.option("--data", "data_desc", required=True, help="Training data, as the card states it.")
+@click.option("--licence", required=True, help="Licence or terms of the training data.")
+@click.option("--use", default="", help="What the prior is for (one line).")
+@click.option("--fp16/--fp32", default=True, help="Store the weights in half precision.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@user_errors
+def export(run, out, data_desc, licence, use, fp16, overwrite):
+    """Export the EMA weights of a training run as a standalone prior file."""
+    from restore.priors import load_prior
+    from restore.priors.shipped import export_prior
+
+    if Path(out).exists() and not overwrite:
+        raise ValueError(f"{out} exists: pass --overwrite to replace it")
+    path = export_prior(load_prior(run), out, card={"data": data_desc, "licence": licence, "use": use}, fp16=fp16)
+    click.echo(f"{path} ({Path(path).stat().st_size / 1e6:.1f} MB)")
+
+
+@main.command(name="priors")
+@user_errors
+def priors_():
+    """List the priors shipped with the package, with their data and licences."""
+    from restore.priors.shipped import list_priors
+
+    rows = list_priors()
+    if not rows:
+        click.echo("no priors shipped in this build")
+    for r in rows:
+        params = f"{r['params'] / 1e6:.1f}M params" if r["params"] else "? params"
+        click.echo(f"{r['name']:<10} {r['size']}x{r['size']}x{r['channels']}  {params}  {r['bytes'] / 1e6:.1f} MB  "
+                   f"data: {r['data']}  licence: {r['licence']}" + (f"  ({r['use']})" if r["use"] else ""))
 
 
 if __name__ == "__main__":

@@ -45,18 +45,19 @@ def atomic_save_file(tensors: dict, path: Path, metadata: dict | None = None) ->
         raise
 
 
-def prior_config(unet: UNetConfig, schedule: Schedule, image_size: int, train: dict | None = None) -> dict:
+def prior_config(unet: UNetConfig, schedule: Schedule, image_size: int, train: dict | None = None,
+                 card: dict | None = None) -> dict:
     sched = {"kind": schedule.kind, "T": schedule.T}
     if schedule.kind not in ("linear", "cosine") or len(schedule) != schedule.T:
         sched["abar"] = schedule.abar.tolist()
     return {"format": FORMAT, "unet": unet.to_dict(), "schedule": sched, "image_size": int(image_size),
-            "channels": unet.channels, "train": dict(train or {})}
+            "channels": unet.channels, "train": dict(train or {}), "card": dict(card or {})}
 
 
 def save_prior(path, net: UNet, schedule: Schedule, image_size: int, *, train: dict | None = None,
-               dtype: torch.dtype | None = None) -> None:
+               dtype: torch.dtype | None = None, card: dict | None = None) -> None:
     """Write a loadable prior: the network's weights (optionally cast, e.g. fp16) and its config."""
-    cfg = prior_config(net.config, schedule, image_size, train)
+    cfg = prior_config(net.config, schedule, image_size, train, card)
     sd = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v) for k, v in net.state_dict().items()}
     atomic_save_file(sd, Path(path), {"restore": json.dumps(cfg)})
 
@@ -113,8 +114,29 @@ def _resolve(path) -> Path:
     return p
 
 
-def load_prior(path, *, device="cpu", dtype: torch.dtype | None = None, clip: bool = True) -> DDPM:
-    """Load a prior from a file or folder written by restore; no other argument is needed."""
+def load_prior(path, *, device="cpu", dtype: torch.dtype | None = None, clip: bool = True,
+               arch=None, image_size: int | None = None) -> DDPM:
+    """Load a prior from a file or folder written by restore; no other argument is needed.
+
+    Pretrained networks of the field load too, from local files only and never running code
+    from them: a guided-diffusion (ADM) state dict (.pt/.pth/.ckpt/.bin, read with
+    torch.load(weights_only=True); its layout inferred from keys and shapes, or named by
+    `arch="adm-ffhq256"|"adm-imagenet256"`; see priors/adm.py), and a diffusers UNet2DModel
+    folder (needs the optional `diffusers` package; see priors/diffusers_adapter.py).
+    `image_size` overrides the nominal size of those (256 for ADM); restore's own files carry it.
+    """
+    p = Path(path)
+    if p.is_dir():
+        from .diffusers_adapter import is_diffusers_folder, load_diffusers
+
+        if is_diffusers_folder(p):
+            return load_diffusers(p, device=device, dtype=dtype, clip=clip, image_size=image_size)
+    elif p.suffix.lower() in (".pt", ".pth", ".ckpt", ".bin") or (arch is not None and p.suffix == ".safetensors"):
+        from .adm import load_adm
+
+        return load_adm(p, arch=arch, device=device, dtype=dtype, image_size=image_size, clip=clip)
+    if arch is not None:
+        raise ValueError(f"{p}: arch= applies to ADM checkpoints (.pt or .safetensors state dicts) only")
     file = _resolve(path)
     cfg = read_config(file)
     try:

@@ -63,6 +63,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     device: str = "auto"
+    init: str | None = None
 
     def unet(self) -> UNetConfig:
         return UNetConfig(channels=self.channels, width=self.width, mults=tuple(self.mults),
@@ -182,6 +183,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
         net = UNet(unet_cfg).to(device)
     ema = copy.deepcopy(net).eval().requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    if state is None and cfg.init:
+        _init_from(net, ema, cfg.init)
     if state is not None:
         net.load_state_dict(load_file(str(last / "model.safetensors"), device=str(device)))
         ema.load_state_dict(load_file(str(last / "ema.safetensors"), device=str(device)))
@@ -267,6 +270,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     if world > 1:
         dist.barrier()
     return path
+
+
+def _init_from(net: UNet, ema: UNet, path: str) -> None:
+    """Start from a prior file's weights (e.g. a shipped prior, to continue its training on a new
+    machine): they seed both the weights and the EMA; the optimizer starts afresh."""
+    from .checkpoint import load_prior
+
+    src = load_prior(path).net
+    if getattr(src, "config", None) != net.config:
+        raise ValueError(f"{path}: its network config differs from this run's ({src.config} vs {net.config})")
+    sd = {k: v.float() for k, v in src.state_dict().items()}
+    net.load_state_dict(sd)
+    ema.load_state_dict(sd)
 
 
 def _sample_grid(ema: UNet, schedule, cfg: TrainConfig, path: Path, device) -> None:

@@ -62,3 +62,23 @@ def test_help_and_version():
     assert r.exit_code == 0 and "Examples" in r.output and "train" in r.output
     r = subprocess.run([sys.executable, "-m", "restore.cli", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "restore, version" in r.stdout
+
+
+def test_export_fp16_prior(image_folder, tmp_path):
+    import torch
+
+    from restore.priors import load_prior
+    from restore.priors.checkpoint import read_config
+
+    assert CliRunner().invoke(main, ["train", str(image_folder), "-o", str(tmp_path / "run"), *TINY]).exit_code == 0
+    out = tmp_path / "p.safetensors"
+    args = ["export", str(tmp_path / "run"), "-o", str(out), "--data", "three photos", "--licence", "BSD"]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    card = read_config(out)["card"]
+    assert card["data"] == "three photos" and card["licence"] == "BSD"
+    a, b = load_prior(tmp_path / "run"), load_prior(out)
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.allclose(a.eps(x, 300), b.eps(x, 300), atol=1e-2)
+    r = CliRunner().invoke(main, args)  # never overwrite silently
+    assert r.exit_code == 2 and "exists" in r.output

@@ -113,3 +113,13 @@ def test_two_processes_match_one(tiny_npz, tmp_path):
     a = load_file(str(tmp_path / "one/checkpoints/step-000000006/model.safetensors"))
     b = load_file(str(tmp_path / "two/checkpoints/step-000000006/model.safetensors"))
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5
+
+
+def test_init_from_prior_file(tiny_npz, tmp_path):
+    train(_cfg(tiny_npz, tmp_path / "a", steps=10), progress=False)
+    src = tmp_path / "a/checkpoints/step-000000010/ema.safetensors"
+    train(_cfg(tiny_npz, tmp_path / "b", steps=1, lr=1e-12, init=str(src)), progress=False)
+    a, b = load_file(str(src)), load_file(str(tmp_path / "b/checkpoints/step-000000001/ema.safetensors"))
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+    with pytest.raises(ValueError, match="config differs"):
+        train(_cfg(tiny_npz, tmp_path / "c", steps=1, width=16, init=str(src)), progress=False)
