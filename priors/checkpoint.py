@@ -100,8 +100,17 @@ def read_config(path) -> dict:
 
 
 def _resolve(path) -> Path:
-    """A prior file, a training checkpoint directory, or a run directory (its latest checkpoint)."""
+    """A shipped prior's name, a prior file, a training checkpoint directory, or a run directory
+    (its latest checkpoint)."""
     p = Path(path)
+    if not p.exists() and p.suffix == "" and len(p.parts) == 1:
+        from .shipped import list_priors, shipped_path
+
+        named = shipped_path(str(path))
+        if named is None:
+            names = ", ".join(r["name"] for r in list_priors()) or "none in this build"
+            raise ValueError(f"unknown prior {str(path)!r}: no such file, and not a shipped prior ({names})")
+        return named
     if p.is_dir():
         if (p / "ema.safetensors").is_file():
             return p / "ema.safetensors"

@@ -123,3 +123,16 @@ def test_init_from_prior_file(tiny_npz, tmp_path):
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
     with pytest.raises(ValueError, match="config differs"):
         train(_cfg(tiny_npz, tmp_path / "c", steps=1, width=16, init=str(src)), progress=False)
+
+
+def test_load_shipped_prior_by_name(tmp_path, monkeypatch):
+    import restore.priors.shipped as shipped
+
+    net = UNet(UNetConfig(channels=1, width=8, mults=(1, 2), num_res_blocks=1))
+    save_prior(tmp_path / "tiny.safetensors", net, linear_schedule(), 8, card={"data": "d", "licence": "l"})
+    monkeypatch.setattr(shipped, "SHIPPED_DIR", tmp_path)
+    monkeypatch.chdir(tmp_path / "..")
+    assert load_prior("tiny").image_size == 8
+    assert [r["name"] for r in shipped.list_priors()] == ["tiny"]
+    with pytest.raises(ValueError, match="not a shipped prior \\(tiny\\)"):
+        load_prior("faces")
