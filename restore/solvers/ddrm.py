@@ -1,0 +1,75 @@
+"""DDRM: denoising diffusion restoration models (Kawar, Elad, Ermon & Song, NeurIPS 2022)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from restore.operators.base import Operator
+
+from ._chain import chain, emit, finish, normal, observe, require_svd, safe_div, y_bar
+
+
+@torch.no_grad()
+def ddrm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
+         generator: torch.Generator | None = None, callback: Callable | None = None,
+         eta: float = 0.85, eta_b: float = 1.0) -> Tensor:
+    """DDRM, Kawar et al. NeurIPS 2022, eqs. (7)-(8): sampling in the spectral space of A.
+
+    With A = U diag(s) V^T (the operator's SVD), xbar = V^T x / sqrt(abar) (the chain in
+    variance-exploding form, noise level sigma_t = sqrt((1 - abar_t) / abar_t)), ybar = s^+ U^T y'
+    and xbar_theta = V^T x0_hat, each component i of x_{t-1} is drawn from N(mean, var) with
+      s_i = 0 (null space):      mean = xbar_theta + sqrt(1 - eta^2) sigma_{t-1} (xbar_t - xbar_theta) / sigma_t,
+                                 var = eta^2 sigma_{t-1}^2
+      sigma_{t-1} < sigma'/s_i:  mean = xbar_theta + sqrt(1 - eta^2) sigma_{t-1} (ybar - xbar_theta) / (sigma'/s_i),
+                                 var = eta^2 sigma_{t-1}^2
+      sigma_{t-1} >= sigma'/s_i: mean = (1 - eta_b) xbar_theta + eta_b ybar,
+                                 var = sigma_{t-1}^2 - eta_b^2 sigma'^2 / s_i^2
+    and x_T from eq. (7): N(ybar, sigma_T^2 - sigma'^2/s_i^2) where s_i > 0 and sigma_T >= sigma'/s_i,
+    N(0, sigma_T^2) elsewhere. Singular values that A_pinv truncates (s <= rcond max s) count as
+    zero. With sigma_y = 0 the observed components equal ybar exactly (inpainting: the observed
+    pixels are reproduced). Defaults eta = 0.85, eta_b = 1 (the paper's).
+
+    Operators without ``has_svd`` raise ValueError. Returns images on [0, 1], unclamped;
+    callback {i, t, x, x0_hat} once per step.
+    """
+    require_svd(operator, "ddrm")
+    obs = observe(prior, operator, y, sigma_y)
+    s = chain(prior, steps)
+    sv, kept, ybar = y_bar(operator, obs)
+    m, n = ybar.shape[1], obs.x_shape[-3] * obs.x_shape[-2] * obs.x_shape[-1]
+    kept = kept.expand_as(ybar)
+    ny = safe_div(torch.full_like(ybar, obs.sigma), sv.expand_as(ybar), kept)  # sigma' / s_i: std of ybar's noise
+
+    def draw(mean: Tensor, std: Tensor) -> Tensor:
+        return mean + std * normal(mean.shape, generator, mean)
+
+    K = len(s)
+    sig_T = ((1 - float(s.abar[K - 1])) / float(s.abar[K - 1])) ** 0.5
+    z_T = normal((ybar.shape[0], n), generator, ybar)
+    fits = kept & (ny <= sig_T)
+    top = torch.where(fits, ybar + (sig_T**2 - ny**2).clamp(min=0).sqrt() * z_T[:, :m],
+                      sig_T * z_T[:, :m])  # DDRM eq. (7)
+    xbar = torch.cat([top, sig_T * z_T[:, m:]], 1)
+    x = float(s.abar[K - 1]) ** 0.5 * operator.V(xbar, obs.x_shape)
+    for i in reversed(range(K)):
+        t = int(s.t[i])
+        abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])
+        sig_t, sig_n = ((1 - abar) / abar) ** 0.5, ((1 - abar_prev) / abar_prev) ** 0.5
+        x0 = prior.x0_hat(x, t)
+        emit(callback, i, t, x, x0)
+        xbar, xth = operator.VT(x) / abar**0.5, operator.VT(x0)
+        # null space (and truncated singular values): DDRM eq. (8), first case
+        null = draw(xth + (1 - eta**2) ** 0.5 * sig_n * (xbar - xth) / sig_t, torch.full_like(xth, eta * sig_n))
+        yt, ym = xth[:, :m], ybar
+        weak = ym.new_zeros(ym.shape) if obs.sigma == 0 else (ym - yt) / torch.where(ny > 0, ny, torch.ones_like(ny))
+        low = yt + (1 - eta**2) ** 0.5 * sig_n * weak  # DDRM eq. (8), sigma_{t-1} < sigma'/s_i (mean)
+        high = (1 - eta_b) * yt + eta_b * ym  # DDRM eq. (8), sigma_{t-1} >= sigma'/s_i (mean)
+        above = ny <= sig_n
+        mean = torch.where(above, high, low)
+        std = torch.where(above, (sig_n**2 - (eta_b * ny) ** 2).clamp(min=0).sqrt(), torch.full_like(ym, eta * sig_n))
+        top = torch.where(kept, draw(mean, std), null[:, :m])
+        xbar = torch.cat([top, null[:, m:]], 1)
+        x = abar_prev**0.5 * operator.V(xbar, obs.x_shape)
+    return finish(x, y)
