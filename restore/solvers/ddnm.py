@@ -10,8 +10,10 @@ from restore.operators.base import Operator
 from restore.priors.sampling import posterior_mean
 
 from ._chain import chain, emit, finish, levels, normal, observe, renoise, safe_div, start, y_bar
+from .padding import pads
 
 
+@pads
 @torch.no_grad()
 def ddnm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
          generator: torch.Generator | None = None, callback: Callable | None = None) -> Tensor:
@@ -43,6 +45,7 @@ def ddnm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
     return finish(x, y)
 
 
+@pads
 @torch.no_grad()
 def ddnm_plus(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
               generator: torch.Generator | None = None, callback: Callable | None = None,

@@ -9,8 +9,10 @@ from torch import Tensor
 from restore.operators.base import Operator
 
 from ._chain import chain, emit, finish, normal, observe, require_svd, safe_div, y_bar
+from .padding import pads
 
 
+@pads
 @torch.no_grad()
 def ddrm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
          generator: torch.Generator | None = None, callback: Callable | None = None,

@@ -10,8 +10,10 @@ from restore.operators.base import Operator
 from restore.priors.sampling import posterior_mean
 
 from ._chain import chain, emit, finish, normal, observe, start
+from .padding import pads
 
 
+@pads
 @torch.no_grad()
 def dps(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
         generator: torch.Generator | None = None, callback: Callable | None = None,

@@ -11,8 +11,10 @@ from restore.operators.base import Operator
 from restore.priors.sampling import posterior_mean, reverse_variance
 
 from ._chain import chain, emit, finish, level_abar, levels, normal, observe, renoise, start
+from .padding import pads
 
 
+@pads
 @torch.no_grad()
 def repaint(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
             generator: torch.Generator | None = None, callback: Callable | None = None,
