@@ -13,6 +13,10 @@ import restore
 EXAMPLES = """
 \b
 Examples:
+  restore inpaint photo.png mask.png -o filled.png
+  restore deblur photo.png --kernel gaussian:3.0 -o sharp.png
+  restore sr small.png --scale 4 -o large.png
+  restore denoise 'shots/*.jpg' -o clean/
   restore train mnist.npz --subset 0:8000 --size 28 --channels 1 -o runs/digits
   restore sample runs/digits --num 16 -o grid.png
   restore eval runs/digits mnist.npz --subset 8000:9000
@@ -139,6 +143,98 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
     rep = evaluate(checkpoint, data, subset=subset, num=num, strata=None if full else strata, variance=variance,
                    batch=batch, seed=seed, device=device)
     click.echo(format_report(rep, as_json))
+
+
+def restoration_options(fn):
+    """The options every restoration command shares, one per line in --help."""
+    opts = [
+        click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
+        click.option("--prior", default="natural", help="Shipped prior name or a checkpoint path."),
+        click.option("--method", default=None, help="Solver: ddnm, ddnm_plus, ddrm, dps, pigdm, diffpir, repaint "
+                                                    "[default: per command, see README]."),
+        click.option("--steps", default=None, type=int, help="Reverse steps [default: per command]."),
+        click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
+        click.option("--seed", default=0, help="Random seed."),
+        click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),
+        click.option("--samples", default=1, help="Posterior draws; the output is their mean."),
+        click.option("--uncertainty", default=None, type=click.Path(), help="Write the per-pixel std as a heat-map PNG."),
+        click.option("--degrade", is_flag=True, help="First synthesise the observation from a clean image (saved beside the output)."),
+        click.option("--overwrite", is_flag=True, help="Allow replacing existing files."),
+        click.option("--max-pixels", default=64_000_000, help="Refuse larger images."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _run(command, inputs, **kw):
+    from tqdm import tqdm
+
+    from restore.api import DEFAULTS
+    from restore.files import restore_files
+
+    method = kw.get("method") or DEFAULTS[command][0]
+    total = None if method == "repaint" else (kw.get("steps") or DEFAULTS[command][1])
+    bars = []  # created at the first network evaluation, so a bad input prints only its error
+
+    def progress(info):
+        if not bars or bars[-1].n == total:
+            if bars:
+                bars[-1].close()
+            bars.append(tqdm(total=total, unit="NFE", file=sys.stderr, leave=False, dynamic_ncols=True))
+        bars[-1].update(1)
+
+    def echo(message):
+        if bars:
+            bars[-1].clear()
+        click.echo(message)
+
+    try:
+        restore_files(command, inputs, kw.pop("out"), progress=progress, echo=echo, **kw)
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+@main.command()
+@click.argument("image", type=click.Path())
+@click.argument("mask", type=click.Path())
+@click.option("--mask-keeps", is_flag=True, help="The mask's white marks known pixels (research masks).")
+@click.option("--resize-mask", is_flag=True, help="Resize a mask of another size to the image (nearest).")
+@restoration_options
+@user_errors
+def inpaint(image, mask, mask_keeps, resize_mask, **kw):
+    """Fill the white region of MASK in IMAGE."""
+    _run("inpaint", [image], mask=mask, mask_keeps=mask_keeps, resize_mask=resize_mask, **kw)
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--kernel", default="gaussian:3.0", help="gaussian:STD[:SIZE] | motion:INTENSITY[:SEED] | uniform:SIZE | PATH.")
+@restoration_options
+@user_errors
+def deblur(images, kernel, **kw):
+    """Remove a known blur from IMAGES (files or globs)."""
+    _run("deblur", list(images), kernel=kernel, **kw)
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--scale", default=4, help="Upscaling factor (the output is scale times the input's size).")
+@restoration_options
+@user_errors
+def sr(images, scale, **kw):
+    """Super-resolve IMAGES (bicubic degradation model)."""
+    _run("sr", list(images), scale=scale, **kw)
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True)
+@restoration_options
+@user_errors
+def denoise(images, **kw):
+    """Remove Gaussian noise from IMAGES."""
+    _run("denoise", list(images), **kw)
 
 
 @main.command()

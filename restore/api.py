@@ -1,0 +1,259 @@
+"""The high-level API photo pipelines use: restore.inpaint / deblur / super_resolve / denoise.
+
+Each takes an image as a numpy array (HW or HWC, uint8, uint16 or float on [0, 1]), a PIL image or
+a torch tensor ((C, H, W) on [0, 1]) and returns the same kind. Masks mark the pixels to FILL
+(True/1/white = fill, as image editors do). Gray images stay gray, an alpha channel is carried
+through unchanged, 16-bit stays 16-bit. The restoration is the mean of `samples` posterior draws;
+`return_std=True` also returns their per-pixel standard deviation (an uncertainty map).
+
+Defaults are provisional until the benchmark measures them (see README).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "estimate_noise", "parse_kernel",
+           "restore_image"]
+
+# command -> (method, steps): provisional, to be replaced by measured defaults
+DEFAULTS = {"inpaint": ("ddrm", 50), "deblur": ("pigdm", 50), "sr": ("ddrm", 50), "denoise": ("ddrm", 50)}
+DEFAULT_PRIOR = "natural"
+
+
+@dataclass
+class _Image:
+    """An image as (C, H, W) float64 on [0, 1] plus what is needed to give it back in its own kind."""
+
+    x: Tensor
+    alpha: Tensor | None
+    kind: str  # numpy | pil | torch
+    dtype: Any
+    mode: str | None
+    info: dict
+    hw_only: bool = False
+
+
+def _from_numpy(a: np.ndarray) -> tuple[Tensor, Any, bool]:
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"image array must be HW or HWC with 1-4 channels, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError("image is empty")
+    if a.dtype == np.uint8:
+        f = a.astype(np.float64) / 255
+    elif a.dtype == np.uint16:
+        f = a.astype(np.float64) / 65535
+    elif a.dtype == np.bool_:
+        f = a.astype(np.float64)
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError("image contains NaN or inf")
+        f = a.astype(np.float64)
+        if f.min() < -1e-6 or f.max() > 1 + 1e-6:
+            raise ValueError("float images must lie on [0, 1]")
+    else:
+        raise ValueError(f"unsupported image dtype {a.dtype}")
+    t = torch.from_numpy(np.ascontiguousarray(f))
+    return (t[None] if a.ndim == 2 else t.permute(2, 0, 1)), a.dtype, a.ndim == 2
+
+
+def _load(image) -> _Image:
+    if isinstance(image, Image.Image):
+        mode, info = image.mode, dict(image.info)
+        if mode in ("I;16", "I;16B", "I;16L", "I"):
+            a = np.asarray(image).astype(np.uint16) if mode != "I" else np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
+        elif mode in ("L", "LA", "RGB", "RGBA"):
+            a = np.asarray(image)
+        else:
+            a = np.asarray(image.convert("RGBA" if "A" in mode or "transparency" in info else "RGB"))
+        x, dtype, hw = _from_numpy(a)
+        kind = "pil"
+    elif isinstance(image, Tensor):
+        if image.ndim != 3 or not image.is_floating_point():
+            raise ValueError(f"tensor images must be float (C, H, W) on [0, 1], got {tuple(image.shape)} {image.dtype}")
+        x, dtype, hw, mode, info, kind = image.detach().double().cpu(), image.dtype, False, None, {}, "torch"
+        if not torch.isfinite(x).all() or x.min() < -1e-6 or x.max() > 1 + 1e-6:
+            raise ValueError("tensor image must be finite and on [0, 1]")
+    elif isinstance(image, np.ndarray):
+        x, dtype, hw = _from_numpy(image)
+        mode, info, kind = None, {}, "numpy"
+    else:
+        raise ValueError(f"unsupported image type {type(image).__name__}: use a numpy array, PIL image or tensor")
+    alpha = None
+    if x.shape[0] in (2, 4):
+        x, alpha = x[:-1], x[-1:]
+    return _Image(x.clamp(0, 1), alpha, kind, dtype, mode, info, hw)
+
+
+def _give_back(im: _Image, x: Tensor):
+    x = x.detach().double().cpu().clamp(0, 1)
+    if im.alpha is not None:
+        alpha = im.alpha
+        if alpha.shape[-2:] != x.shape[-2:]:  # super-resolution: resize the alpha too
+            alpha = torch.nn.functional.interpolate(alpha[None], size=x.shape[-2:], mode="bicubic")[0].clamp(0, 1)
+        x = torch.cat([x, alpha])
+    if im.kind == "torch":
+        return x.to(im.dtype)
+    a = x.permute(1, 2, 0).numpy()
+    if im.hw_only:
+        a = a[..., 0]
+    if im.dtype == np.uint8:
+        a = np.round(a * 255).astype(np.uint8)
+    elif im.dtype == np.uint16:
+        a = np.round(a * 65535).astype(np.uint16)
+    elif im.dtype == np.bool_:
+        a = a > 0.5
+    else:
+        a = a.astype(im.dtype)
+    if im.kind == "numpy":
+        return a
+    if im.dtype == np.uint16:
+        out = Image.fromarray(a if a.ndim == 2 else a[..., 0])  # PIL holds 16-bit gray only
+    else:
+        out = Image.fromarray(a)
+    if "icc_profile" in im.info:
+        out.info["icc_profile"] = im.info["icc_profile"]
+    return out
+
+
+def estimate_noise(x: Tensor) -> float:
+    """Noise standard deviation on [0, 1], by scikit-image's wavelet estimator (estimate_sigma)."""
+    from skimage.restoration import estimate_sigma
+
+    a = x.permute(1, 2, 0).numpy()
+    return float(estimate_sigma(a, channel_axis=-1, average_sigmas=True))
+
+
+def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
+    """gaussian:STD[:SIZE] | motion:INTENSITY[:SEED] | uniform:SIZE | a kernel file (PNG, NPY, NPZ[:key])."""
+    from restore.operators import gaussian_kernel, load_kernel, motion_kernel, uniform_kernel
+
+    kind, _, rest = str(spec).partition(":")
+    try:
+        if kind == "gaussian":
+            parts = rest.split(":")
+            std = float(parts[0])
+            size = int(parts[1]) if len(parts) > 1 else 2 * int(np.ceil(3 * std)) + 1
+            return gaussian_kernel(size, std)
+        if kind == "motion":
+            parts = rest.split(":") if rest else ["0.5"]
+            g = torch.Generator().manual_seed(int(parts[1])) if len(parts) > 1 else (generator or torch.Generator().manual_seed(0))
+            return motion_kernel(61, float(parts[0]), generator=g)
+        if kind == "uniform":
+            return uniform_kernel(int(rest))
+    except (TypeError, IndexError) as e:
+        raise ValueError(f"bad kernel {spec!r}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"bad kernel {spec!r}: {e}") from None
+    return load_kernel(spec)
+
+
+def _prior(prior, device):
+    from restore.priors import load_prior
+    from restore.priors.train import resolve_device
+
+    if hasattr(prior, "eps") and hasattr(prior, "schedule"):
+        return prior
+    return load_prior(prior if prior is not None else DEFAULT_PRIOR, device=resolve_device(device))
+
+
+def restore_image(image, make_operator: Callable[[Tensor], Any], command: str, *, prior=None, method=None,
+                  steps=None, sigma_y=None, seed: int = 0, device: str = "auto", samples: int = 1,
+                  return_std: bool = False, keep: Tensor | None = None, callback=None, **method_options):
+    """The shared path of the four functions: load, adapt channels to the prior, solve, give back.
+
+    make_operator(x) builds the operator for the observation tensor x (1, C, H, W)."""
+    from restore.solvers import solve
+
+    im = _load(image)
+    p = _prior(prior, device)
+    method = method or DEFAULTS[command][0]
+    steps = int(steps or DEFAULTS[command][1])
+    if sigma_y is None:
+        sigma_y = estimate_noise(im.x)
+    c = im.x.shape[0]
+    pc = int(getattr(p, "channels", None) or c)
+    y = im.x[None]
+    # a gray image with an RGB prior is restored as RGB and averaged back; an RGB image with a gray
+    # prior is restored channel by channel (the channels become the batch)
+    if pc == 3 and c == 1:
+        y = y.expand(1, 3, *y.shape[-2:])
+    elif pc == 1 and c == 3:
+        y = y.permute(1, 0, 2, 3)
+    y = y.to(torch.float32)
+    operator = make_operator(y)
+    g = torch.Generator().manual_seed(int(seed))
+    res = solve(p, operator, y, method=method, num_samples=samples, steps=steps, sigma_y=float(sigma_y),
+                generator=g, clamp=True, callback=callback, **method_options)
+    mean, std = res["mean"].double().cpu(), res["std"].double().cpu()
+    if pc == 3 and c == 1:
+        mean, std = mean.mean(1, keepdim=True), std.mean(1, keepdim=True)
+    elif pc == 1 and c == 3:
+        mean, std = mean.permute(1, 0, 2, 3), std.permute(1, 0, 2, 3)
+    mean, std = mean[0], std[0]
+    if keep is not None and float(sigma_y) == 0:  # observed pixels of a noiseless inpainting, exactly
+        mean = torch.where(keep.bool().expand_as(mean), im.x, mean)
+    out = _give_back(im, mean)
+    return (out, std.float()) if return_std else out
+
+
+def _mask_tensor(mask, shape) -> Tensor:
+    """A fill-mask (True/1/white = fill) as (1, H, W) float with 1 = observed."""
+    if isinstance(mask, Image.Image):
+        mask = np.asarray(mask.convert("L")) > 127
+    if isinstance(mask, Tensor):
+        m = mask.detach().cpu().double()
+    else:
+        m = torch.from_numpy(np.asarray(mask).astype(np.float64))
+        if m.ndim == 3:
+            m = m.amax(-1)
+    m = m.reshape(-1, *m.shape[-2:])[:1]
+    if tuple(m.shape[-2:]) != tuple(shape[-2:]):
+        raise ValueError(f"mask size {tuple(m.shape[-2:])} differs from the image size {tuple(shape[-2:])}")
+    fill = m > 0.5
+    if not fill.any():
+        raise ValueError("mask is empty: nothing to fill")
+    if fill.all():
+        raise ValueError("mask covers the whole image: nothing is observed")
+    return (~fill).double()
+
+
+def inpaint(image, mask, **options):
+    """Fill the pixels where `mask` is True/1 (image-editor convention) from the prior."""
+    from restore.operators import Inpainting
+
+    keep = _mask_tensor(mask, _load(image).x.shape)
+    return restore_image(image, lambda y: Inpainting(keep.to(y.dtype)), "inpaint", keep=keep, **options)
+
+
+def deblur(image, kernel="gaussian:3.0", **options):
+    """Remove a known blur: `kernel` is a 2-D array/tensor (the point-spread function) or a spec
+    string 'gaussian:STD[:SIZE]', 'motion:INTENSITY[:SEED]', 'uniform:SIZE' or a kernel file."""
+    from restore.operators import Blur, check_kernel
+
+    k = parse_kernel(kernel) if isinstance(kernel, (str, Path)) else check_kernel(kernel)
+    return restore_image(image, lambda y: Blur(k), "deblur", **options)
+
+
+def super_resolve(image, scale: int = 4, **options):
+    """Upscale by an integer `scale` (the output is scale times the input's size), treating the
+    input as a bicubic (antialiased) downsampling of the result."""
+    from restore.operators import Downsample
+
+    scale = int(scale)
+    if scale < 2 or scale > 16:
+        raise ValueError(f"scale must be an integer in 2..16, got {scale}")
+    return restore_image(image, lambda y: Downsample(scale, "bicubic"), "sr", **options)
+
+
+def denoise(image, **options):
+    """Remove Gaussian noise of standard deviation sigma_y (on [0, 1]; estimated when not given)."""
+    from restore.operators import Denoise
+
+    return restore_image(image, lambda y: Denoise(), "denoise", **options)

@@ -1,0 +1,124 @@
+"""The restoration commands on real image files (scikit-image's bundled photos), tiny prior."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from skimage import data as skdata
+
+from restore.cli import main
+from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
+
+
+@pytest.fixture
+def files(tmp_path):
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(channels=3, width=8, mults=(1, 2), num_res_blocks=1))
+    save_prior(tmp_path / "tiny.safetensors", net, linear_schedule(), 8)
+    astro = skdata.astronaut()[::16, ::16]  # 32x32 RGB photo
+    Image.fromarray(astro).save(tmp_path / "astro.png")
+    Image.fromarray(skdata.camera()[::16, ::16]).save(tmp_path / "camera.png")
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 10:22] = 255  # white = fill
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    return tmp_path
+
+
+def run(files, *args):
+    return CliRunner().invoke(main, [*args, "--prior", str(files / "tiny.safetensors"), "--steps", "3"])
+
+
+def test_inpaint_keeps_observed_pixels(files):
+    r = run(files, "inpaint", str(files / "astro.png"), str(files / "mask.png"), "-o", str(files / "out.png"), "--sigma-y", "0")
+    assert r.exit_code == 0, r.output
+    out, src = np.asarray(Image.open(files / "out.png")), np.asarray(Image.open(files / "astro.png"))
+    keep = np.asarray(Image.open(files / "mask.png")) == 0
+    assert out.shape == src.shape and np.array_equal(out[keep], src[keep])
+    assert "out.png" in r.output and " s)" in r.output
+
+
+def test_deblur_estimates_noise_and_sr_scales(files):
+    r = run(files, "deblur", str(files / "astro.png"), "--kernel", "gaussian:1.0", "-o", str(files / "d.png"))
+    assert r.exit_code == 0, r.output
+    assert "estimated noise sigma_y" in r.output
+    r = run(files, "sr", str(files / "astro.png"), "--scale", "2", "--sigma-y", "0.01", "-o", str(files / "s.png"))
+    assert r.exit_code == 0, r.output
+    assert Image.open(files / "s.png").size == (64, 64)
+
+
+def test_modes_are_kept(files):
+    cam = skdata.camera()[::16, ::16]
+    Image.fromarray((cam.astype(np.uint16) * 257)).save(files / "c16.png")
+    rgba = np.dstack([skdata.astronaut()[::16, ::16], np.linspace(0, 255, 32 * 32).reshape(32, 32).astype(np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(files / "rgba.png")
+    for name, mode in [("camera.png", "L"), ("c16.png", "I;16"), ("rgba.png", "RGBA")]:
+        r = run(files, "denoise", str(files / name), "--sigma-y", "0.02", "-o", str(files / f"o_{name}"))
+        assert r.exit_code == 0, r.output
+        assert Image.open(files / f"o_{name}").mode == mode, name
+    alpha = np.asarray(Image.open(files / "o_rgba.png"))[..., 3]
+    assert np.array_equal(alpha, rgba[..., 3])
+
+
+def test_samples_uncertainty_glob_and_degrade(files):
+    r = run(files, "denoise", str(files / "astro.png"), "--sigma-y", "0.05", "--samples", "2",
+            "--uncertainty", str(files / "u.png"), "-o", str(files / "m.png"))
+    assert r.exit_code == 0, r.output
+    assert Image.open(files / "u.png").mode == "RGB"
+    (files / "outdir").mkdir()
+    r = run(files, "denoise", str(files / "[ac]*.png"), "--sigma-y", "0.02", "-o", str(files / "outdir"))
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (files / "outdir").iterdir()) == ["astro.png", "camera.png"]
+    r = run(files, "deblur", str(files / "astro.png"), "--degrade", "--sigma-y", "0.01", "-o", str(files / "dg.png"))
+    assert r.exit_code == 0, r.output
+    assert (files / "dg_observed.png").is_file() and (files / "dg.png").is_file()
+
+
+def bad_cases(f):
+    return {
+        "missing file": (["denoise", str(f / "nope.png"), "-o", str(f / "o.png")], "no such file"),
+        "truncated image": (["denoise", str(f / "trunc.png"), "-o", str(f / "o.png")], "cannot read image"),
+        "mask size": (["inpaint", str(f / "astro.png"), str(f / "small_mask.png"), "-o", str(f / "o.png")], "--resize-mask"),
+        "empty mask": (["inpaint", str(f / "astro.png"), str(f / "empty.png"), "-o", str(f / "o.png")], "mask is empty"),
+        "full mask": (["inpaint", str(f / "astro.png"), str(f / "full.png"), "-o", str(f / "o.png")], "whole image"),
+        "kernel not a kernel": (["deblur", str(f / "astro.png"), "--kernel", str(f / "k.npy"), "-o", str(f / "o.png")], "2-D"),
+        "output is input": (["denoise", str(f / "astro.png"), "-o", str(f / "astro.png")], "replace its input"),
+        "missing folder": (["denoise", str(f / "astro.png"), "-o", str(f / "no/dir/o.png")], "does not exist"),
+        "existing output": (["denoise", str(f / "astro.png"), "-o", str(f / "camera.png")], "exists"),
+    }
+
+
+@pytest.mark.parametrize("case", list(bad_cases(__import__("pathlib").Path("."))))
+def test_bad_input_exit_2_one_line_nothing_written(files, case):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(files / "small_mask.png")
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(files / "empty.png")
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(files / "full.png")
+    (files / "trunc.png").write_bytes((files / "astro.png").read_bytes()[:200])
+    np.save(files / "k.npy", np.ones((3, 3, 3)))
+    before = {p.name: p.stat().st_mtime_ns for p in files.iterdir()}
+    args, message = bad_cases(files)[case]
+    r = run(files, *args)
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert len(r.output.strip().splitlines()) == 1 and "Traceback" not in r.output
+    assert {p.name: p.stat().st_mtime_ns for p in files.iterdir()} == before
+
+
+def test_unknown_prior_and_resize_mask(files):
+    r = CliRunner().invoke(main, ["denoise", str(files / "astro.png"), "--prior", "nosuch", "-o", str(files / "o.png")])
+    assert r.exit_code == 2 and "unknown prior 'nosuch'" in r.output
+    Image.fromarray(np.pad(np.full((4, 4), 255, np.uint8), 6)).save(files / "small_mask.png")
+    r = run(files, "inpaint", str(files / "astro.png"), str(files / "small_mask.png"), "--resize-mask", "-o", str(files / "o.png"))
+    assert r.exit_code == 0, r.output
+
+
+def test_subprocess(files):
+    r = subprocess.run([sys.executable, "-m", "restore.cli", "denoise", str(files / "astro.png"), "--sigma-y", "0.02",
+                        "--prior", str(files / "tiny.safetensors"), "--steps", "2", "-o", str(files / "p.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(files / "p.png").size == (32, 32)
+    r = subprocess.run([sys.executable, "-m", "restore.cli", "denoise", str(files / "nope.png"), "-o", str(files / "q.png")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
