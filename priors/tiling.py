@@ -1,0 +1,198 @@
+"""Tiled evaluation of eps: a prior trained on patches applied to images of any size.
+
+`TiledPrior(prior, tile, overlap, batch, generator)` has the interface the samplers and solvers use
+(`schedule`, `eps`, `x0_hat`, `x0_from_eps`, `q_sample`, `device`, `dtype`, `clip`, `image_size`,
+`channels`, `net`) and evaluates eps(x_t, t) on a (B, C, H, W) image by tiles of `tile` x `tile`
+pixels (the prior's training size):
+
+- the tile grid has stride core = tile - 2 overlap and is shifted by an offset (oy, ox), drawn
+  uniformly in [0, core)^2 from `generator` afresh at EVERY call; the pixel at row i belongs to
+  the tile core whose rows cover i + oy of the shifted grid, so every pixel is covered exactly
+  once per call (no blending). Each tile is the core plus `overlap` pixels of context on each
+  side; only its core is kept. Seams (and the tiles' border effects) move from call to call, so
+  over the steps of a sampler they average out instead of printing a fixed grid.
+- where a tile reaches beyond the image it is filled by `boundary`: "reflect" (mirror without
+  repeating the edge, repeated for tiles larger than the image; the default), "wrap" (the image
+  as a torus) or "zeros".
+- the tiles go through the network `batch` at a time (the image's B x tiles are one list), so
+  activation memory is bounded by one batch of tiles, whatever the image size.
+
+Gradients (DPS, PiGDM take d x0_hat / d x_t through the network under torch.enable_grad): the
+tiled eps is differentiable (gather, network, scatter are autograd ops). With `checkpoint=True`
+(the default), when a gradient is being recorded and the tiles take more than one batch, each
+tile batch runs under torch.utils.checkpoint: the graph keeps only each batch's input and output
+(the tiles, about (tile / core)^2 x 2 images' worth) and the backward pass recomputes the
+network's activations one tile batch at a time, so peak activation memory is that of one tile
+batch (forward plus backward), at the cost of one more forward per tile in the backward pass
+(DPS: about 3 instead of 2 eps evaluations per step). When all tiles fit in one batch nothing is
+recomputed (the memory is already one batch's). `checkpoint=False` keeps every tile's
+activations (memory grows with the image) and saves that forward. With no gradient recorded the
+tiles run as plain forward passes.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint as _checkpoint
+
+__all__ = ["TiledPrior", "tile_index"]
+
+BOUNDARIES = ("reflect", "wrap", "zeros")
+
+
+def tile_index(n: int, start: int, length: int, boundary: str) -> Tensor:
+    """Source index of positions start .. start + length - 1 of a length-n axis extended by
+    `boundary` (n stands for a zero, "zeros" only)."""
+    i = torch.arange(start, start + length)
+    if boundary == "wrap":
+        return i % n
+    if boundary == "reflect":
+        if n == 1:
+            return torch.zeros_like(i)
+        period = 2 * (n - 1)
+        i = i % period
+        return torch.where(i > n - 1, period - i, i)
+    if boundary == "zeros":
+        return torch.where((i < 0) | (i > n - 1), torch.full_like(i, n), i)
+    raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+
+
+class TiledPrior:
+    """A prior (a `DDPM` or anything with its interface) evaluated by randomly shifted tiles
+    (module docstring). tile: the patch side (default: the prior's image_size); overlap: context
+    pixels on each side of a tile that are evaluated but discarded (0 <= 2 overlap < tile);
+    batch: tiles per network call; generator: the source of the offsets (default: torch's global
+    generator); boundary: "reflect", "wrap" or "zeros"; checkpoint: recompute per tile batch in
+    the backward pass when the tiles take more than one batch. Attributes not defined here (meta, loss, ...) are the wrapped prior's.
+    """
+
+    def __init__(self, prior, tile: int | None = None, overlap: int = 0, batch: int = 16,
+                 generator: torch.Generator | None = None, *, boundary: str = "reflect",
+                 checkpoint: bool = True):
+        tile = tile if tile is not None else getattr(prior, "image_size", None)
+        if tile is None:
+            raise ValueError("tile is required when the prior has no image_size")
+        tile, overlap, batch = int(tile), int(overlap), int(batch)
+        if tile < 1 or overlap < 0 or 2 * overlap >= tile:
+            raise ValueError(f"need tile >= 1 and 0 <= 2 overlap < tile, got tile {tile}, overlap {overlap}")
+        if batch < 1:
+            raise ValueError(f"batch must be >= 1, got {batch}")
+        m = getattr(getattr(getattr(prior, "net", None), "config", None), "multiple", 1)
+        if tile % int(m):
+            raise ValueError(f"tile {tile} is not a multiple of the network's {m}")
+        if boundary not in BOUNDARIES:
+            raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+        self.prior, self.tile, self.overlap, self.batch = prior, tile, overlap, batch
+        self.generator, self.boundary, self.checkpoint = generator, boundary, bool(checkpoint)
+        self.clip = bool(getattr(prior, "clip", True))
+        self.last_offset: tuple[int, int] | None = None  # (oy, ox) of the latest eps call
+
+    def __repr__(self) -> str:
+        return (f"TiledPrior(tile={self.tile}, overlap={self.overlap}, batch={self.batch}, "
+                f"boundary={self.boundary!r}, {type(self.prior).__name__})")
+
+    def __getattr__(self, name):  # only for attributes not found on self
+        if name == "prior":
+            raise AttributeError(name)
+        return getattr(self.prior, name)
+
+    # the prior's interface
+    @property
+    def schedule(self):
+        return self.prior.schedule
+
+    @property
+    def net(self):
+        return self.prior.net
+
+    @property
+    def device(self) -> torch.device:
+        return self.prior.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.prior.dtype
+
+    @property
+    def image_size(self) -> int:
+        return self.tile
+
+    @property
+    def channels(self):
+        return self.prior.channels
+
+    @property
+    def core(self) -> int:
+        return self.tile - 2 * self.overlap
+
+    def _t(self, t, x: Tensor) -> Tensor:
+        t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
+        if t.numel() == 1:
+            t = t.expand(x.shape[0])
+        if t.numel() != x.shape[0]:
+            raise ValueError(f"t has {t.numel()} entries for a batch of {x.shape[0]}")
+        T = self.schedule.T
+        if bool((t < 1).any()) or bool((t > T).any()):
+            raise ValueError(f"t must be in 1..{T}")
+        return t
+
+    def offsets(self) -> tuple[int, int]:
+        """A fresh (oy, ox), uniform in [0, core)^2, from the generator."""
+        o = torch.randint(self.core, (2,), generator=self.generator)
+        return int(o[0]), int(o[1])
+
+    def tiles_for(self, h: int, w: int, offset: tuple[int, int]) -> tuple[int, int]:
+        """Number of tile rows and columns covering an h x w image at this offset."""
+        return math.ceil((h + offset[0]) / self.core), math.ceil((w + offset[1]) / self.core)
+
+    def _eval(self, tiles: Tensor, t: Tensor) -> Tensor:
+        return self.prior.eps(tiles, t)
+
+    def eps(self, x_t: Tensor, t, offset: tuple[int, int] | None = None) -> Tensor:
+        """eps(x_t, t) by shifted tiles; offset (oy, ox) in [0, core)^2 overrides the random draw."""
+        if x_t.ndim != 4:
+            raise ValueError(f"x_t must be (B, C, H, W), got {tuple(x_t.shape)}")
+        b, c, h, w = x_t.shape
+        t = self._t(t, x_t)
+        oy, ox = self.offsets() if offset is None else (int(offset[0]), int(offset[1]))
+        if not (0 <= oy < self.core and 0 <= ox < self.core):
+            raise ValueError(f"offset must be in [0, {self.core})^2, got {(oy, ox)}")
+        self.last_offset = (oy, ox)
+        ny, nx = self.tiles_for(h, w, (oy, ox))
+        k, ov, core = self.tile, self.overlap, self.core
+        ih = tile_index(h, -oy - ov, ny * core + 2 * ov, self.boundary).to(x_t.device)
+        iw = tile_index(w, -ox - ov, nx * core + 2 * ov, self.boundary).to(x_t.device)
+        xp = x_t
+        if self.boundary == "zeros":
+            xp = torch.nn.functional.pad(xp, (0, 1, 0, 1))
+        xp = xp.index_select(2, ih).index_select(3, iw)  # (B, C, ny core + 2 ov, nx core + 2 ov)
+        tiles = xp.unfold(2, k, core).unfold(3, k, core)  # (B, C, ny, nx, k, k)
+        tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(b * ny * nx, c, k, k)
+        tt = t.repeat_interleave(ny * nx)
+        record = torch.is_grad_enabled() and (x_t.requires_grad or any(
+            p.requires_grad for p in getattr(self.net, "parameters", lambda: [])()))
+        outs = []
+        recompute = record and self.checkpoint and len(tiles) > self.batch  # one batch: nothing to save
+        for s in range(0, len(tiles), self.batch):
+            chunk, tc = tiles[s : s + self.batch], tt[s : s + self.batch]
+            if recompute:
+                out = _checkpoint(self._eval, chunk, tc, use_reentrant=False)
+            else:
+                out = self._eval(chunk, tc)
+            outs.append(out[..., ov : ov + core, ov : ov + core])
+        out = torch.cat(outs, 0)
+        co = out.shape[1]
+        out = out.reshape(b, ny, nx, co, core, core).permute(0, 3, 1, 4, 2, 5).reshape(b, co, ny * core, nx * core)
+        return out[..., oy : oy + h, ox : ox + w]
+
+    def x0_from_eps(self, x_t: Tensor, t, eps: Tensor, clip: bool | None = None) -> Tensor:
+        return self.prior.x0_from_eps(x_t, t, eps, self.clip if clip is None else clip)
+
+    def x0_hat(self, x_t: Tensor, t, clip: bool | None = None) -> Tensor:
+        """x0_hat from the tiled eps, clipped to [-1, 1] unless clip=False (default: self.clip)."""
+        return self.x0_from_eps(x_t, t, self.eps(x_t, t), clip)
+
+    def q_sample(self, x0: Tensor, t, noise: Tensor) -> Tensor:
+        return self.prior.q_sample(x0, t, noise)

@@ -1,0 +1,321 @@
+"""Any image size in the solvers (restore.solvers.padding: the padded latent is unobserved) and the
+tiled evaluation of eps for patch priors (restore.priors.tiling.TiledPrior)."""
+import pytest
+import torch
+from torch import nn
+
+from restore.operators import (Blur, CircularBlur, Colorize, Denoise, Downsample, Inpainting, LinearOperator,
+                               add_noise, gaussian_kernel, motion_kernel, random_mask)
+from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
+from restore.priors.tiling import TiledPrior, tile_index
+from restore.solvers import METHODS, ddnm, ddrm, dps, solve
+from restore.solvers.padding import Padded, pad_problem, padded_size
+
+
+@pytest.fixture(scope="module")
+def unet4():
+    """A tiny random UNet whose sides must be multiples of 4."""
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(channels=3, width=8, mults=(1, 2, 4), num_res_blocks=1))
+    for p in net.parameters():
+        nn.init.normal_(p, std=0.05)
+    net.eval()
+    assert net.config.multiple == 4
+    return DDPM(net, linear_schedule(), image_size=16)
+
+
+def _ops(h, w, g):
+    return {
+        "inpaint": Inpainting(random_mask(h, w, 0.5, generator=g)),
+        "blur": Blur(gaussian_kernel(5, 1.0)),  # separable: SVD
+        "motion": Blur(motion_kernel(5, generator=g)),  # no SVD: CGLS
+        "colorize": Colorize(),
+    }
+
+
+# ---------------------------------------------------------------- padding
+
+def test_padded_size(unet4):
+    assert padded_size(unet4, 10, 14) == (12, 16)
+    assert padded_size(unet4, 13, 9) == (16, 12)
+    assert padded_size(unet4, 12, 16) == (12, 16)
+    assert padded_size(TiledPrior(unet4, tile=16), 13, 9) == (16, 16)  # a patch prior: at least its tile
+    assert padded_size(TiledPrior(unet4, tile=16), 40, 9) == (40, 16)
+
+
+@pytest.mark.parametrize("size", [(10, 14), (13, 9)])
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_solver_any_size(unet4, method, size):
+    h, w = size
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, h, w, generator=g)
+    extra = {"repaint": {"jump_length": 1, "resample": 2}}
+    for task, op in _ops(h, w, g).items():
+        if method == "repaint" and task != "inpaint":
+            continue
+        if method == "ddrm" and not op.has_svd:
+            with pytest.raises(ValueError, match="cheap SVD"):
+                ddrm(unet4, op, op.A(x), steps=3, sigma_y=0.0)
+            continue
+        y = op.A(x)
+        seen = []
+        out = METHODS[method](unet4, op, y, steps=3, sigma_y=0.0, generator=torch.Generator().manual_seed(1),
+                              callback=seen.append, **extra.get(method, {}))
+        assert out.shape == x.shape and out.dtype == x.dtype and torch.isfinite(out).all(), (method, task)
+        assert seen and seen[0]["x"].shape == x.shape and seen[0]["x0_hat"].shape == x.shape  # cropped too
+        if task == "inpaint" and method in ("ddnm", "ddnm_plus", "ddrm", "repaint", "diffpir"):
+            m = op.mask.bool().expand_as(x)
+            assert (out - y)[m].abs().max() < 1e-6, (method, (out - y)[m].abs().max())
+
+
+def test_noiseless_ddnm_inpainting_keeps_observed_pixels_exactly(unet4):
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(3, 3, 13, 9, generator=g)
+    op = Inpainting(random_mask(13, 9, 0.6, generator=g))
+    y = op.A(x)
+    out = ddnm(unet4, op, y, steps=3, sigma_y=0.0, generator=torch.Generator().manual_seed(0))
+    m = op.mask.bool().expand_as(x)
+    assert (out - y)[m].abs().max() < 1e-6  # float32 rounding of x0 + (y' - x0) only
+    assert (out - y)[~m].abs().max() > 0.1  # the missing pixels are drawn
+
+
+def test_noisy_solvers_any_size(unet4):
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 13, 9, generator=g)
+    op = Blur(gaussian_kernel(5, 1.0))
+    y = add_noise(op.A(x), 0.05, g)
+    for method in ("ddnm_plus", "ddrm", "dps", "pigdm", "diffpir"):
+        out = METHODS[method](unet4, op, y, steps=3, sigma_y=0.05, generator=torch.Generator().manual_seed(1))
+        assert out.shape == x.shape and torch.isfinite(out).all(), method
+
+
+def test_solve_any_size(unet4):
+    g = torch.Generator().manual_seed(0)
+    op = Downsample(2, "bicubic")
+    y = op.A(torch.rand(2, 3, 26, 18, generator=g))  # image 26 x 18 -> latent 28 x 20
+    out = solve(unet4, op, y, "ddrm", num_samples=3, steps=3, sigma_y=0.05, generator=g)
+    assert out["samples"].shape == (3, 2, 3, 26, 18) and out["mean"].shape == (2, 3, 26, 18)
+
+
+def test_inpainting_padded_as_inpainting_and_others_composed(unet4):
+    g = torch.Generator().manual_seed(0)
+    mask = random_mask(13, 9, 0.5, generator=g)
+    y = torch.rand(2, 3, 13, 9, generator=g)
+    p = pad_problem(unet4, Inpainting(mask), y)
+    assert type(p.operator) is Inpainting and p.size == (16, 12) and p.box == (1, 1, 13, 9)
+    assert p.y.shape == (2, 3, 16, 12) and torch.equal(p.crop(p.y), y)
+    pm = p.operator.mask[0, 0]
+    assert pm.sum() == mask.sum() and torch.equal(p.crop(pm), mask.reshape(13, 9).to(pm))  # padding: mask 0
+    q = pad_problem(unet4, Blur(gaussian_kernel(3, 1.0)), y)
+    assert isinstance(q.operator, Padded) and q.y is y and q.operator.has_svd
+    z = torch.rand(2, 3, 16, 12, generator=g)
+    z_pad = z.clone()
+    z_pad[..., 1:14, 1:10] = 0
+    assert q.operator.A(z_pad).abs().max() == 0  # the padding is unobserved
+    fits = pad_problem(unet4, Inpainting(random_mask(12, 16, 0.5, generator=g)), torch.rand(1, 3, 12, 16))
+    assert fits.changed is False and fits.size == (12, 16)
+
+
+def _dense(op, shape):
+    n = torch.Size(shape).numel()
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, *shape)
+    return op.A(eye).reshape(n, -1).T
+
+
+@pytest.mark.parametrize("name", ["blur", "circular", "bicubic", "block", "colorize", "denoise", "inpaint"])
+def test_padded_svd_is_the_composed_svd(name):
+    """VT/V orthogonal, A_p = U diag(s) VT[:m], A_pinv = (A C)^+ (dense check, float64)."""
+    g = torch.Generator().manual_seed(0)
+    h, w = 4, 6
+    op = {"blur": Blur(gaussian_kernel(3, 0.8)), "circular": CircularBlur(gaussian_kernel(3, 1.0)),
+          "bicubic": Downsample(2), "block": Downsample(2, "block"), "colorize": Colorize(),
+          "denoise": Denoise(), "inpaint": Inpainting(random_mask(h, w, 0.5, generator=g))}[name]
+    c = 3 if name == "colorize" else 2
+    P = Padded(op, (1, 2, h, w), (6, 8))
+    shape = (c, 6, 8)
+    x = torch.randn(3, *shape, generator=g, dtype=torch.float64)
+    z = P.VT(x)
+    assert z.shape == (3, c * 48) and torch.allclose(P.V(z, x.shape), x, atol=1e-10)
+    assert torch.allclose(z.norm(dim=1), x.flatten(1).norm(dim=1), atol=1e-10)
+    s = P.singulars(x.shape, dtype=torch.float64)
+    m = s.shape[-1]
+    assert torch.allclose(P.U(s * z[:, :m], x.shape), P.A(x), atol=1e-10)
+    A = _dense(P, shape)
+    y = P.A(x)
+    want = (torch.linalg.pinv(A, rtol=op.rcond * 1.0001) @ y.flatten(1).T).T
+    if name != "inpaint":  # inpainting: A_pinv = A (mask), the same
+        assert torch.allclose(P.A_pinv(y).flatten(1), want, atol=1e-8), (P.A_pinv(y).flatten(1) - want).abs().max()
+    assert torch.allclose(P.AT(y).flatten(1), (A.T @ y.flatten(1).T).T, atol=1e-10)
+
+
+def test_no_svd_padded_is_a_clear_error(unet4):
+    op = LinearOperator(lambda x: x[..., ::2, :], (3, 10, 14))
+    y = op.A(torch.rand(1, 3, 10, 14))
+    with pytest.raises(ValueError, match="cheap SVD"):
+        ddrm(unet4, op, y, steps=3, sigma_y=0.0)
+    out = dps(unet4, op, y, steps=3, sigma_y=0.0, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (1, 3, 10, 14)
+
+
+# ---------------------------------------------------------------- tiling
+
+class Pointwise(nn.Module):
+    """eps = 0.5 x: translation-equivariant and local (a pixel's eps depends on that pixel only)."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x, t):
+        return self.scale * x
+
+
+class Counting(nn.Module):
+    """Wraps a net and records the batch size of every call."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.inner, self.sizes = net, []
+        self.config = getattr(net, "config", None)
+
+    def forward(self, x, t):
+        self.sizes.append(x.shape[0])
+        return self.inner(x, t)
+
+
+def test_tile_index():
+    assert tile_index(4, -2, 8, "wrap").tolist() == [2, 3, 0, 1, 2, 3, 0, 1]
+    assert tile_index(4, -2, 8, "reflect").tolist() == [2, 1, 0, 1, 2, 3, 2, 1]
+    assert tile_index(4, -2, 8, "zeros").tolist() == [4, 4, 0, 1, 2, 3, 4, 4]
+    assert tile_index(3, -5, 12, "reflect").tolist() == [1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2]
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "wrap", "zeros"])
+@pytest.mark.parametrize("overlap", [0, 3])
+def test_pointwise_prior_tiled_equals_untiled(boundary, overlap):
+    prior = DDPM(Pointwise(), linear_schedule(), image_size=16)
+    tp = TiledPrior(prior, tile=16, overlap=overlap, batch=5, generator=torch.Generator().manual_seed(0),
+                    boundary=boundary)
+    x = torch.randn(2, 3, 37, 23, generator=torch.Generator().manual_seed(1))
+    for t in (1, 500, torch.tensor([3, 900])):
+        assert torch.equal(tp.eps(x, t), prior.eps(x, t))
+        assert torch.equal(tp.x0_hat(x, t), prior.x0_hat(x, t))
+    # gradients through the tiles (checkpointed per tile batch) equal the untiled ones
+    xg = x.clone().requires_grad_(True)
+    with torch.enable_grad():
+        ga = torch.autograd.grad(tp.x0_hat(xg, 400, clip=False).pow(2).sum(), xg)[0]
+        gb = torch.autograd.grad(prior.x0_hat(xg, 400, clip=False).pow(2).sum(), xg)[0]
+    assert torch.allclose(ga, gb)
+
+
+@pytest.fixture(scope="module")
+def unet_patch():
+    torch.manual_seed(1)
+    net = UNet(UNetConfig(channels=3, width=8, mults=(1, 2), num_res_blocks=1))
+    for p in net.parameters():
+        nn.init.normal_(p, std=0.05)
+    net.eval()
+    return DDPM(net, linear_schedule(), image_size=16)
+
+
+def test_unet_tiled_eps(unet_patch):
+    x = torch.randn(2, 3, 40, 56, generator=torch.Generator().manual_seed(0))
+
+    def tiled(seed, **kw):
+        return TiledPrior(unet_patch, tile=16, batch=4, generator=torch.Generator().manual_seed(seed), **kw)
+
+    with torch.no_grad():
+        tp = tiled(0)
+        a = tp.eps(x, 300)
+        o1 = tp.last_offset
+        b = tp.eps(x, 300)  # a new offset
+        c = tiled(0).eps(x, 300)  # the same generator state: the same offsets
+        full = unet_patch.eps(x, 300)
+    assert a.shape == x.shape and torch.isfinite(a).all()
+    assert torch.equal(a, c)
+    assert tp.last_offset != o1 and not torch.allclose(a, b)
+    assert (a - full).abs().mean() < 0.5 * full.abs().mean()  # mostly the same field, seams aside
+    # a tile that is the whole image, at offset 0: exactly the untiled network
+    x16 = x[..., :16, :16]
+    with torch.no_grad():
+        assert torch.allclose(tiled(0).eps(x16, 300, offset=(0, 0)), unet_patch.eps(x16, 300), atol=1e-6)
+
+
+class Ones(nn.Module):
+    def forward(self, x, t):
+        return torch.ones_like(x)
+
+
+def test_every_pixel_covered_once():
+    prior = DDPM(Ones(), linear_schedule(), image_size=8)
+    for overlap in (0, 2):
+        tp = TiledPrior(prior, tile=8, overlap=overlap, batch=3, generator=torch.Generator().manual_seed(0))
+        # the core positions each pixel is taken from: assemble an index image through an identity net
+        for _ in range(5):
+            assert torch.equal(tp.eps(torch.zeros(1, 1, 21, 13), 10), torch.ones(1, 1, 21, 13))
+        ident = TiledPrior(DDPM(Pointwise(), linear_schedule()), tile=8, overlap=overlap, batch=3,
+                           generator=torch.Generator().manual_seed(1))
+        x = torch.arange(21 * 13, dtype=torch.float64).reshape(1, 1, 21, 13)
+        for _ in range(5):
+            assert torch.equal(ident.eps(x, 10), 0.5 * x)  # every pixel from its own core position
+
+
+def test_tile_batch_bounds_memory(unet_patch):
+    counting = Counting(unet_patch.net)
+    prior = DDPM(counting, linear_schedule(), image_size=16)
+    tp = TiledPrior(prior, tile=16, batch=5, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(2, 3, 40, 56, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        tp.eps(x, 100)
+    oy, ox = tp.last_offset
+    ny, nx = tp.tiles_for(40, 56, (oy, ox))
+    assert sum(counting.sizes) == 2 * ny * nx and max(counting.sizes) <= 5
+    counting.sizes.clear()
+    xg = x.clone().requires_grad_(True)
+    with torch.enable_grad():  # DPS: autograd through the tiles, recomputed one tile batch at a time
+        g = torch.autograd.grad(tp.x0_hat(xg, 100, clip=False).sum(), xg)[0]
+    assert g.shape == x.shape and torch.isfinite(g).all()
+    assert max(counting.sizes) <= 5
+    oy, ox = tp.last_offset  # drawn afresh by that call
+    ny, nx = tp.tiles_for(40, 56, (oy, ox))
+    assert sum(counting.sizes) == 2 * 2 * ny * nx  # forward + recomputation in the backward pass
+    counting.sizes.clear()  # all tiles in one batch: nothing to recompute
+    with torch.enable_grad():
+        torch.autograd.grad(TiledPrior(prior, tile=16, batch=200).eps(xg, 100).sum(), xg)
+    assert len(counting.sizes) == 1
+    # without checkpointing: the same gradient at the same offset
+    counting.sizes.clear()
+    tp2 = TiledPrior(prior, tile=16, batch=5, checkpoint=False)
+    with torch.enable_grad():
+        eps_a = tp.eps(xg, 100, offset=(oy, ox))
+        eps_b = tp2.eps(xg, 100, offset=(oy, ox))
+        ga = torch.autograd.grad(eps_a.sum(), xg)[0]
+        gb = torch.autograd.grad(eps_b.sum(), xg)[0]
+    assert torch.allclose(ga, gb, atol=1e-6)
+
+
+def test_solvers_with_tiled_prior(unet_patch):
+    """DPS (gradients through the tiles) and DDNM on a 20 x 28 image with 16 x 16 tiles."""
+    tp = TiledPrior(unet_patch, tile=16, batch=8, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 3, 20, 28, generator=g)
+    op = Inpainting(random_mask(20, 28, 0.5, generator=g))
+    y = op.A(x)
+    for method in ("dps", "ddnm", "pigdm"):
+        out = METHODS[method](tp, op, y, steps=3, sigma_y=0.0, generator=torch.Generator().manual_seed(1))
+        assert out.shape == x.shape and torch.isfinite(out).all(), method
+    assert all(p.grad is None for p in unet_patch.net.parameters())
+
+
+def test_tiled_prior_errors(unet_patch):
+    with pytest.raises(ValueError, match="overlap"):
+        TiledPrior(unet_patch, tile=16, overlap=8)
+    with pytest.raises(ValueError, match="multiple"):
+        TiledPrior(unet_patch, tile=15)
+    with pytest.raises(ValueError, match="boundary"):
+        TiledPrior(unet_patch, boundary="mirror")
+    tp = TiledPrior(unet_patch)
+    assert tp.tile == 16 and tp.image_size == 16 and tp.schedule is unet_patch.schedule
+    assert tp.channels == unet_patch.channels and tp.clip == unet_patch.clip and tp.meta == unet_patch.meta
+    with pytest.raises(ValueError, match="t must be"):
+        tp.eps(torch.zeros(1, 3, 16, 16), 0)
