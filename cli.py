@@ -272,5 +272,45 @@ def priors_():
                    f"data: {r['data']}  licence: {r['licence']}" + (f"  ({r['use']})" if r["use"] else ""))
 
 
+@main.command()
+@click.option("--suite", default="quick", type=click.Choice(["quick", "full"]), help="Suite (README: budgets in NFE and minutes).")
+@click.option("--data", "data_root", default="../shared/data", type=click.Path(), help="Data folder (natural/, faces/, digits/, kernels/).")
+@click.option("--out", "-o", required=True, type=click.Path(), help="Output folder: rows.csv, results.md, grids/ (rows already there are skipped).")
+@click.option("--priors", default=None, help="NAME[=PRIOR][@DATA],... (e.g. natural=runs/natural) [default: the suite's].")
+@click.option("--tasks", default=None, help="box,random,gauss,motion,sr4,denoise,levin [default: the suite's].")
+@click.option("--methods", default=None, help="Solver specs NAME[:STEPS][:KEY=VALUE][:meanN] and baseline names [default: the suite's].")
+@click.option("--images", default=None, type=int, help="Images per cell [default: the suite's].")
+@click.option("--sigmas", default=None, help="Noise levels on [0, 1], e.g. 0.025,0 [default: the suite's].")
+@click.option("--split", default="test", type=click.Choice(["test", "val"]), help="Score on the test split or the validation split (tuning).")
+@click.option("--tune", "tune_images", default=None, type=int, help="Validation images to tune the baselines on (0: defaults) [default: the suite's].")
+@click.option("--results", default=None, type=click.Path(), help="Also write the tables into this markdown file (its own marked section).")
+@click.option("--threads", default=1, help="torch threads.")
+@click.option("--seed", default=0, help="Seed of every random draw.")
+@click.option("--device", default="cpu", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device.")
+@user_errors
+def bench(suite, data_root, out, priors, tasks, methods, images, sigmas, split, tune_images, results, threads, seed,
+          device):
+    """Benchmark the solvers and classical baselines (PSNR, SSIM, NFE, time, memory)."""
+    import shlex
+
+    import torch
+
+    from restore.benchmarks.bench import run_bench
+
+    def items(text):
+        return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
+
+    torch.set_num_threads(threads)
+    command = shlex.join(["restore", *sys.argv[1:]])
+    try:
+        levels = None if sigmas is None else [float(v) for v in items(sigmas)]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {sigmas!r}") from None
+    res = run_bench(suite, data_root, out, priors=items(priors), tasks=items(tasks), methods=items(methods),
+                    images=images, split=split, sigmas=levels, tune_images=tune_images, device=device,
+                    results=results, command=command, echo=click.echo, seed=seed)
+    click.echo(f"{res['markdown']} ({len(res['rows'])} rows in {res['csv']}, {len(res['grids'])} grids)")
+
+
 if __name__ == "__main__":
     main()

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-__all__ = ["TiledPrior", "tile_index"]
+__all__ = ["TiledPrior", "for_image", "tile_index"]
 
 BOUNDARIES = ("reflect", "wrap", "zeros")
 
@@ -196,3 +196,18 @@ class TiledPrior:
 
     def q_sample(self, x0: Tensor, t, noise: Tensor) -> Tensor:
         return self.prior.q_sample(x0, t, noise)
+
+
+def for_image(prior, hw, generator: torch.Generator | None = None, **tiling):
+    """The prior to run on an image of size hw = (H, W): `prior` itself when the image fits its
+    training size (H, W <= prior.image_size, or the prior has no image_size), else
+    `TiledPrior(prior, generator=generator, **tiling)` (a patch prior evaluated by tiles of its
+    training size). An already tiled prior is returned unchanged. The one place this decision is
+    made (benchmarks, the high-level API)."""
+    if isinstance(prior, TiledPrior):
+        return prior
+    size = getattr(prior, "image_size", None)
+    h, w = (int(v) for v in hw)
+    if size is None or (h <= int(size) and w <= int(size)):
+        return prior
+    return TiledPrior(prior, generator=generator, **tiling)

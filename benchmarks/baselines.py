@@ -1,0 +1,223 @@
+"""Classical baselines from scikit-image, each with one hyper-parameter, a default and a grid that
+`tune` searches on a validation split (never a test split).
+
+| name | tasks | method | parameter (default; grid) |
+|---|---|---|---|
+| biharmonic | box, random | `inpaint_biharmonic` (noisy observed pixels are kept as they are) | none |
+| tv_inpaint | box, random | isotropic colour TV with a data term on the observed pixels, min TV(x) + lam/2 \\|M (x - y)\\|^2, 500 Chambolle-Pock iterations from a mean fill | lam (inf = hard constraint when noiseless; 40 when noisy; grid 5, 10, 20, 40, 80, 160) |
+| wiener | gauss, motion, levin | `wiener` per channel, Laplacian regulariser, on y reflect-padded by the kernel size (then cropped) | balance (1e-4 noiseless, 1e-2 noisy; grid 1e-4 .. 1e-1) |
+| unsup_wiener | gauss, motion, levin | `unsupervised_wiener` per channel (its Gibbs sampler seeded), same padding | none |
+| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], same padding | num_iter (100 noiseless, 20 noisy; grid 5, 10, 20, 50, 100, 200) |
+| bicubic | sr4 | `skimage.transform.resize` with order 3 (cubic spline), no antialiasing | none |
+| tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.5, 1, 2, 3, 4, 6) |
+| nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.4, 0.6, 0.8, 1.0, 1.2) |
+
+Every baseline takes a `tasks.Problem` and returns (1, C, H, W) float32 on [0, 1]; the noise level
+sigma_y is known to all of them (as it is to the diffusion solvers).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .tasks import Problem
+
+__all__ = ["BASELINES", "Baseline", "run_baseline", "tune", "applicable_baseline"]
+
+
+def _hwc(t: Tensor) -> np.ndarray:
+    """(1, C, H, W) -> (H, W, C) float64."""
+    return t[0].detach().double().cpu().permute(1, 2, 0).numpy()
+
+
+def _back(a: np.ndarray) -> Tensor:
+    a = np.clip(np.nan_to_num(a, nan=0.5), 0, 1)
+    if a.ndim == 2:
+        a = a[..., None]
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float()[None]
+
+
+def _per_channel(a: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    return np.stack([fn(a[..., c]) for c in range(a.shape[-1])], -1)
+
+
+def _padded(a: np.ndarray, pad: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """fn on a (H, W) image reflect-padded by `pad` on each side, cropped back (fewer FFT wrap artefacts)."""
+    pad = min(pad, a.shape[0] - 1, a.shape[1] - 1)
+    out = fn(np.pad(a, pad, mode="reflect"))
+    return out[pad:pad + a.shape[0], pad:pad + a.shape[1]]
+
+
+# --- inpainting ---------------------------------------------------------------------------------
+
+def biharmonic(p: Problem, _param=None, seed: int = 0) -> Tensor:
+    from skimage.restoration import inpaint_biharmonic
+
+    missing = p.mask[0, 0].numpy() < 0.5
+    return _back(inpaint_biharmonic(_hwc(p.y), missing, channel_axis=-1))
+
+
+def _grad(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    gx, gy = np.zeros_like(x), np.zeros_like(x)
+    gx[:, :-1] = x[:, 1:] - x[:, :-1]
+    gy[:-1] = x[1:] - x[:-1]
+    return gx, gy
+
+
+def _div(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    d = np.zeros_like(px)
+    d[:, 0] = px[:, 0]
+    d[:, 1:-1] = px[:, 1:-1] - px[:, :-2]
+    d[:, -1] = -px[:, -2]
+    d[0] += py[0]
+    d[1:-1] += py[1:-1] - py[:-2]
+    d[-1] += -py[-2]
+    return d
+
+
+def tv_inpaint(p: Problem, lam: float | None = None, seed: int = 0, iters: int = 500) -> Tensor:
+    """min_x TV(x) + lam/2 ||M (x - y)||^2 (colour TV: the gradient norm is taken over channels too),
+    Chambolle-Pock with tau = sigma = 1 / sqrt(8); lam = inf keeps the observed pixels exactly."""
+    lam = _default("tv_inpaint", p) if lam is None else float(lam)
+    y = _hwc(p.y)
+    m = p.mask[0, 0].numpy()[..., None].astype(np.float64)
+    mean = (y * m).sum((0, 1)) / max(m.sum(), 1)
+    x = y * m + mean * (1 - m)
+    xb, px, py = x.copy(), np.zeros_like(x), np.zeros_like(x)
+    tau = sig = 1 / math.sqrt(8)
+    for _ in range(iters):
+        gx, gy = _grad(xb)
+        px, py = px + sig * gx, py + sig * gy
+        norm = np.maximum(1.0, np.sqrt((px**2 + py**2).sum(-1, keepdims=True)))
+        px, py = px / norm, py / norm
+        v = x + tau * _div(px, py)
+        if math.isinf(lam):
+            xn = np.where(m > 0.5, y, v)
+        else:
+            xn = (v + tau * lam * m * y) / (1 + tau * lam * m)
+        xb = 2 * xn - x
+        x = xn
+    return _back(x)
+
+
+# --- deblurring ---------------------------------------------------------------------------------
+
+def wiener(p: Problem, balance: float | None = None, seed: int = 0) -> Tensor:
+    from skimage.restoration import wiener as sk_wiener
+
+    balance = _default("wiener", p) if balance is None else float(balance)
+    k = p.kernel.numpy()
+    f = lambda a: sk_wiener(a, k, balance, clip=False)  # noqa: E731
+    return _back(_per_channel(_hwc(p.y), lambda a: _padded(a, max(k.shape), f)))
+
+
+def unsup_wiener(p: Problem, _param=None, seed: int = 0) -> Tensor:
+    from skimage.restoration import unsupervised_wiener
+
+    k = p.kernel.numpy()
+    rng = np.random.default_rng(seed)
+    f = lambda a: unsupervised_wiener(a, k, clip=False, rng=rng)[0]  # noqa: E731
+    return _back(_per_channel(_hwc(p.y), lambda a: _padded(a, max(k.shape), f)))
+
+
+def richardson_lucy(p: Problem, num_iter: int | None = None, seed: int = 0) -> Tensor:
+    from skimage.restoration import richardson_lucy as sk_rl
+
+    num_iter = int(_default("richardson_lucy", p) if num_iter is None else num_iter)
+    k = p.kernel.numpy()
+    f = lambda a: sk_rl(a, k, num_iter=num_iter, clip=False)  # noqa: E731
+    y = np.clip(_hwc(p.y), 1e-3, 1)
+    return _back(_per_channel(y, lambda a: _padded(a, max(k.shape), f)))
+
+
+# --- super-resolution ---------------------------------------------------------------------------
+
+def bicubic(p: Problem, _param=None, seed: int = 0) -> Tensor:
+    from skimage.transform import resize
+
+    h, w = p.x.shape[-2:]
+    return _back(resize(_hwc(p.y), (h, w), order=3, mode="reflect", anti_aliasing=False))
+
+
+# --- denoising ----------------------------------------------------------------------------------
+
+def tv_denoise(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
+    from skimage.restoration import denoise_tv_chambolle
+
+    factor = _default("tv_denoise", p) if factor is None else float(factor)
+    return _back(denoise_tv_chambolle(_hwc(p.y), weight=factor * p.sigma_y, channel_axis=-1))
+
+
+def nlm(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
+    from skimage.restoration import denoise_nl_means
+
+    factor = _default("nlm", p) if factor is None else float(factor)
+    y = _hwc(p.y)
+    gray = y.shape[-1] == 1
+    out = denoise_nl_means(y[..., 0] if gray else y, patch_size=5, patch_distance=6, fast_mode=True,
+                           h=factor * p.sigma_y, sigma=p.sigma_y, channel_axis=None if gray else -1)
+    return _back(out)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    fn: Callable[..., Tensor]
+    tasks: tuple[str, ...]
+    param: str | None = None  # name of the tuned hyper-parameter
+    noiseless: object = None  # its default without noise
+    noisy: object = None  # its default with noise
+    grid: tuple = ()
+    needs_noise: bool = False
+
+
+BLURS = ("gauss", "motion", "levin")
+BASELINES: dict[str, Baseline] = {
+    "biharmonic": Baseline(biharmonic, ("box", "random")),
+    "tv_inpaint": Baseline(tv_inpaint, ("box", "random"), "lam", math.inf, 40.0, (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)),
+    "wiener": Baseline(wiener, BLURS, "balance", 1e-4, 1e-2, (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)),
+    "unsup_wiener": Baseline(unsup_wiener, BLURS),
+    "richardson_lucy": Baseline(richardson_lucy, BLURS, "num_iter", 100, 20, (5, 10, 20, 50, 100, 200)),
+    "bicubic": Baseline(bicubic, ("sr4",)),
+    "tv_denoise": Baseline(tv_denoise, ("denoise",), "weight/sigma_y", None, 2.0, (0.5, 1.0, 2.0, 3.0, 4.0, 6.0), True),
+    "nlm": Baseline(nlm, ("denoise",), "h/sigma_y", None, 0.8, (0.4, 0.6, 0.8, 1.0, 1.2), True),
+}
+
+
+def _default(name: str, p: Problem):
+    b = BASELINES[name]
+    return b.noisy if p.sigma_y > 0 else b.noiseless
+
+
+def applicable_baseline(name: str, task: str, sigma_y: float) -> bool:
+    b = BASELINES[name]
+    return task in b.tasks and (sigma_y > 0 or not b.needs_noise)
+
+
+def run_baseline(name: str, p: Problem, param=None, seed: int = 0) -> tuple[Tensor, object]:
+    """(estimate (1, C, H, W) on [0, 1], the parameter value used) of baseline `name` on p."""
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}: use one of {', '.join(BASELINES)}")
+    b = BASELINES[name]
+    if not applicable_baseline(name, p.task, p.sigma_y):
+        raise ValueError(f"baseline {name} does not apply to {p.task} (sigma_y {p.sigma_y})")
+    value = (_default(name, p) if param is None else param) if b.param else None
+    return b.fn(p, value, seed=seed), value
+
+
+def tune(name: str, problems: list[Problem], score: Callable[[Tensor, Tensor], float]) -> tuple[object, dict]:
+    """The grid value of baseline `name`'s parameter with the best mean score(x, estimate) over
+    `problems` (a validation split), and {value: mean score}; (default, {}) for a baseline without one.
+    The noiseless TV inpainting keeps its hard constraint (nothing to tune)."""
+    b = BASELINES[name]
+    if not b.param or not problems or (name == "tv_inpaint" and problems[0].sigma_y == 0):
+        return (_default(name, problems[0]) if problems and b.param else None), {}
+    scores = {}
+    for value in b.grid:
+        scores[value] = float(np.mean([score(p.x, b.fn(p, value)) for p in problems]))
+    best = max(scores, key=scores.get)
+    return best, scores

@@ -1,0 +1,78 @@
+"""The benchmark's images: which files each prior is scored on, cropped, as (C, H, W) float32 on [0, 1].
+
+| data | split test | split val (tuning) |
+|---|---|---|
+| natural | natural/test/CBSD68 (sr4: natural/test/Set5 then Set14) | natural/val |
+| faces | faces/test | faces/val |
+| digits | digits/mnist_t10k.npz images 9000-9999 | images 8000-8999 |
+| folder:PATH | the images in PATH (any split) | |
+
+Files are taken in sorted order, the first `n`. `crop` > 0 takes the centred crop of side
+min(crop, H, W) (square); crop = 0 keeps the whole image. Gray files stay one channel (Set14's
+bridge.png), colour files are RGB.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from restore.io import IMAGE_SUFFIXES, read_image, to_tensor
+
+__all__ = ["DATA", "load_images", "center_crop"]
+
+DATA = ("natural", "faces", "digits")
+
+
+def center_crop(x: Tensor, crop: int) -> Tensor:
+    if not crop:
+        return x
+    h, w = x.shape[-2:]
+    s = min(int(crop), h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return x[..., top:top + s, left:left + s]
+
+
+def _folder(path: Path) -> list[Path]:
+    if not path.is_dir():
+        raise ValueError(f"{path}: benchmark data folder not found (see --data)")
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"{path}: no images")
+    return files
+
+
+def _files(data: str, root: Path, split: str, task: str) -> list[Path]:
+    if data.startswith("folder:"):
+        return _folder(Path(data[len("folder:"):]))
+    if data == "natural":
+        if split == "val":
+            return _folder(root / "natural" / "val")
+        if task == "sr4":
+            return _folder(root / "natural" / "test" / "Set5") + _folder(root / "natural" / "test" / "Set14")
+        return _folder(root / "natural" / "test" / "CBSD68")
+    if data == "faces":
+        return _folder(root / "faces" / split)
+    raise ValueError(f"unknown benchmark data {data!r}: use {', '.join(DATA)} or folder:PATH")
+
+
+def load_images(data: str, root, split: str, task: str, n: int, crop: int = 0) -> list[tuple[str, Tensor]]:
+    """[(image id, (C, H, W) float32 on [0, 1])] for `data` (module docstring), the first n."""
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be test or val, got {split!r}")
+    root = Path(root)
+    if data == "digits":
+        path = root / "digits" / "mnist_t10k.npz"
+        if not path.is_file():
+            raise ValueError(f"{path}: MNIST file not found (see --data)")
+        start = 9000 if split == "test" else 8000
+        with np.load(path, allow_pickle=False) as d:
+            imgs = d["images"][start:start + n]
+        return [(f"mnist{start + i}", center_crop(torch.from_numpy(a.astype(np.float32) / 255)[None], crop))
+                for i, a in enumerate(imgs)]
+    out = []
+    for f in _files(data, root, split, task)[:n]:
+        out.append((f.stem, center_crop(to_tensor(read_image(f)), crop)))
+    return out

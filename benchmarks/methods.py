@@ -1,0 +1,126 @@
+"""Diffusion configurations of the benchmark: parse a method spec, decide where it applies, run it
+through `restore.solvers.solve` with its costs measured.
+
+A spec is NAME[:STEPS][:KEY=VALUE ...][:meanN], e.g. `ddrm`, `dps:100:zeta=1.0`, `ddrm:50:mean8`:
+a solver of `restore.solvers.METHODS`, its steps (default 50) and keyword options, and meanN to
+draw N posterior samples in one batch. A spec gives one row per image for its first draw
+(label `ddrm-50`) and, with meanN, one more for the mean of the N draws (`ddrm-50 mean8`).
+
+Costs per row: NFE = network evaluations of the image per draw (callbacks, i.e. forward eps
+evaluations; DPS and Pi-GDM also take one vector-Jacobian product through the network per step,
+and a tiled prior under DPS recomputes each tile batch in the backward pass), times N for the mean;
+seconds = wall time of the solve (the first draw's row: that wall time / N, the draws run as one
+batch); peak_mb = `metrics.PeakRSS` over the solve.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from restore.priors.tiling import for_image
+from restore.solvers import METHODS, solve
+
+from .metrics import PeakRSS
+from .tasks import INPAINTING, Problem, task_seed
+
+__all__ = ["MethodSpec", "parse_method", "applicable_method", "run_diffusion", "DEFAULT_STEPS"]
+
+DEFAULT_STEPS = 50
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    steps: int = DEFAULT_STEPS
+    options: dict = field(default_factory=dict, hash=False, compare=False)
+    samples: int = 1
+    text: str = ""
+
+    @property
+    def label(self) -> str:
+        opts = "".join(f" {k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.name}-{self.steps}{opts}"
+
+    def labels(self) -> list[str]:
+        """The row labels this spec produces: the first draw, and the mean when samples > 1."""
+        return [self.label] + ([f"{self.label} mean{self.samples}"] if self.samples > 1 else [])
+
+
+def _value(v: str):
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def parse_method(text: str) -> MethodSpec:
+    """MethodSpec of NAME[:STEPS][:KEY=VALUE ...][:meanN] (module docstring)."""
+    parts = [s.strip() for s in str(text).strip().split(":")]
+    name = parts[0]
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r} in {text!r}: use one of {', '.join(METHODS)} or a baseline")
+    steps, options, samples = DEFAULT_STEPS, {}, 1
+    for s in parts[1:]:
+        if s.isdigit():
+            steps = int(s)
+        elif s.startswith("mean") and s[4:].isdigit():
+            samples = int(s[4:])
+        elif "=" in s:
+            k, v = s.split("=", 1)
+            options[k.strip()] = _value(v.strip())
+        else:
+            raise ValueError(f"bad method spec {text!r}: expected NAME[:STEPS][:KEY=VALUE][:meanN]")
+    if steps < 1 or samples < 1:
+        raise ValueError(f"bad method spec {text!r}: steps and N must be >= 1")
+    return MethodSpec(name, steps, options, samples, text)
+
+
+def applicable_method(spec: MethodSpec, p: Problem) -> bool:
+    """ddnm and repaint are noiseless methods (repaint: inpainting only); ddrm needs a cheap SVD."""
+    if spec.name == "ddnm":
+        return p.sigma_y == 0
+    if spec.name == "repaint":
+        return p.sigma_y == 0 and p.task in INPAINTING
+    if spec.name == "ddrm":
+        return bool(getattr(p.operator, "has_svd", False))
+    return True
+
+
+def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: dict | None = None) -> dict:
+    """Run `spec` on problem p: {sample (1, C, H, W), mean (or None), nfe (per draw), seconds, peak_mb}.
+
+    The prior is tiled when the image is larger than its training size (`for_image`); a gray image
+    with an RGB prior is restored as RGB (the channel repeated; the result is scored on the channel
+    mean), an RGB image with a gray prior channel by channel."""
+    c = p.y.shape[1]
+    pc = int(getattr(prior, "channels", None) or c)
+    y = p.y
+    if pc == 3 and c == 1:
+        y = y.expand(1, 3, *y.shape[-2:])
+    elif pc == 1 and c == 3:
+        y = y.permute(1, 0, 2, 3)
+    y = y.to(torch.float32).contiguous()
+    s = task_seed(seed, spec.label, p.image_id)
+    model = for_image(prior, p.x.shape[-2:], generator=torch.Generator().manual_seed(s + 1), **(tiling or {}))
+    count = [0]
+
+    def callback(d):
+        count[0] += d["x"].shape[0]
+
+    device = getattr(prior, "device", torch.device("cpu"))
+    with PeakRSS(device) as mem:
+        t0 = time.perf_counter()
+        res = solve(model, p.operator, y, spec.name, num_samples=spec.samples, steps=spec.steps, sigma_y=p.sigma_y,
+                    generator=torch.Generator().manual_seed(s), clamp=True, callback=callback, **spec.options)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - t0
+    sample, mean = res["samples"][0].float().cpu(), res["mean"].float().cpu()
+    if pc == 1 and c == 3:
+        sample, mean = sample.permute(1, 0, 2, 3), mean.permute(1, 0, 2, 3)
+    return {"sample": sample, "mean": mean if spec.samples > 1 else None, "nfe": count[0] / spec.samples,
+            "seconds": seconds, "peak_mb": mem.mb}

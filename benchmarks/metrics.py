@@ -1,0 +1,122 @@
+"""Scores and costs of one restoration.
+
+- PSNR and SSIM: scikit-image (`peak_signal_noise_ratio`, `structural_similarity`) on float64 images
+  on [0, 1] with data_range = 1.0, RGB as (H, W, 3) with channel_axis=-1 (SSIM: the default 7 x 7
+  uniform window, averaged over channels), gray as (H, W). Estimates are clamped to [0, 1] and not
+  quantised to 8 bits.
+- Super-resolution also on the luma: Y = (65.481 R + 128.553 G + 24.966 B + 16) / 255 (ITU-R BT.601,
+  as the SR literature), with `border` pixels cropped on every side (the scale).
+- Gray images restored by an RGB prior are scored on their one channel (`to_channels`).
+- Peak memory: `PeakRSS`, the peak resident set size of the process above its value at entry,
+  sampled every 2 ms by a thread from /proc/self/statm (CPU; on CUDA the peak allocated by torch).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["psnr", "ssim", "psnr_y", "ssim_y", "to_channels", "PeakRSS", "scores"]
+
+
+def _np(t: Tensor) -> np.ndarray:
+    """(1, C, H, W) or (C, H, W) -> (H, W, C) float64 clamped to [0, 1]; gray -> (H, W)."""
+    t = t[0] if t.ndim == 4 else t
+    a = t.detach().double().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
+    return a[..., 0] if a.shape[-1] == 1 else a
+
+
+def to_channels(est: Tensor, channels: int) -> Tensor:
+    """An estimate with the ground truth's channel count: RGB -> gray by the channel mean."""
+    if est.shape[-3] == channels:
+        return est
+    if channels == 1:
+        return est.mean(-3, keepdim=True)
+    raise ValueError(f"cannot score a {est.shape[-3]}-channel estimate against a {channels}-channel image")
+
+
+def psnr(x: Tensor, est: Tensor) -> float:
+    from skimage.metrics import peak_signal_noise_ratio
+
+    return float(peak_signal_noise_ratio(_np(x), _np(est), data_range=1.0))
+
+
+def ssim(x: Tensor, est: Tensor) -> float:
+    from skimage.metrics import structural_similarity
+
+    a, b = _np(x), _np(est)
+    return float(structural_similarity(a, b, data_range=1.0, channel_axis=-1 if a.ndim == 3 else None))
+
+
+def _luma(a: np.ndarray, border: int) -> np.ndarray:
+    y = a if a.ndim == 2 else (65.481 * a[..., 0] + 128.553 * a[..., 1] + 24.966 * a[..., 2] + 16) / 255
+    return y[border:y.shape[0] - border, border:y.shape[1] - border] if border else y
+
+
+def psnr_y(x: Tensor, est: Tensor, border: int = 0) -> float:
+    from skimage.metrics import peak_signal_noise_ratio
+
+    return float(peak_signal_noise_ratio(_luma(_np(x), border), _luma(_np(est), border), data_range=1.0))
+
+
+def ssim_y(x: Tensor, est: Tensor, border: int = 0) -> float:
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(_luma(_np(x), border), _luma(_np(est), border), data_range=1.0))
+
+
+def scores(x: Tensor, est: Tensor, y_border: int | None = None) -> dict:
+    """psnr, ssim (and psnr_y, ssim_y with that border when y_border is not None)."""
+    est = to_channels(est, x.shape[-3])
+    out = {"psnr": psnr(x, est), "ssim": ssim(x, est)}
+    if y_border is not None:
+        out.update(psnr_y=psnr_y(x, est, y_border), ssim_y=ssim_y(x, est, y_border))
+    return out
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):  # not Linux: the high-water mark (KiB on Linux, bytes on macOS)
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class PeakRSS:
+    """Context manager: `.mb` = peak RSS above the RSS at entry, in MB (10^6 bytes), sampled every
+    `interval` s; on CUDA, torch's peak allocated memory instead."""
+
+    def __init__(self, device="cpu", interval: float = 0.002):
+        self.device, self.interval, self.mb = torch.device(device), interval, 0.0
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.base = torch.cuda.memory_allocated(self.device)
+            return self
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss())
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            self.mb = (torch.cuda.max_memory_allocated(self.device) - self.base) / 1e6
+            return False
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+        self.mb = max(0, self.peak - self.base) / 1e6
+        return False
