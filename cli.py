@@ -301,7 +301,15 @@ def bench(suite, data_root, out, priors, tasks, methods, images, sigmas, split, 
         return None if text is None else [v.strip() for v in text.split(",") if v.strip()]
 
     torch.set_num_threads(threads)
-    command = shlex.join(["restore", *sys.argv[1:]])
+    ctx = click.get_current_context()
+    args = ["restore", "bench"]
+    for p in ctx.command.params:  # the options given a value other than their default
+        v = ctx.params.get(p.name)
+        if p.name in ctx.params and v is not None and v != p.default and p.opts[0].startswith("--"):
+            args += [p.opts[0], str(v)]
+        elif p.name == "out":
+            args += ["-o", str(v)]
+    command = shlex.join(args)
     try:
         levels = None if sigmas is None else [float(v) for v in items(sigmas)]
     except ValueError:

@@ -5,9 +5,9 @@
 |---|---|---|---|
 | biharmonic | box, random | `inpaint_biharmonic` (noisy observed pixels are kept as they are) | none |
 | tv_inpaint | box, random | isotropic colour TV with a data term on the observed pixels, min TV(x) + lam/2 \\|M (x - y)\\|^2, 500 Chambolle-Pock iterations from a mean fill | lam (inf = hard constraint when noiseless; 40 when noisy; grid 5, 10, 20, 40, 80, 160) |
-| wiener | gauss, motion, levin | `wiener` per channel, Laplacian regulariser, on y reflect-padded by the kernel size (then cropped) | balance (1e-4 noiseless, 1e-2 noisy; grid 1e-4 .. 1e-1) |
-| unsup_wiener | gauss, motion, levin | `unsupervised_wiener` per channel (its Gibbs sampler seeded), same padding | none |
-| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], same padding | num_iter (100 noiseless, 20 noisy; grid 5, 10, 20, 50, 100, 200) |
+| wiener | gauss, motion, levin | `wiener` per channel, Laplacian regulariser, on y padded by the kernel size with its edge values (then cropped) and edge-tapered (`edgetaper`) | balance (1e-4 noiseless, 1e-2 noisy; grid 1e-4 .. 1e-1) |
+| unsup_wiener | gauss, motion, levin | `unsupervised_wiener` per channel (its Gibbs sampler seeded), same padding and tapering | none |
+| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], reflect-padded by the kernel size (measured better than edge padding here) | num_iter (100 noiseless, 20 noisy; grid 5, 10, 20, 50, 100, 200) |
 | bicubic | sr4 | `skimage.transform.resize` with order 3 (cubic spline), no antialiasing | none |
 | tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.5, 1, 2, 3, 4, 6) |
 | nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.4, 0.6, 0.8, 1.0, 1.2) |
@@ -46,10 +46,11 @@ def _per_channel(a: np.ndarray, fn: Callable[[np.ndarray], np.ndarray]) -> np.nd
     return np.stack([fn(a[..., c]) for c in range(a.shape[-1])], -1)
 
 
-def _padded(a: np.ndarray, pad: int, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """fn on a (H, W) image reflect-padded by `pad` on each side, cropped back (fewer FFT wrap artefacts)."""
-    pad = min(pad, a.shape[0] - 1, a.shape[1] - 1)
-    out = fn(np.pad(a, pad, mode="reflect"))
+def _padded(a: np.ndarray, pad: int, fn: Callable[[np.ndarray], np.ndarray], mode: str = "edge") -> np.ndarray:
+    """fn on a (H, W) image padded by `pad` on each side with its edge values, cropped back (fewer
+    FFT wrap artefacts; mirror padding of a blurred image mirrors an asymmetric kernel too, which a
+    motion blur's deconvolution amplifies: measured 16 dB against 23 dB with edge padding)."""
+    out = fn(np.pad(a, pad, mode=mode))
     return out[pad:pad + a.shape[0], pad:pad + a.shape[1]]
 
 
@@ -107,12 +108,38 @@ def tv_inpaint(p: Problem, lam: float | None = None, seed: int = 0, iters: int =
 
 # --- deblurring ---------------------------------------------------------------------------------
 
+def edgetaper(a: np.ndarray, k: np.ndarray, passes: int = 3) -> np.ndarray:
+    """MATLAB's edgetaper: blend the (H, W) image towards its circular blur by k near the borders,
+    with weights from the kernel's autocorrelation, `passes` times, so that an FFT deconvolution
+    (which assumes a periodic image) does not ring from the border discontinuities. Without it
+    a 31-pixel motion blur on a 128-pixel crop deconvolves to about 12 dB."""
+    from skimage.restoration import uft
+
+    H = uft.ir2tf(k, a.shape, is_real=False)
+    weights = []
+    for axis in (0, 1):
+        prof = k.sum(1 - axis)
+        ac = np.correlate(prof, prof, "full")
+        ac = ac / ac.max()
+        n, half = a.shape[axis], len(ac) // 2
+        m = min(half + 1, n)
+        beta = np.zeros(n)
+        beta[:m] = ac[half:half + m]
+        if m > 1:
+            beta[n - m + 1:] += ac[half - m + 1:half]
+        weights.append(1 - beta)
+    alpha = np.outer(*weights)
+    for _ in range(passes):
+        a = alpha * a + (1 - alpha) * np.real(np.fft.ifft2(np.fft.fft2(a) * H))
+    return a
+
+
 def wiener(p: Problem, balance: float | None = None, seed: int = 0) -> Tensor:
     from skimage.restoration import wiener as sk_wiener
 
     balance = _default("wiener", p) if balance is None else float(balance)
     k = p.kernel.numpy()
-    f = lambda a: sk_wiener(a, k, balance, clip=False)  # noqa: E731
+    f = lambda a: sk_wiener(edgetaper(a, k), k, balance, clip=False)  # noqa: E731
     return _back(_per_channel(_hwc(p.y), lambda a: _padded(a, max(k.shape), f)))
 
 
@@ -121,7 +148,7 @@ def unsup_wiener(p: Problem, _param=None, seed: int = 0) -> Tensor:
 
     k = p.kernel.numpy()
     rng = np.random.default_rng(seed)
-    f = lambda a: unsupervised_wiener(a, k, clip=False, rng=rng)[0]  # noqa: E731
+    f = lambda a: unsupervised_wiener(edgetaper(a, k), k, clip=False, rng=rng)[0]  # noqa: E731
     return _back(_per_channel(_hwc(p.y), lambda a: _padded(a, max(k.shape), f)))
 
 
@@ -132,7 +159,7 @@ def richardson_lucy(p: Problem, num_iter: int | None = None, seed: int = 0) -> T
     k = p.kernel.numpy()
     f = lambda a: sk_rl(a, k, num_iter=num_iter, clip=False)  # noqa: E731
     y = np.clip(_hwc(p.y), 1e-3, 1)
-    return _back(_per_channel(y, lambda a: _padded(a, max(k.shape), f)))
+    return _back(_per_channel(y, lambda a: _padded(a, max(k.shape), f, "reflect")))
 
 
 # --- super-resolution ---------------------------------------------------------------------------
