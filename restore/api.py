@@ -68,7 +68,7 @@ def _load(image) -> _Image:
         mode, info = image.mode, dict(image.info)
         if mode in ("I;16", "I;16B", "I;16L", "I"):
             a = np.asarray(image).astype(np.uint16) if mode != "I" else np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
-        elif mode in ("L", "LA", "RGB", "RGBA"):
+        elif mode in ("L", "LA", "RGB", "RGBA", "F"):  # F: 32-bit float (TIFF), on [0, 1], checked
             a = np.asarray(image)
         else:
             a = np.asarray(image.convert("RGBA" if "A" in mode or "transparency" in info else "RGB"))
@@ -147,7 +147,7 @@ def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
             return motion_kernel(61, float(parts[0]), generator=g)
         if kind == "uniform":
             return uniform_kernel(int(rest))
-    except (TypeError, IndexError) as e:
+    except (TypeError, IndexError, OverflowError) as e:
         raise ValueError(f"bad kernel {spec!r}: {e}") from None
     except ValueError as e:
         raise ValueError(f"bad kernel {spec!r}: {e}") from None
@@ -169,6 +169,7 @@ def restore_image(image, make_operator: Callable[[Tensor], Any], command: str, *
     """The shared path of the four functions: load, adapt channels to the prior, solve, give back.
 
     make_operator(x) builds the operator for the observation tensor x (1, C, H, W)."""
+    from restore.priors.tiling import for_image
     from restore.solvers import solve
 
     im = _load(image)
@@ -189,6 +190,7 @@ def restore_image(image, make_operator: Callable[[Tensor], Any], command: str, *
     y = y.to(torch.float32)
     operator = make_operator(y)
     g = torch.Generator().manual_seed(int(seed))
+    p = for_image(p, operator.AT(y).shape[-2:], generator=g)  # a patch prior runs by tiles on larger images
     res = solve(p, operator, y, method=method, num_samples=samples, steps=steps, sigma_y=float(sigma_y),
                 generator=g, clamp=True, callback=callback, **method_options)
     mean, std = res["mean"].double().cpu(), res["std"].double().cpu()
@@ -197,6 +199,8 @@ def restore_image(image, make_operator: Callable[[Tensor], Any], command: str, *
     elif pc == 1 and c == 3:
         mean, std = mean.permute(1, 0, 2, 3), std.permute(1, 0, 2, 3)
     mean, std = mean[0], std[0]
+    if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
+        raise FloatingPointError(f"the {method} restoration produced NaN or inf values")
     if keep is not None and float(sigma_y) == 0:  # observed pixels of a noiseless inpainting, exactly
         mean = torch.where(keep.bool().expand_as(mean), im.x, mean)
     out = _give_back(im, mean)

@@ -122,3 +122,28 @@ def test_subprocess(files):
     r = subprocess.run([sys.executable, "-m", "restore.cli", "denoise", str(files / "nope.png"), "-o", str(files / "q.png")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_icc_profile_is_carried_over(files):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.open(files / "astro.png").save(files / "icc.png", icc_profile=icc)
+    r = run(files, "denoise", str(files / "icc.png"), "--sigma-y", "0.02", "-o", str(files / "o_icc.png"))
+    assert r.exit_code == 0, r.output
+    assert Image.open(files / "o_icc.png").info.get("icc_profile") == icc
+
+
+def test_patch_prior_runs_by_tiles_on_larger_images(files):
+    """The tiny prior is trained at 8x8: on a 32x32 photo the network sees only 8x8 tiles."""
+    import restore
+    from restore.priors import load_prior
+
+    prior = load_prior(files / "tiny.safetensors")
+    seen = []
+    forward = prior.net.forward
+    prior.net.forward = lambda x, t: (seen.append(tuple(x.shape[-2:])), forward(x, t))[1]
+    image = np.asarray(Image.open(files / "astro.png"))
+    out = restore.denoise(image, prior=prior, steps=3, sigma_y=0.05)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert seen and set(seen) == {(8, 8)}
