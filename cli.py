@@ -79,6 +79,7 @@ def main(ctx):
 @click.option("--seed", default=0, help="Seed of every random draw.")
 @click.option("--ckpt-every", default=500, help="Checkpoint interval in steps.")
 @click.option("--sample-every", default=2000, help="Sample-grid interval in steps (0: never).")
+@click.option("--log-every", default=50, help="log.jsonl interval in steps.")
 @click.option("--channels-last/--no-channels-last", default=False, help="channels_last memory format.")
 @click.option("--compile/--no-compile", "compile_", default=False, help="torch.compile the loss.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device.")
@@ -86,8 +87,8 @@ def main(ctx):
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @user_errors
 def train(data, out, size, channels, subset, scales, rot90, width, mults, res_blocks, attn, dropout, schedule,
-          weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, channels_last, compile_, device,
-          init, resume):
+          weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, log_every, channels_last, compile_,
+          device, init, resume):
     """Train a DDPM prior on DATA (a folder of images or an .npz of uint8 images)."""
     from restore.priors.train import TrainConfig, train as run
 
@@ -95,7 +96,7 @@ def train(data, out, size, channels, subset, scales, rot90, width, mults, res_bl
                       rot90=rot90, width=width, mults=_ints(mults), res_blocks=res_blocks, attn_levels=_ints(attn),
                       dropout=dropout, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
                       ema=ema, steps=steps, seed=seed, ckpt_every=ckpt_every, sample_every=sample_every,
-                      channels_last=channels_last, compile=compile_, device=device, init=init)
+                      log_every=log_every, channels_last=channels_last, compile=compile_, device=device, init=init)
     t0 = time.perf_counter()
     path = run(cfg, resume=resume)
     click.echo(f"{path} ({time.perf_counter() - t0:.1f} s)")

@@ -1,6 +1,8 @@
 """Blur kernels (point-spread functions): float64 2-D tensors, non-negative, summing to 1.
 
 The centre of a kernel of size (kh, kw) is the index (kh // 2, kw // 2), also for even sizes.
+Sides are at most MAX_KERNEL_SIDE: a camera's PSF spans tens of pixels, and a bigger request
+("uniform:100000", a 10^10-element .npy) would only exhaust memory.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+MAX_KERNEL_SIDE = 1025
+
+
+def _check_side(size, what: str) -> None:
+    if size > MAX_KERNEL_SIDE:
+        raise ValueError(f"{what} size {size} is larger than the limit of {MAX_KERNEL_SIDE}")
 
 
 def check_kernel(k, name: str = "kernel") -> Tensor:
@@ -43,6 +52,7 @@ def gaussian_kernel(size: int, std: float) -> Tensor:
 
     if int(size) != size or size < 1 or size % 2 == 0:
         raise ValueError(f"gaussian kernel size must be a positive odd integer, got {size}")
+    _check_side(size, "gaussian kernel")
     if not std > 0:
         raise ValueError(f"gaussian std must be positive, got {std}")
     k = get_gaussian_kernel2d((int(size), int(size)), (float(std), float(std)), dtype=torch.float64)
@@ -53,6 +63,7 @@ def uniform_kernel(size: int) -> Tensor:
     """Box kernel (size, size) with every entry 1 / size^2."""
     if int(size) != size or size < 1:
         raise ValueError(f"uniform kernel size must be a positive integer, got {size}")
+    _check_side(size, "uniform kernel")
     return torch.full((int(size), int(size)), 1.0 / size**2, dtype=torch.float64)
 
 
@@ -91,6 +102,7 @@ def motion_kernel(
     """
     if int(size) != size or size < 3:
         raise ValueError(f"motion kernel size must be an integer >= 3, got {size}")
+    _check_side(size, "motion kernel")
     if not 0.0 <= intensity <= 1.0:
         raise ValueError(f"motion kernel intensity must be in [0, 1], got {intensity}")
     size = int(size)
@@ -125,24 +137,19 @@ def load_kernel(path: str | Path) -> Tensor:
     p = Path(spec)
     if not p.exists():
         raise ValueError(f"kernel file not found: {p}")
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        arr = np.load(p, allow_pickle=False)
-    elif suffix == ".npz":
-        with np.load(p, allow_pickle=False) as data:
-            keys = list(data.keys())
-            if name is None:
-                if len(keys) != 1:
-                    raise ValueError(f"{p} holds arrays {keys}; name one as '{p}:NAME'")
-                name = keys[0]
-            if name not in keys:
-                raise ValueError(f"{p} has no array {name!r} (has {keys})")
-            arr = data[name]
-    else:
-        from PIL import Image
+    if p.suffix.lower() in (".npy", ".npz"):
+        from .arrayfiles import read_array
 
-        with Image.open(p) as im:
-            if im.mode in ("RGB", "RGBA", "LA", "P"):
-                raise ValueError(f"kernel image {p} must be grey (mode L, I or F), got mode {im.mode}")
-            arr = np.asarray(im, dtype=np.float64)
+        arr = read_array(p, name, max_elements=MAX_KERNEL_SIDE**2)
+    else:
+        from restore.io import read_image
+
+        im = read_image(p, max_pixels=MAX_KERNEL_SIDE**2)
+        if im.mode not in ("1", "L", "I", "F", "I;16", "I;16L", "I;16B"):
+            raise ValueError(f"kernel image {p} must be grey (mode L, I or F), got mode {im.mode}")
+        arr = np.asarray(im, dtype=np.float64)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"kernel {p} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        _check_side(max(arr.shape), f"kernel {p}")
     return check_kernel(np.asarray(arr, dtype=np.float64) if arr.dtype != np.float64 else arr, f"kernel {p}")

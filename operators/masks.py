@@ -27,24 +27,29 @@ def _to_unit(arr: np.ndarray, source: str) -> np.ndarray:
     return arr
 
 
-def _read(p: Path) -> np.ndarray:
-    """(H, W) values in [0, 1] from a .npy or an L, LA, RGB, RGBA (or 1-bit) image."""
+def _read(p: Path, max_pixels: int) -> np.ndarray:
+    """(H, W) values in [0, 1] from a .npy or an L, LA, RGB, RGBA (or 1-bit) image; the size
+    declared in the file's header is checked against max_pixels before anything is decoded."""
     if p.suffix.lower() == ".npy":
-        arr = np.load(p, allow_pickle=False)
+        from .arrayfiles import read_array
+
+        arr = read_array(p, max_elements=max_pixels)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"mask {p} must hold numbers or booleans, got dtype {arr.dtype}")
         arr = arr.squeeze(0) if arr.ndim == 3 and arr.shape[0] == 1 else arr
         arr = arr.squeeze(-1) if arr.ndim == 3 and arr.shape[-1] == 1 else arr
         if arr.ndim != 2:
             raise ValueError(f"mask {p} must be a 2-D array (H, W), got shape {arr.shape}")
         return _to_unit(arr, str(p))
-    from PIL import Image
+    from restore.io import read_image
 
-    with Image.open(p) as im:
-        mode = im.mode
-        if mode == "1":
-            im, mode = im.convert("L"), "L"
-        if mode not in ("L", "LA", "RGB", "RGBA"):
-            raise ValueError(f"mask {p} must be an L, LA, RGB or RGBA image, got mode {mode}")
-        arr = _to_unit(np.asarray(im), str(p))
+    im = read_image(p, max_pixels=max_pixels)
+    mode = im.mode
+    if mode == "1":
+        im, mode = im.convert("L"), "L"
+    if mode not in ("L", "LA", "RGB", "RGBA"):
+        raise ValueError(f"mask {p} must be an L, LA, RGB or RGBA image, got mode {mode}")
+    arr = _to_unit(np.asarray(im), str(p))
     if mode == "L":
         return arr
     colour = arr[..., :1] if mode == "LA" else arr[..., :3]
@@ -53,19 +58,21 @@ def _read(p: Path) -> np.ndarray:
     return colour.mean(-1)
 
 
-def load_mask(path: str | Path, *, fill_is_white: bool = True) -> Tensor:
+def load_mask(path: str | Path, *, fill_is_white: bool = True, max_pixels: int | None = None) -> Tensor:
     """Load a mask file as (1, 1, H, W) float64 with 1 = observed.
 
     Files follow the image-editor convention: white = the region to FILL (missing), black = kept;
     ``fill_is_white=False`` reads white as known (research masks). PNG/JPEG in mode L, LA, RGB or
     RGBA (alpha ignored; colour channels must agree, else ValueError "mask channels differ"), or
     .npy (bool, uint8 or floats in [0, 1]). Grey values are thresholded at 0.5 (>= 0.5 is white),
-    with a warning.
+    with a warning. Files of more than max_pixels pixels (default: restore.io.MAX_PIXELS) are refused.
     """
+    from restore.io import MAX_PIXELS
+
     p = Path(path)
     if not p.exists():
         raise ValueError(f"mask file not found: {p}")
-    v = _read(p)
+    v = _read(p, MAX_PIXELS if max_pixels is None else int(max_pixels))
     if not np.isin(v, (0.0, 1.0)).all():
         warnings.warn(f"mask {p} has grey values; thresholded at 0.5", stacklevel=2)
     white = v >= 0.5

@@ -27,15 +27,17 @@ def parse_variance(v):
 
 def sample_grid(checkpoint, out, *, num=16, steps=50, sampler="ddim", eta=0.0, variance="beta", size=None,
                 seed=0, device="auto") -> Path:
-    from restore.io import save_grid
+    from restore.io import MAX_PIXELS, save_grid
 
     out = Path(out)
     if num < 1:
         raise ValueError("--num must be at least 1")
     prior = load_prior(checkpoint, device=resolve_device(device))
     size = size or prior.image_size
-    if size % prior.net.config.multiple:
-        raise ValueError(f"--size must be a multiple of {prior.net.config.multiple}")
+    if size < 1 or size % prior.net.config.multiple:
+        raise ValueError(f"--size must be a positive multiple of {prior.net.config.multiple}")
+    if num * size * size > MAX_PIXELS:  # drawn as one batch
+        raise ValueError(f"{num} samples of {size}x{size} are {num * size * size} pixels, more than the limit of {MAX_PIXELS}")
     if not 1 <= steps <= len(prior.schedule):
         raise ValueError(f"--steps must be in 1..{len(prior.schedule)}")
     g = torch.Generator().manual_seed(seed)

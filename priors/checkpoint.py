@@ -8,11 +8,13 @@ one step's weights with another step's config.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -24,19 +26,25 @@ from .schedule import Schedule, make_schedule
 from .unet import UNet, UNetConfig
 
 __all__ = ["FORMAT", "save_prior", "load_prior", "read_config", "atomic_save_file", "save_checkpoint",
-           "latest_checkpoint", "prior_config"]
+           "latest_checkpoint", "checkpoint_state", "prior_config"]
 
 FORMAT = "restore-ddpm/1"
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
 
 
 def atomic_save_file(tensors: dict, path: Path, metadata: dict | None = None) -> None:
-    """safetensors save to a temporary file in the same folder, fsync, then rename over `path`."""
+    """safetensors save to a temporary file in the same folder, fsync, then rename over `path`.
+    A failed write (full or read-only disk) is an OSError with the errno; `path` is untouched."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        try:
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        except SafetensorError as e:  # a full disk reaches us as "I/O error: ... (os error 28)"
+            code = re.search(r"os error (\d+)", str(e))
+            raise OSError(int(code.group(1)) if code else errno.EIO,
+                          os.strerror(int(code.group(1))) if code else str(e), str(path)) from None
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -176,43 +184,97 @@ def load_prior(path, *, device="cpu", dtype: torch.dtype | None = None, clip: bo
                 meta={"path": str(file), **cfg})
 
 
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def checkpoint_state(path) -> dict:
+    """state.json of a training checkpoint directory, after checking that the checkpoint is whole:
+    state.json parses, its step is the directory's, and every file it lists is there with the size
+    it had when written (save_checkpoint records them). ValueError (one line) otherwise."""
+    path = Path(path)
+    m = _STEP_DIR.match(path.name)
+    try:
+        state = json.loads((path / "state.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: unreadable state.json ({type(e).__name__})") from None
+    if not isinstance(state, dict) or m is None or state.get("step") != int(m.group(1)):
+        raise ValueError(f"{path}: state.json does not belong to this checkpoint")
+    for name, size in (state.get("files") or {}).items():
+        f = path / name
+        if not f.is_file() or f.stat().st_size != size:
+            raise ValueError(f"{path}: {name} is missing or not the size it was written with")
+    return state
+
+
 def latest_checkpoint(folder) -> Path | None:
-    """The newest complete `step-*` checkpoint directory (temporary ones are ignored)."""
+    """The newest whole `step-*` checkpoint directory (see `checkpoint_state`; temporary and
+    damaged ones are skipped, with a warning for the damaged)."""
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    steps = sorted(p for p in folder.iterdir() if _STEP_DIR.match(p.name) and (p / "state.json").is_file())
-    return steps[-1] if steps else None
+    for p in sorted((p for p in folder.iterdir() if _STEP_DIR.match(p.name)), reverse=True):
+        try:
+            checkpoint_state(p)
+        except ValueError as e:
+            warnings.warn(f"skipping a damaged checkpoint: {e}", stacklevel=2)
+            continue
+        return p
+    return None
+
+
+def _discard(path: Path) -> None:
+    """Remove a directory without ever leaving a half-deleted `step-*`: renamed to a temporary
+    name first (a later save_checkpoint removes it if this is interrupted)."""
+    gone = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-old-", dir=path.parent))
+    os.rename(path, gone / path.name)
+    shutil.rmtree(gone, ignore_errors=True)
 
 
 def save_checkpoint(folder, step: int, files: dict, state: dict, keep: int = 3) -> Path:
     """Write {name: (tensors, metadata)} and state.json into folder/step-NNNNNNNNN atomically
-    (a temporary directory renamed into place); keep the newest `keep` checkpoints."""
+    (a temporary directory, fsynced, renamed into place); keep the newest `keep` checkpoints.
+    state.json also lists the files with their sizes (checked by `checkpoint_state`). A failed
+    write (a full or read-only disk) raises OSError naming the checkpoint and leaves the older
+    checkpoints as they were."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step:09d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-step-{step:09d}-", dir=folder))
+    tmp = None
     try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-step-{step:09d}-", dir=folder))
         for name, (tensors, meta) in files.items():
             atomic_save_file(tensors, tmp / name, meta)
+        sizes = {name: (tmp / name).stat().st_size for name in files}
         with open(tmp / "state.json", "w") as f:
-            json.dump(state, f, indent=1)
+            json.dump({**state, "files": sizes}, f, indent=1)
             f.flush()
             os.fsync(f.fileno())
+        _fsync_dir(tmp)
         if final.exists():
-            shutil.rmtree(final)
+            _discard(final)
         os.rename(tmp, final)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        _fsync_dir(folder)
+    except OSError as e:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        last = latest_checkpoint(folder)
+        raise OSError(e.errno, f"checkpoint {final.name} not written ({e.strerror or e}); "
+                               f"the newest intact one is {last.name if last else 'none'}", str(folder)) from e
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = sorted(p for p in folder.iterdir() if _STEP_DIR.match(p.name))[:-keep]
     for p in old:
-        shutil.rmtree(p, ignore_errors=True)
+        try:
+            _discard(p)
+        except OSError:
+            pass
     for p in folder.glob(".tmp-step-*"):  # left by a killed run
         if p != tmp:
             shutil.rmtree(p, ignore_errors=True)

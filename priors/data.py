@@ -5,6 +5,7 @@ split across processes or on resumption)."""
 from __future__ import annotations
 
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ def load_images(path, channels: int, subset: str | None = None) -> list[Tensor]:
             with np.load(path, allow_pickle=False) as z:
                 key = "images" if "images" in z.files else z.files[0]
                 arr = z[key]
-        except (OSError, ValueError, IndexError) as e:
+        except (OSError, ValueError, IndexError, EOFError, zipfile.BadZipFile) as e:
             raise ValueError(f"{path}: cannot read images from .npz: {e}") from None
         if arr.dtype != np.uint8 or arr.ndim not in (3, 4):
             raise ValueError(f"{path}: expected uint8 images (N, H, W) or (N, H, W, C), got {arr.dtype} {arr.shape}")

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from .checkpoint import latest_checkpoint, prior_config, save_checkpoint
+from .checkpoint import checkpoint_state, latest_checkpoint, prior_config, save_checkpoint
 from .data import ImageData, load_images
 from .ddpm import DDPM, elbo_weights, min_snr_weights
 from .rng import key_generator
@@ -68,6 +68,21 @@ class TrainConfig:
     def unet(self) -> UNetConfig:
         return UNetConfig(channels=self.channels, width=self.width, mults=tuple(self.mults),
                           num_res_blocks=self.res_blocks, attn_levels=tuple(self.attn_levels), dropout=self.dropout)
+
+    def check(self) -> "TrainConfig":
+        """ValueError (one line) for settings no run can use; returns self."""
+        for name in ("size", "batch", "steps", "ckpt_every", "log_every", "keep", "T"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.sample_every < 0 or self.warmup < 0:
+            raise ValueError("sample-every and warmup must be >= 0")
+        for name in ("lr", "scales", "grad_clip"):
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name.replace('_', '-')} must be a positive number, got {v}")
+        if not 0 <= float(self.ema) < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        return self
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -153,13 +168,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     if resume:
         if last is None:
             raise ValueError(f"{out}: nothing to resume (no checkpoints/step-*)")
-        state = json.loads((last / "state.json").read_text())
+        state = checkpoint_state(last)  # whole and of its own step (latest_checkpoint skipped any other)
         steps = cfg.steps
         cfg = TrainConfig.from_dict(state["config"])
         cfg.steps = max(steps, cfg.steps) if steps else cfg.steps
         start = int(state["step"])
     elif last is not None:
         raise ValueError(f"{out}: holds a run already; pass --resume to continue it or choose another --out")
+    cfg.check()
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -200,8 +216,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     n_params = sum(p.numel() for p in net.parameters())
 
     if rank == 0:
+        from restore.io import atomic_write
+
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        atomic_write(out / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(asdict(cfg), indent=1)))
+        _truncate_log(out / "log.jsonl", start)
     log = open(out / "log.jsonl", "a") if rank == 0 else None
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress or rank != 0, unit="step", dynamic_ncols=True)
     t_last, n_last = time.perf_counter(), 0
@@ -270,6 +289,26 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     if world > 1:
         dist.barrier()
     return path
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop the log records of steps after `step` (written by a run killed before its next
+    checkpoint; they are redone now), so the log has each step once. Atomic."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    keep = []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except ValueError:  # a line cut short by the kill
+            continue
+        if isinstance(rec, dict) and int(rec.get("step", 0)) <= step:
+            keep.append(line)
+    if keep != lines:
+        from restore.io import atomic_write
+
+        atomic_write(path, lambda tmp: Path(tmp).write_text("".join(f"{line}\n" for line in keep)))
 
 
 def _init_from(net: UNet, ema: UNet, path: str) -> None:

@@ -86,8 +86,8 @@ def _observation(command: str, im: Image.Image, opts: dict, seed: int, sigma_y: 
     """--degrade: synthesise the observation from a clean image (and, for inpainting, keep its mask)."""
     from restore.operators import Blur, Downsample, add_noise
 
-    arr = np.asarray(im.convert("RGB"), dtype=np.float64) / 255
-    x = torch.from_numpy(arr).permute(2, 0, 1)[None]
+    x = api._load(im).x[None]  # the pixels on [0, 1] as the restoration reads them (16-bit, float TIFF)
+    x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
     g = torch.Generator().manual_seed(seed)
     if command == "inpaint":
         y = x * torch.from_numpy(~opts["mask"]).double()[None, None]
@@ -103,10 +103,10 @@ def _observation(command: str, im: Image.Image, opts: dict, seed: int, sigma_y: 
     return Image.fromarray(np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
 
 
-def _load_mask(path, image_size, mask_keeps: bool, resize: bool) -> np.ndarray:
+def _load_mask(path, image_size, mask_keeps: bool, resize: bool, max_pixels: int) -> np.ndarray:
     from restore.operators import load_mask
 
-    keep = load_mask(path, fill_is_white=not mask_keeps)[0, 0].numpy() > 0.5
+    keep = load_mask(path, fill_is_white=not mask_keeps, max_pixels=max_pixels)[0, 0].numpy() > 0.5
     if keep.shape != image_size[::-1]:
         if not resize:
             raise ValueError(f"{path}: mask is {keep.shape[1]}x{keep.shape[0]}, the image {image_size[0]}x{image_size[1]}; "
@@ -118,6 +118,17 @@ def _load_mask(path, image_size, mask_keeps: bool, resize: bool) -> np.ndarray:
     if fill.all():
         raise ValueError(f"{path}: mask covers the whole image: nothing is observed")
     return fill
+
+
+def _read_checked(path: Path, max_pixels: int) -> Image.Image:
+    """read_image, then the checks the restoration applies to the pixels (NaN, range), so that a
+    bad file among several is refused before anything runs or is written."""
+    im = read_image(path, max_pixels=max_pixels)
+    try:
+        api._load(im)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return im
 
 
 def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, resize_mask=False, kernel=None,
@@ -135,10 +146,17 @@ def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, res
         plan_outputs(files, uncertainty, overwrite)
     if samples < 1:
         raise ValueError("--samples must be at least 1")
-    images = [read_image(f, max_pixels=max_pixels) for f in files]  # every input is checked first
+    images = [_read_checked(f, max_pixels) for f in files]  # every input is checked first
+    for f, im in zip(files, images):  # what runs at once: the result (scale^2 x larger for sr), samples times
+        s = int(scale) if command == "sr" else 1
+        w, h = im.size[0] * s, im.size[1] * s
+        if w * h * samples > max_pixels:
+            what = f"{samples} draws of the {w}x{h} result" if samples > 1 else f"the {w}x{h} result"
+            raise ValueError(f"{f}: {what} would be {w * h * samples} pixels at once, more than the "
+                             f"--max-pixels limit of {max_pixels}")
     opts = {"kernel": kernel or "gaussian:3.0", "scale": int(scale)}
     if command == "inpaint":
-        opts["mask"] = _load_mask(mask, images[0].size, mask_keeps, resize_mask)
+        opts["mask"] = _load_mask(mask, images[0].size, mask_keeps, resize_mask, max_pixels)
     if command == "deblur":
         opts["kernel"] = api.parse_kernel(opts["kernel"])  # checked before anything runs
     prior_obj = api._prior(prior, device)  # loaded once, for every input
@@ -153,7 +171,6 @@ def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, res
             obs_path = dst.with_name(dst.stem + "_observed.png")
             if obs_path.exists() and not overwrite:
                 raise ValueError(f"{obs_path} exists; pass --overwrite to replace it")
-            _save(im, obs_path, icc)
         if sig is None:
             sig = api.estimate_noise(api._load(im).x)
             echo(f"{f}: estimated noise sigma_y = {sig:.4f} (on [0, 1])")
@@ -167,6 +184,8 @@ def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, res
             res, std = api.super_resolve(im, opts["scale"], **common)
         else:
             res, std = api.denoise(im, **common)
+        if degrade:  # written with the result, so a failed restoration leaves nothing behind
+            _save(im, obs_path, icc)
         _save(res, dst, icc)
         if uncertainty is not None:
             _save(_heat(std), Path(uncertainty), None)

@@ -22,7 +22,9 @@ MAX_PIXELS = 64_000_000
 
 
 def read_image(path, mode: str | None = None, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open, decode fully and honour EXIF orientation; ValueError with one line on any failure."""
+    """Open, decode fully and honour EXIF orientation; ValueError with one line on any failure.
+
+    The size declared in the header is checked against max_pixels before anything is decoded."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
@@ -36,10 +38,12 @@ def read_image(path, mode: str | None = None, max_pixels: int = MAX_PIXELS) -> I
                     raise ValueError(f"{path}: empty image")
                 im.load()
                 im = ImageOps.exif_transpose(im)
-    except ValueError:
-        raise
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ValueError(f"{path}: cannot read image ({type(e).__name__}: {e})") from None
+    except ValueError as e:
+        if str(e).startswith(f"{path}: "):  # ours, above
+            raise
+        raise ValueError(f"{path}: cannot read image (ValueError: {e})") from None
+    except Exception as e:  # noqa: BLE001 - a decoder of untrusted bytes may raise anything
+        raise ValueError(f"{path}: cannot read image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     return im.convert(mode) if mode else im
 
 
