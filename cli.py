@@ -146,14 +146,18 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
     click.echo(format_report(rep, as_json))
 
 
-def restoration_options(fn):
-    """The options every restoration command shares, one per line in --help."""
+def restoration_options(command):
+    """The options every restoration command shares, one per line in --help, with the command's
+    default method and steps."""
+    from restore.api import DEFAULTS
+    from restore.solvers import METHODS
+
+    method, steps = DEFAULTS[command]
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
         click.option("--prior", default="natural", help="Shipped prior name or a checkpoint path."),
-        click.option("--method", default=None, help="Solver: ddnm, ddnm_plus, ddrm, dps, pigdm, diffpir, repaint "
-                                                    "[default: per command, see README]."),
-        click.option("--steps", default=None, type=int, help="Reverse steps [default: per command]."),
+        click.option("--method", default=method, type=click.Choice(sorted(METHODS)), help="Solver (docs/solvers.md)."),
+        click.option("--steps", default=steps, type=int, help="Reverse steps (network evaluations; repaint: more)."),
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),
         click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),
@@ -163,9 +167,13 @@ def restoration_options(fn):
         click.option("--overwrite", is_flag=True, help="Allow replacing existing files."),
         click.option("--max-pixels", default=64_000_000, help="Refuse larger images."),
     ]
-    for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
+
+    def decorate(fn):
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return decorate
 
 
 def _run(command, inputs, **kw):
@@ -202,7 +210,7 @@ def _run(command, inputs, **kw):
 @click.argument("mask", type=click.Path())
 @click.option("--mask-keeps", is_flag=True, help="The mask's white marks known pixels (research masks).")
 @click.option("--resize-mask", is_flag=True, help="Resize a mask of another size to the image (nearest).")
-@restoration_options
+@restoration_options("inpaint")
 @user_errors
 def inpaint(image, mask, mask_keeps, resize_mask, **kw):
     """Fill the white region of MASK in IMAGE."""
@@ -212,7 +220,7 @@ def inpaint(image, mask, mask_keeps, resize_mask, **kw):
 @main.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("--kernel", default="gaussian:3.0", help="gaussian:STD[:SIZE] | motion:INTENSITY[:SEED] | uniform:SIZE | PATH.")
-@restoration_options
+@restoration_options("deblur")
 @user_errors
 def deblur(images, kernel, **kw):
     """Remove a known blur from IMAGES (files or globs)."""
@@ -222,7 +230,7 @@ def deblur(images, kernel, **kw):
 @main.command()
 @click.argument("images", nargs=-1, required=True)
 @click.option("--scale", default=4, help="Upscaling factor (the output is scale times the input's size).")
-@restoration_options
+@restoration_options("sr")
 @user_errors
 def sr(images, scale, **kw):
     """Super-resolve IMAGES (bicubic degradation model)."""
@@ -231,7 +239,7 @@ def sr(images, scale, **kw):
 
 @main.command()
 @click.argument("images", nargs=-1, required=True)
-@restoration_options
+@restoration_options("denoise")
 @user_errors
 def denoise(images, **kw):
     """Remove Gaussian noise from IMAGES."""
@@ -306,7 +314,7 @@ def bench(suite, data_root, out, priors, tasks, methods, images, sigmas, split, 
     args = ["restore", "bench"]
     for p in ctx.command.params:  # the options given a value other than their default
         v = ctx.params.get(p.name)
-        if p.name in ctx.params and v is not None and v != p.default and p.opts[0].startswith("--"):
+        if p.name in ctx.params and v is not None and (v != p.default or p.name == "suite") and p.opts[0].startswith("--"):
             args += [p.opts[0], str(v)]
         elif p.name == "out":
             args += ["-o", str(v)]
