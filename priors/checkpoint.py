@@ -70,14 +70,23 @@ def save_prior(path, net: UNet, schedule: Schedule, image_size: int, *, train: d
     atomic_save_file(sd, Path(path), {"restore": json.dumps(cfg)})
 
 
+_CONFIG_KEYS = {"format", "unet", "schedule", "image_size", "channels", "train", "card"}
+_SCHEDULE_KEYS = {"kind", "T", "abar", "t"}
+MAX_T = 100_000
+
+
 def _schedule_from(cfg: dict) -> Schedule:
     if not isinstance(cfg, dict) or "kind" not in cfg or "T" not in cfg:
         raise ValueError("schedule config needs 'kind' and 'T'")
-    if "abar" in cfg:
-        return Schedule(cfg["abar"], cfg.get("t", list(range(1, len(cfg["abar"]) + 1))), cfg["kind"], int(cfg["T"]))
+    if set(cfg) - _SCHEDULE_KEYS:
+        raise ValueError(f"unknown schedule config fields: {sorted(set(cfg) - _SCHEDULE_KEYS)}")
     T = int(cfg["T"])
-    if not 2 <= T <= 100_000:
+    if not 2 <= T <= MAX_T:
         raise ValueError(f"absurd schedule length T={T}")
+    if "abar" in cfg:
+        if not isinstance(cfg["abar"], list) or not 1 <= len(cfg["abar"]) <= T:
+            raise ValueError(f"schedule abar must be a list of 1..T={T} numbers")
+        return Schedule(cfg["abar"], cfg.get("t", list(range(1, len(cfg["abar"]) + 1))), cfg["kind"], T)
     return make_schedule(cfg["kind"], T)
 
 
@@ -104,7 +113,20 @@ def read_config(path) -> dict:
     missing = {"unet", "schedule", "image_size"} - set(cfg)
     if missing:
         raise ValueError(f"{path}: checkpoint config lacks {sorted(missing)}")
+    if set(cfg) - _CONFIG_KEYS:
+        raise ValueError(f"{path}: checkpoint config has unknown fields {sorted(set(cfg) - _CONFIG_KEYS)}")
     return cfg
+
+
+def _file_shapes(file: Path) -> dict:
+    """{name: (shape, dtype string)} from a safetensors header, without reading any weights."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            return {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{file}: cannot read weights: {e}") from None
 
 
 def _resolve(path) -> Path:
@@ -164,19 +186,28 @@ def load_prior(path, *, device="cpu", dtype: torch.dtype | None = None, clip: bo
     size = int(cfg["image_size"])
     if not 1 <= size <= 4096 or size % unet_cfg.multiple:
         raise ValueError(f"{file}: bad image_size {size} for this network")
-    net = UNet(unet_cfg)
+    # the file's header must list exactly the configured network's tensors, shapes and float
+    # dtypes, checked on a network without storage (meta device) before anything is allocated or
+    # read, so a config claiming an absurd network is refused at the cost of its header
+    with torch.device("meta"):
+        expected = UNet(unet_cfg).state_dict()
+    have = _file_shapes(file)
+    bad = [k for k in expected if k not in have or have[k][0] != tuple(expected[k].shape)]
+    extra = [k for k in have if k not in expected]
+    if bad or extra:
+        raise ValueError(f"{file}: weights do not match the configured architecture "
+                         f"({len(bad)} missing or misshapen, {len(extra)} unexpected, e.g. {(bad + extra)[0]})")
+    if any(have[k][1] not in ("F16", "BF16", "F32", "F64") for k in expected):
+        raise ValueError(f"{file}: weights have a non-float dtype "
+                         f"({sorted({have[k][1] for k in expected} - {'F16', 'BF16', 'F32', 'F64'})})")
     try:
         sd = load_file(str(file))
     except (SafetensorError, OSError) as e:
         raise ValueError(f"{file}: cannot read weights: {e}") from None
-    expected = net.state_dict()
-    bad = [k for k in expected if k not in sd or sd[k].shape != expected[k].shape]
-    extra = [k for k in sd if k not in expected]
-    if bad or extra:
-        raise ValueError(f"{file}: weights do not match the configured architecture "
-                         f"({len(bad)} missing or misshapen, {len(extra)} unexpected, e.g. {(bad + extra)[0]})")
-    if any(not sd[k].is_floating_point() for k in expected if expected[k].is_floating_point()):
-        raise ValueError(f"{file}: weights have a non-float dtype")
+    nonfinite = [k for k, v in sd.items() if not bool(torch.isfinite(v).all())]
+    if nonfinite:
+        raise ValueError(f"{file}: {len(nonfinite)} weight tensors hold NaN or inf, e.g. {nonfinite[0]}")
+    net = UNet(unet_cfg)
     net.load_state_dict({k: v.float() for k, v in sd.items()})
     net.eval().requires_grad_(False)
     net.to(device=device, dtype=dtype or torch.float32)

@@ -76,9 +76,17 @@ class DDPM(nn.Module):
         return t
 
     def eps(self, x_t: Tensor, t) -> Tensor:
-        """eps_theta(x_t, t) (seed eq. 19), t in 1..T; the network is fed t - 1."""
-        out = self.net(x_t.to(self.dtype), self._t(t, x_t) - 1).to(x_t.dtype)
-        return out[:, : x_t.shape[1]]  # drop a learned-variance half if the network has one
+        """eps_theta(x_t, t) (seed eq. 19), t in 1..T; the network is fed t - 1.
+
+        Outside training (net.eval()) a NaN or inf in the output raises FloatingPointError naming
+        the step, so a sampler or solver stops there instead of writing a black image."""
+        tt = self._t(t, x_t)
+        out = self.net(x_t.to(self.dtype), tt - 1).to(x_t.dtype)[:, : x_t.shape[1]]  # drop a learned-variance half
+        if not self.net.training and not bool(torch.isfinite(out).all()):
+            bad = "the input x_t" if not bool(torch.isfinite(x_t).all()) else "the network output"
+            raise FloatingPointError(f"{bad} has NaN or inf values at diffusion step t={int(tt.max())} "
+                                     f"(of T={self.schedule.T})")
+        return out
 
     def x0_from_eps(self, x_t: Tensor, t, eps: Tensor, clip: bool | None = None) -> Tensor:
         abar = gather(self.schedule.abar, self._t(t, x_t) - 1, x_t)
