@@ -20,7 +20,7 @@ from torch import Tensor
 __all__ = ["FIELDS", "read_rows", "append_row", "markdown", "write_grid", "update_section", "machine"]
 
 FIELDS = ["suite", "prior", "data", "split", "task", "sigma_y", "size", "image", "method", "kind", "steps",
-          "draws", "params", "psnr", "ssim", "psnr_y", "ssim_y", "nfe", "seconds", "peak_mb", "seed"]
+          "draws", "params", "psnr", "ssim", "psnr_y", "ssim_y", "nfe", "seconds", "peak_mb", "seed", "note"]
 
 
 def read_rows(path) -> list[dict]:
@@ -96,7 +96,8 @@ def _summary(methods: dict) -> list[dict]:
         s, ss = _stats([_num(r["ssim"]) for r in rs])
         py, pys = _stats([_num(r["psnr_y"]) for r in rs])
         sy, sys_ = _stats([_num(r["ssim_y"]) for r in rs])
-        out.append({"method": name, "kind": rs[0]["kind"], "n": len(rs), "psnr": p, "psnr_sd": ps, "ssim": s,
+        failed = sum(1 for r in rs if r.get("note", "").startswith("failed"))
+        out.append({"method": name, "kind": rs[0]["kind"], "n": len(rs), "failed": failed, "psnr": p, "psnr_sd": ps, "ssim": s,
                     "ssim_sd": ss, "psnr_y": py, "psnr_y_sd": pys, "ssim_y": sy, "ssim_y_sd": sys_,
                     "nfe": _stats([_num(r["nfe"]) for r in rs])[0],
                     "seconds": _stats([_num(r["seconds"]) for r in rs])[0],
@@ -135,7 +136,7 @@ def markdown(rows: list[dict], *, title: str, command: str, date: str, grids: di
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for k in keys:
             summ = _summary(cells[k])
-            diff = [s for s in summ if s["kind"] == "diffusion" and not math.isnan(s["psnr"])]
+            diff = [s for s in summ if s["kind"] == "diffusion" and not math.isnan(s["psnr"]) and not s["failed"]]
             clas = [s for s in summ if s["kind"] == "classical" and not math.isnan(s["psnr"])]
             bd = max(diff, key=lambda s: s["psnr"], default=None)
             bc = max(clas, key=lambda s: s["psnr"], default=None)
@@ -159,9 +160,11 @@ def markdown(rows: list[dict], *, title: str, command: str, date: str, grids: di
             for s in sorted(summ, key=lambda s: (s["kind"] != "diffusion", -(s["psnr"] if not math.isnan(s["psnr"]) else -1e9))):
                 nfe = "" if math.isnan(s["nfe"]) else f"{s['nfe']:.0f}"
                 mb = "" if math.isnan(s["peak_mb"]) else f"{s['peak_mb']:.0f}"
+                secs = "" if math.isnan(s["seconds"]) else f"{s['seconds']:.2f}"
                 ys = f" {_pm(s['psnr_y'], s['psnr_y_sd'])} | {_pm(s['ssim_y'], s['ssim_y_sd'], 3)} |" if sr else ""
-                lines.append(f"| {s['method']} | {s['kind']} | {_pm(s['psnr'], s['psnr_sd'])} | "
-                             f"{_pm(s['ssim'], s['ssim_sd'], 3)} |{ys} {nfe} | {s['seconds']:.2f} | {mb} | {s['params']} |")
+                psnr_text = _pm(s['psnr'], s['psnr_sd']) + (f" ({s['failed']} of {s['n']} failed: NaN/inf)" if s["failed"] else "")
+                lines.append(f"| {s['method']} | {s['kind']} | {psnr_text} | "
+                             f"{_pm(s['ssim'], s['ssim_sd'], 3)} |{ys} {nfe} | {secs} | {mb} | {s['params']} |")
             if grids and k in grids and Path(grids[k]).is_file():
                 rel = os.path.relpath(grids[k], link_base) if link_base else str(grids[k])
                 lines += ["", f"![{prior} {k[2]} sigma_y {k[3]}]({rel})"]

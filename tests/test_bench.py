@@ -300,3 +300,34 @@ def test_bench_command(tmp_path, image_folder, prior_file):
     assert "--methods ddrm:2,nlm" in (out / "results.md").read_text()
     bad = CliRunner().invoke(main, ["bench", "-o", str(out), "--tasks", "nope"])
     assert bad.exit_code == 2 and "unknown task" in bad.output and "Traceback" not in bad.output
+
+
+class FailingPrior:
+    """The tiny prior, except that eps raises FloatingPointError (as a diverging chain does)."""
+
+    def __init__(self, prior):
+        self.prior = prior
+
+    def __getattr__(self, name):
+        return getattr(self.prior, name)
+
+    def eps(self, x_t, t):
+        raise FloatingPointError("network output has NaN or inf values")
+
+    def x0_hat(self, x_t, t, clip=None):
+        return self.prior.x0_from_eps(x_t, t, self.eps(x_t, t), clip)
+
+
+def test_a_failing_solver_gives_failed_rows_and_the_suite_goes_on(tmp_path, image_folder):
+    entry = bench.PriorEntry("bad", FailingPrior(tiny_prior(16)), f"folder:{image_folder}")
+    msgs = []
+    res = bench.run_bench(small_suite(), tmp_path, tmp_path / "o", priors=[entry], tasks=["box", "denoise"],
+                          echo=msgs.append)
+    failed = [r for r in res["rows"] if r["note"].startswith("failed")]
+    assert {r["method"] for r in failed} == {"ddrm-3", "diffpir-3", "ddrm-3 mean2"}
+    assert all(r["psnr"] == "nan" for r in failed)
+    assert {r["method"] for r in res["rows"] if r["task"] == "denoise" and r["kind"] == "classical"} == {"tv_denoise", "nlm"}
+    md = res["markdown"].read_text()
+    assert "(2 of 2 failed: NaN/inf)" in md
+    summary = md.split("#### bad: best diffusion configuration")[1].split("#####")[0]
+    assert "| box | 0.025 | 32x32 | 2 |  |" in summary  # no diffusion configuration is called best
