@@ -239,53 +239,55 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
                                keep=cfg.keep)
 
     path = last
-    for step in range(start, cfg.steps):
-        t0 = time.perf_counter()
-        x0, t, noise = batches(step)
-        x0, t, noise = x0.to(device), t.to(device), noise.to(device)
-        if cfg.channels_last:
-            x0, noise = x0.contiguous(memory_format=torch.channels_last), noise.contiguous(memory_format=torch.channels_last)
-        lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
-        for group in opt.param_groups:
-            group["lr"] = lr
-        if world > 1:
-            per_sample = step_fn(x0, t, noise, weights)  # DDP forward is DDPM.forward -> loss
-        else:
-            per_sample = (compiled_loss or model.loss)(x0, t, noise, weights)
-        loss = per_sample.mean()  # Eq. (28) of the seed
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-        opt.step()  # Eq. (29) of the seed, with Adam
-        decay = min(cfg.ema, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), net.parameters()):
-                pe.lerp_(p, 1 - decay)
-        images_seen += cfg.batch
-        elapsed += time.perf_counter() - t0
-        n_last += cfg.batch
-        done = step + 1
-        if rank == 0:
-            lv = loss.item()
-            if not math.isfinite(lv):
-                raise FloatingPointError(f"loss is {lv} at step {done}: lower --lr or check the data")
-            if done % cfg.log_every == 0 or done == cfg.steps:
-                now = time.perf_counter()
-                rate = n_last / (now - t_last)
-                t_last, n_last = now, 0
-                rec = {"step": done, "loss": round(lv, 6), "grad_norm": round(float(gnorm), 4), "lr": lr,
-                       "images_seen": images_seen, "images_per_s": round(rate, 2), "seconds": round(elapsed, 1)}
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-                bar.set_postfix(loss=f"{lv:.4f}", img_s=f"{rate:.1f}")
-            if done % cfg.ckpt_every == 0 or done == cfg.steps:
-                path = checkpoint(done)
-            if cfg.sample_every and (done % cfg.sample_every == 0 or done == cfg.steps):
-                _sample_grid(ema, schedule, cfg, out / "samples" / f"step-{done:09d}.png", device)
-        bar.update(1)
-    bar.close()
-    if log:
-        log.close()
+    try:  # the bar is closed (a newline) before any error is printed
+        for step in range(start, cfg.steps):
+            t0 = time.perf_counter()
+            x0, t, noise = batches(step)
+            x0, t, noise = x0.to(device), t.to(device), noise.to(device)
+            if cfg.channels_last:
+                x0, noise = x0.contiguous(memory_format=torch.channels_last), noise.contiguous(memory_format=torch.channels_last)
+            lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            if world > 1:
+                per_sample = step_fn(x0, t, noise, weights)  # DDP forward is DDPM.forward -> loss
+            else:
+                per_sample = (compiled_loss or model.loss)(x0, t, noise, weights)
+            loss = per_sample.mean()  # Eq. (28) of the seed
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+            opt.step()  # Eq. (29) of the seed, with Adam
+            decay = min(cfg.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for pe, p in zip(ema.parameters(), net.parameters()):
+                    pe.lerp_(p, 1 - decay)
+            images_seen += cfg.batch
+            elapsed += time.perf_counter() - t0
+            n_last += cfg.batch
+            done = step + 1
+            if rank == 0:
+                lv = loss.item()
+                if not math.isfinite(lv):
+                    raise FloatingPointError(f"loss is {lv} at step {done}: lower --lr or check the data")
+                if done % cfg.log_every == 0 or done == cfg.steps:
+                    now = time.perf_counter()
+                    rate = n_last / (now - t_last)
+                    t_last, n_last = now, 0
+                    rec = {"step": done, "loss": round(lv, 6), "grad_norm": round(float(gnorm), 4), "lr": lr,
+                           "images_seen": images_seen, "images_per_s": round(rate, 2), "seconds": round(elapsed, 1)}
+                    log.write(json.dumps(rec) + "\n")
+                    log.flush()
+                    bar.set_postfix(loss=f"{lv:.4f}", img_s=f"{rate:.1f}")
+                if done % cfg.ckpt_every == 0 or done == cfg.steps:
+                    path = checkpoint(done)
+                if cfg.sample_every and (done % cfg.sample_every == 0 or done == cfg.steps):
+                    _sample_grid(ema, schedule, cfg, out / "samples" / f"step-{done:09d}.png", device)
+            bar.update(1)
+    finally:
+        bar.close()
+        if log:
+            log.close()
     if world > 1:
         dist.barrier()
     return path
