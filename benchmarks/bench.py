@@ -275,6 +275,8 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
     specs = s.specs_for(task)
     tuned = None
     grid_rows, labels = [], None
+    grid_path = out / "grids" / f"{cell}.png"
+    computed = [False]  # whether any row of the grid's images was computed in this run
     for i, (iid, x) in enumerate(imgs):
         p = make_problem(task, x, sigma, seed=s.seed, image_id=iid, index=i, levin=levin)
         border = p.scale if task == "sr4" else None
@@ -290,6 +292,7 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
             done.add((entry.name, split, task, sig, iid, method))
             if want_grid:
                 _save_png(folder / f"{method}.png", est)
+                computed[0] = True
             outs[method] = est
 
         def have(method) -> bool:
@@ -346,8 +349,10 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
             row.append(p.x)
             labels = ["observation", *methods, "ground truth"]
             grid_rows.append(row)
+    if grid_rows and not computed[0] and grid_path.is_file():
+        return grid_path  # nothing new: keep the grid (its outputs/ images may be gone)
     if grid_rows:
-        return report.write_grid(out / "grids" / f"{cell}.png", grid_rows, labels)
+        return report.write_grid(grid_path, grid_rows, labels)
     return None
 
 

@@ -261,8 +261,13 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
     # RESULTS.md: the section was added and the hand-written text kept; running again replaces it
     text = results.read_text()
     assert "hand-written text" in text and text.count("<!-- bench:tiny-test begin -->") == 1
-    # resume: nothing is recomputed, the file is rewritten with the same rows
+    # resume: nothing is recomputed, the file is rewritten with the same rows, the grids are kept
+    # even without the outputs/ images they were made from
+    before = box_grid.read_bytes()
+    import shutil
+    shutil.rmtree(out / "outputs")
     res2 = bench.run_bench(small_suite(), tmp_path, out, priors=[entry], results=results, echo=lambda m: None)
+    assert box_grid.read_bytes() == before
     assert len(res2["rows"]) == len(rows)
     assert results.read_text().count("<!-- bench:tiny-test begin -->") == 1
 
