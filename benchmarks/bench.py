@@ -202,6 +202,7 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "rows.csv"
+    report.ensure_csv(csv_path)
     done = {(r["prior"], r["split"], r["task"], r["sigma_y"], r["image"], r["method"]) for r in report.read_rows(csv_path)}
     levin_path = Path(data_root) / "kernels" / "levin09.npz"
     levin = load_levin(levin_path) if "levin" in s.tasks and levin_path.is_file() else None

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["FIELDS", "read_rows", "append_row", "markdown", "write_grid", "update_section", "machine"]
+__all__ = ["FIELDS", "read_rows", "ensure_csv", "append_row", "markdown", "write_grid", "update_section", "machine"]
 
 FIELDS = ["suite", "prior", "data", "split", "task", "sigma_y", "size", "image", "method", "kind", "steps",
           "draws", "params", "psnr", "ssim", "psnr_y", "ssim_y", "nfe", "seconds", "peak_mb", "seed", "note"]
@@ -29,6 +29,16 @@ def read_rows(path) -> list[dict]:
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def ensure_csv(path) -> None:
+    """Create the CSV with its header when missing (at once, so that pieces of a suite started
+    together into one folder do not both write a header)."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        with open(path, "a", newline="") as f:
+            if f.tell() == 0:
+                csv.DictWriter(f, FIELDS).writeheader()
 
 
 def append_row(path, row: dict) -> None:
