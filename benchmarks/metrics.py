@@ -7,8 +7,9 @@
 - Super-resolution also on the luma: Y = (65.481 R + 128.553 G + 24.966 B + 16) / 255 (ITU-R BT.601,
   as the SR literature), with `border` pixels cropped on every side (the scale).
 - Gray images restored by an RGB prior are scored on their one channel (`to_channels`).
-- Peak memory: `PeakRSS`, the peak resident set size of the process above its value at entry,
-  sampled every 2 ms by a thread from /proc/self/statm (CPU; on CUDA the peak allocated by torch).
+- Peak memory: `PeakRSS`, the peak resident set size of the process above its value at entry
+  (after glibc's malloc_trim has returned freed memory to the system), sampled every 2 ms by a
+  thread from /proc/self/statm (CPU; on CUDA the peak allocated by torch).
 """
 from __future__ import annotations
 
@@ -88,6 +89,17 @@ def _rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _trim() -> None:
+    """Give memory freed earlier back to the system (glibc malloc_trim), so that the RSS at entry
+    is low and the peak above it is the run's working memory, not the allocator's leftovers."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 class PeakRSS:
     """Context manager: `.mb` = peak RSS above the RSS at entry, in MB (10^6 bytes), sampled every
     `interval` s; on CUDA, torch's peak allocated memory instead."""
@@ -100,6 +112,7 @@ class PeakRSS:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.base = torch.cuda.memory_allocated(self.device)
             return self
+        _trim()
         self.base = self.peak = _rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
