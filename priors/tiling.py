@@ -169,10 +169,12 @@ class TiledPrior:
             xp = torch.nn.functional.pad(xp, (0, 1, 0, 1))
         xp = xp.index_select(2, ih).index_select(3, iw)  # (B, C, ny core + 2 ov, nx core + 2 ov)
         tiles = xp.unfold(2, k, core).unfold(3, k, core)  # (B, C, ny, nx, k, k)
-        tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(b * ny * nx, c, k, k)
-        tt = t.repeat_interleave(ny * nx)
         record = torch.is_grad_enabled() and (x_t.requires_grad or any(
             p.requires_grad for p in getattr(self.net, "parameters", lambda: [])()))
+        if not record:
+            return self._eps_lean(tiles, t)[..., oy : oy + h, ox : ox + w]
+        tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(b * ny * nx, c, k, k)
+        tt = t.repeat_interleave(ny * nx)
         outs = []
         recompute = record and self.checkpoint and len(tiles) > self.batch  # one batch: nothing to save
         for s in range(0, len(tiles), self.batch):
@@ -186,6 +188,25 @@ class TiledPrior:
         co = out.shape[1]
         out = out.reshape(b, ny, nx, co, core, core).permute(0, 3, 1, 4, 2, 5).reshape(b, co, ny * core, nx * core)
         return out[..., oy : oy + h, ox : ox + w]
+
+    def _eps_lean(self, view: Tensor, t: Tensor) -> Tensor:
+        """eps of all tiles when no gradient is recorded, as (B, C', ny core, nx core): each batch
+        of tiles is gathered from the unfolded view (B, C, ny, nx, k, k) and its cores are written
+        straight into the result, so memory holds the padded image, the result and one batch
+        (not a copy of every tile, their outputs and their concatenation, as the recorded path).
+        Same tiles, same batches, same order: the same numbers."""
+        b, _, ny, nx, _, _ = view.shape
+        ov, core, n = self.overlap, self.core, b * ny * nx
+        out = grid = None
+        for s in range(0, n, self.batch):
+            idx = torch.arange(s, min(s + self.batch, n), device=view.device)
+            bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
+            e = self._eval(view[bi, :, yi, xi], t[bi])[..., ov : ov + core, ov : ov + core]  # (m, C', core, core)
+            if out is None:
+                out = e.new_empty((b, e.shape[1], ny * core, nx * core))
+                grid = out.view(b, e.shape[1], ny, core, nx, core)
+            grid[bi, :, yi, :, xi, :] = e
+        return out
 
     def x0_from_eps(self, x_t: Tensor, t, eps: Tensor, clip: bool | None = None) -> Tensor:
         return self.prior.x0_from_eps(x_t, t, eps, self.clip if clip is None else clip)

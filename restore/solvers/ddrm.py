@@ -55,6 +55,7 @@ def ddrm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
                       sig_T * z_T[:, :m])  # DDRM eq. (7)
     xbar = torch.cat([top, sig_T * z_T[:, m:]], 1)
     x = float(s.abar[K - 1]) ** 0.5 * operator.V(xbar, obs.x_shape)
+    del z_T, fits, top, xbar  # each del below frees an image-sized buffer early: peak memory on large photos
     for i in reversed(range(K)):
         t = int(s.t[i])
         abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])
@@ -62,16 +63,21 @@ def ddrm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
         x0 = prior.x0_hat(x, t)
         emit(callback, i, t, x, x0)
         xbar, xth = operator.VT(x) / abar**0.5, operator.VT(x0)
+        del x, x0
         # null space (and truncated singular values): DDRM eq. (8), first case
         null = draw(xth + (1 - eta**2) ** 0.5 * sig_n * (xbar - xth) / sig_t, torch.full_like(xth, eta * sig_n))
+        del xbar
         yt, ym = xth[:, :m], ybar
         weak = ym.new_zeros(ym.shape) if obs.sigma == 0 else (ym - yt) / torch.where(ny > 0, ny, torch.ones_like(ny))
         low = yt + (1 - eta**2) ** 0.5 * sig_n * weak  # DDRM eq. (8), sigma_{t-1} < sigma'/s_i (mean)
         high = (1 - eta_b) * yt + eta_b * ym  # DDRM eq. (8), sigma_{t-1} >= sigma'/s_i (mean)
         above = ny <= sig_n
         mean = torch.where(above, high, low)
+        del weak, low, high
         std = torch.where(above, (sig_n**2 - (eta_b * ny) ** 2).clamp(min=0).sqrt(), torch.full_like(ym, eta * sig_n))
         top = torch.where(kept, draw(mean, std), null[:, :m])
+        del mean, std, yt, xth
         xbar = torch.cat([top, null[:, m:]], 1)
+        del top, null
         x = abar_prev**0.5 * operator.V(xbar, obs.x_shape)
     return finish(x, y)
