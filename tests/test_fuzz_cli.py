@@ -8,7 +8,9 @@ error line and nothing written; never a traceback (exit 1) or a hang.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,6 +60,7 @@ def _pool() -> Path:
 
 
 POOL = _pool()
+atexit.register(shutil.rmtree, POOL, True)
 IMAGES = ["rgb.png", "gray.jpg", "rgba.png", "f.tif", "nan.tif", "trunc.png", "random.jpg", "bomb.png", "zero.png",
           "missing.png"]
 GOOD = {"rgb.png", "gray.jpg", "rgba.png", "f.tif"}

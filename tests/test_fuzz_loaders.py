@@ -7,6 +7,8 @@ prints how many ran (benchmarks/RESULTS.md, "Reliability").
 """
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -28,6 +30,7 @@ CASE_SECONDS = 10
 FAST, SLOW = 60, 2000
 COUNTS: dict[str, int] = {}
 _DIR = Path(tempfile.mkdtemp(prefix="restore-fuzz-"))
+atexit.register(shutil.rmtree, _DIR, True)
 
 
 def _write(name: str, data: bytes) -> Path:
