@@ -156,7 +156,8 @@ def restoration_options(command):
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
         click.option("--prior", default="natural", help="Shipped prior name or a checkpoint path."),
-        click.option("--method", default=method, type=click.Choice(sorted(METHODS)), help="Solver (docs/solvers.md)."),
+        click.option("--method", default=method, type=click.Choice(["auto", *sorted(METHODS)]),
+                     help="Solver (docs/solvers.md); auto: ddrm where the operator has an SVD, else diffpir."),
         click.option("--steps", default=steps, type=int, help="Reverse steps (network evaluations; repaint: more)."),
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),

@@ -19,11 +19,14 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "estimate_noise", "parse_kernel",
+__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "estimate_noise", "parse_kernel", "resolve_method",
            "restore_image"]
 
-# command -> (method, steps): provisional, to be replaced by measured defaults
-DEFAULTS = {"inpaint": ("ddrm", 50), "deblur": ("pigdm", 50), "sr": ("ddrm", 50), "denoise": ("ddrm", 50)}
+# command -> (method, steps): provisional, to be replaced by measured defaults. "auto": DDRM where
+# the operator has a cheap SVD (masks, separable blurs, downsampling), DiffPIR otherwise (e.g. a
+# motion blur). Pi-GDM is not a default: its vector-Jacobian product through a small network is
+# unreliable at high noise and diverged on the digits prior.
+DEFAULTS = {"inpaint": ("ddrm", 50), "deblur": ("auto", 50), "sr": ("ddrm", 50), "denoise": ("ddrm", 50)}
 DEFAULT_PRIOR = "natural"
 
 
@@ -154,6 +157,13 @@ def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
     return load_kernel(spec)
 
 
+def resolve_method(method: str, operator) -> str:
+    """`method`, with "auto" made DDRM where the operator has a cheap SVD and DiffPIR otherwise."""
+    if method != "auto":
+        return method
+    return "ddrm" if getattr(operator, "has_svd", False) else "diffpir"
+
+
 def _prior(prior, device):
     from restore.priors import load_prior
     from restore.priors.train import resolve_device
@@ -191,6 +201,7 @@ def restore_image(image, make_operator: Callable[[Tensor], Any], command: str, *
     operator = make_operator(y)
     g = torch.Generator().manual_seed(int(seed))
     p = for_image(p, operator.AT(y).shape[-2:], generator=g)  # a patch prior runs by tiles on larger images
+    method = resolve_method(method, operator)
     res = solve(p, operator, y, method=method, num_samples=samples, steps=steps, sigma_y=float(sigma_y),
                 generator=g, clamp=True, callback=callback, **method_options)
     mean, std = res["mean"].double().cpu(), res["std"].double().cpu()

@@ -147,3 +147,19 @@ def test_patch_prior_runs_by_tiles_on_larger_images(files):
     out = restore.denoise(image, prior=prior, steps=3, sigma_y=0.05)
     assert out.shape == image.shape and out.dtype == np.uint8
     assert seen and set(seen) == {(8, 8)}
+
+
+@pytest.mark.parametrize("kind,method", [("gaussian", "ddrm"), ("motion", "diffpir")])
+def test_deblur_auto_method(files, kind, method):
+    """The default deblur method is DDRM where the blur has an SVD (Gaussian), DiffPIR where it has none."""
+    import restore
+    from restore.api import resolve_method
+    from restore.operators import Blur, gaussian_kernel, motion_kernel
+    from restore.priors import load_prior
+
+    k = gaussian_kernel(7, 1.0) if kind == "gaussian" else motion_kernel(9, 0.5, generator=torch.Generator().manual_seed(1))
+    assert resolve_method("auto", Blur(k)) == method
+    assert resolve_method("dps", Blur(k)) == "dps"
+    image = np.asarray(Image.open(files / "astro.png"))
+    out = restore.deblur(image, k, prior=load_prior(files / "tiny.safetensors"), steps=2, sigma_y=0.02)
+    assert out.shape == image.shape
