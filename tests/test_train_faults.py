@@ -24,7 +24,7 @@ from restore.cli import main
 from restore.priors.checkpoint import checkpoint_state, latest_checkpoint, load_prior, read_config
 from restore.priors.train import TrainConfig, train
 
-CKPT_EVERY = 10
+CKPT_EVERY = 5
 ARGS = ["--size", "8", "--channels", "1", "--width", "8", "--mults", "1,2", "--res-blocks", "1", "--batch", "16",
         "--lr", "2e-3", "--warmup", "5", "--ckpt-every", str(CKPT_EVERY), "--log-every", "1", "--sample-every", "0",
         "--device", "cpu", "--seed", "0"]
@@ -65,40 +65,45 @@ def _check_whole(run: Path) -> int:
     return _step_of(dirs[-1]) if dirs else 0
 
 
+def _writing(ck: Path) -> bool:
+    return ck.is_dir() and any(p.name.startswith(".tmp-step-") for p in os.scandir(ck))
+
+
 def kill_and_resume(data, run: Path, *, kills: int, steps: int, seed: int) -> dict:
-    """SIGKILL a `restore train` run `kills` times (every third kill as soon as a checkpoint write
-    has begun, the others after a random delay), resuming after each; then let it finish."""
+    """SIGKILL a `restore train` run `kills` times, resuming after each, then let it finish.
+
+    Kills are placed by the run's progress, not by the clock, so they land alike on a slow or a
+    fast machine: a random step in the next two checkpoint intervals (torch.Generator) plus a
+    random 0-20 ms; every third kill instead waits for a checkpoint write to begin (a .tmp-step-*
+    folder appears) and strikes at once (if the write is missed, two intervals on, a plain kill).
+    Each run therefore advances at most about two intervals: steps > 2 x interval x kills leaves
+    every kill a running process."""
     g = torch.Generator().manual_seed(seed)
     stats = {"kills": 0, "kills_in_checkpoint_write": 0, "max_steps_lost": 0, "steps": steps, "ckpt_every": CKPT_EVERY}
+    ck = run / "checkpoints"
     while stats["kills"] < kills:
-        before = _step_of(latest_checkpoint(run / "checkpoints"))
-        proc = _launch(data, run, steps)
+        before = _step_of(latest_checkpoint(ck))
         in_write = stats["kills"] % 3 == 2
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:  # wait until it trains again
-            if any(s > before for s in _logged_steps(run)[-3:]):
+        target = before + 1 + int(torch.randint(2 * CKPT_EVERY, (), generator=g))
+        delay = float(torch.rand((), generator=g)) * 0.02
+        proc = _launch(data, run, steps)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None:
+            if in_write and _writing(ck) and max(_logged_steps(run), default=0) > before:
+                break  # inside a checkpoint write of this run
+            if max(_logged_steps(run), default=0) >= (before + 2 * CKPT_EVERY if in_write else target):
+                time.sleep(0 if in_write else delay)
                 break
-            time.sleep(0.005)
-        if in_write:
-            ck = run / "checkpoints"
-            while time.monotonic() < deadline and proc.poll() is None:
-                if ck.is_dir() and any(p.name.startswith(".tmp-step-") for p in os.scandir(ck)):
-                    break
-                time.sleep(0.0005)
-        else:
-            time.sleep(float(torch.rand((), generator=g)) * 0.6)
-        if proc.poll() is not None:
-            assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
-            break  # finished before the kill
+            time.sleep(0.0005 if in_write else 0.002)
+        assert proc.poll() is None, f"the run ended before kill {stats['kills'] + 1}: " + proc.stderr.read().decode()[-2000:]
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stderr.close()
         stats["kills"] += 1
-        ck = run / "checkpoints"
-        if in_write and ck.is_dir() and any(p.name.startswith(".tmp-step-") for p in ck.iterdir()):
+        if in_write and _writing(ck):
             stats["kills_in_checkpoint_write"] += 1  # the write was really cut (its temporary folder is left)
         newest = _check_whole(run)
-        assert _step_of(latest_checkpoint(run / "checkpoints")) == newest  # what the resume loads
+        assert _step_of(latest_checkpoint(ck)) == newest  # what the resume loads
         done = max(_logged_steps(run), default=0)
         stats["max_steps_lost"] = max(stats["max_steps_lost"], done - newest)
         assert done - newest <= CKPT_EVERY, (done, newest)
@@ -130,13 +135,13 @@ def _kill_test(tiny_npz, tmp_path, kills: int, steps: int, seed: int) -> dict:
 
 
 def test_sigkill_and_resume(tiny_npz, tmp_path):
-    stats = _kill_test(tiny_npz, tmp_path, kills=3, steps=40, seed=0)
+    stats = _kill_test(tiny_npz, tmp_path, kills=3, steps=2 * CKPT_EVERY * 3 + 12, seed=0)
     assert stats["kills"] == 3
 
 
 @pytest.mark.slow
 def test_sigkill_and_resume_many(tiny_npz, tmp_path, capsys):
-    stats = _kill_test(tiny_npz, tmp_path, kills=15, steps=300, seed=1)
+    stats = _kill_test(tiny_npz, tmp_path, kills=15, steps=2 * CKPT_EVERY * 15 + 12, seed=1)
     with capsys.disabled():
         print(f"\nkill test: {stats}")
     assert stats["kills"] == 15 and stats["kills_in_checkpoint_write"] >= 1
