@@ -236,7 +236,8 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     notes = (f"Planned network evaluations per prior (suite definition, before restrictions): "
              + ", ".join(f"{k} {v}" for k, v in budget(SUITES.get(s.name, s)).items())
-             + f". This run: {time.perf_counter() - t_start:.0f} s wall.")
+             + f". This invocation: {time.perf_counter() - t_start:.0f} s wall (rows already in the CSV are not "
+             "recomputed; the summed solve time below covers all rows).")
     md = report.markdown(rows, title=title, command=command or f"restore bench --suite {s.name}", date=date,
                          grids=grids, link_base=out, notes=notes)
     md_path = out / "results.md"

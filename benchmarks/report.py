@@ -133,7 +133,7 @@ def markdown(rows: list[dict], *, title: str, command: str, date: str, grids: di
         lines += [notes, ""]
     # costs: a draw that is part of an N-draw batch is counted through its mean row only
     counted = [r for r in rows if r["kind"] != "diffusion" or "mean" in r["method"] or _num(r["draws"]) == 1]
-    nfe = sum(_num(r["nfe"]) for r in counted if r["kind"] == "diffusion")
+    nfe = sum(_num(r["nfe"]) for r in counted if r["kind"] == "diffusion" and not math.isnan(_num(r["nfe"])))
     secs = sum(_num(r["seconds"]) for r in counted if not math.isnan(_num(r["seconds"])))
     lines += [f"Rows: {len(rows)}; network evaluations (all draws, all images): {nfe:.0f}; "
               f"summed solve time: {secs / 60:.1f} min.", ""]
