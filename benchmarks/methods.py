@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from restore.api import from_prior_channels, to_prior_channels
 from restore.priors.tiling import for_image
 from restore.solvers import METHODS, solve
 
@@ -94,16 +95,11 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     """Run `spec` on problem p: {sample (1, C, H, W), mean (or None), nfe (per draw), seconds, peak_mb}.
 
     The prior is tiled when the image is larger than its training size (`for_image`); a gray image
-    with an RGB prior is restored as RGB (the channel repeated; the result is scored on the channel
-    mean), an RGB image with a gray prior channel by channel."""
+    with an RGB prior is restored as RGB and averaged back, an RGB image with a gray prior channel
+    by channel (`restore.api.to_prior_channels`)."""
     c = p.y.shape[1]
     pc = int(getattr(prior, "channels", None) or c)
-    y = p.y
-    if pc == 3 and c == 1:
-        y = y.expand(1, 3, *y.shape[-2:])
-    elif pc == 1 and c == 3:
-        y = y.permute(1, 0, 2, 3)
-    y = y.to(torch.float32).contiguous()
+    y = to_prior_channels(p.y, pc).to(torch.float32).contiguous()
     s = task_seed(seed, spec.label, p.image_id)
     model = for_image(prior, p.x.shape[-2:], generator=torch.Generator().manual_seed(s + 1), **(tiling or {}))
     count = [0]
@@ -119,8 +115,6 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0
-    sample, mean = res["samples"][0].float().cpu(), res["mean"].float().cpu()
-    if pc == 1 and c == 3:
-        sample, mean = sample.permute(1, 0, 2, 3), mean.permute(1, 0, 2, 3)
+    sample, mean = (from_prior_channels(v.float().cpu(), c, pc) for v in (res["samples"][0], res["mean"]))
     return {"sample": sample, "mean": mean if spec.samples > 1 else None, "nfe": count[0] / spec.samples,
             "seconds": seconds, "peak_mb": mem.mb}

@@ -20,6 +20,7 @@ from PIL import Image
 from torch import Tensor
 
 __all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "estimate_noise", "parse_kernel", "resolve_method",
+           "to_prior_channels", "from_prior_channels",
            "restore_image"]
 
 # command -> (method, steps): provisional, to be replaced by measured defaults. "auto": DDRM where
@@ -157,6 +158,28 @@ def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
     return load_kernel(spec)
 
 
+def to_prior_channels(y: Tensor, prior_channels: int) -> Tensor:
+    """An observation (1, C, H, W) as a prior of `prior_channels` channels sees it: a gray image
+    with an RGB prior is restored as RGB (its channel repeated); an RGB image with a gray prior is
+    restored channel by channel (the channels become the batch)."""
+    c = y.shape[1]
+    if prior_channels == 3 and c == 1:
+        return y.expand(1, 3, *y.shape[-2:])
+    if prior_channels == 1 and c == 3:
+        return y.permute(1, 0, 2, 3)
+    return y
+
+
+def from_prior_channels(x: Tensor, channels: int, prior_channels: int) -> Tensor:
+    """A result (B, C', H, W) of `to_prior_channels` back to the image's `channels`: RGB averaged
+    to gray, or the batch of gray channels back to the channels of one RGB image."""
+    if prior_channels == 3 and channels == 1:
+        return x.mean(1, keepdim=True)
+    if prior_channels == 1 and channels == 3:
+        return x.permute(1, 0, 2, 3)
+    return x
+
+
 def resolve_method(method: str, operator) -> str:
     """`method`, with "auto" made DDRM where the operator has a cheap SVD and DiffPIR otherwise."""
     if method != "auto":
@@ -190,26 +213,14 @@ def restore_image(image, make_operator: Callable[[Tensor], Any], command: str, *
         sigma_y = estimate_noise(im.x)
     c = im.x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
-    y = im.x[None]
-    # a gray image with an RGB prior is restored as RGB and averaged back; an RGB image with a gray
-    # prior is restored channel by channel (the channels become the batch)
-    if pc == 3 and c == 1:
-        y = y.expand(1, 3, *y.shape[-2:])
-    elif pc == 1 and c == 3:
-        y = y.permute(1, 0, 2, 3)
-    y = y.to(torch.float32)
+    y = to_prior_channels(im.x[None], pc).to(torch.float32)
     operator = make_operator(y)
     g = torch.Generator().manual_seed(int(seed))
     p = for_image(p, operator.AT(y).shape[-2:], generator=g)  # a patch prior runs by tiles on larger images
     method = resolve_method(method, operator)
     res = solve(p, operator, y, method=method, num_samples=samples, steps=steps, sigma_y=float(sigma_y),
                 generator=g, clamp=True, callback=callback, **method_options)
-    mean, std = res["mean"].double().cpu(), res["std"].double().cpu()
-    if pc == 3 and c == 1:
-        mean, std = mean.mean(1, keepdim=True), std.mean(1, keepdim=True)
-    elif pc == 1 and c == 3:
-        mean, std = mean.permute(1, 0, 2, 3), std.permute(1, 0, 2, 3)
-    mean, std = mean[0], std[0]
+    mean, std = (from_prior_channels(res[k].double().cpu(), c, pc)[0] for k in ("mean", "std"))
     if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
         raise FloatingPointError(f"the {method} restoration produced NaN or inf values")
     if keep is not None and float(sigma_y) == 0:  # observed pixels of a noiseless inpainting, exactly

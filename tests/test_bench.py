@@ -206,7 +206,7 @@ def test_run_diffusion_counts_nfe_and_gives_the_mean():
     assert r["seconds"] > 0 and r["peak_mb"] >= 0
     gray = tasks.make_problem("denoise", smooth_image(16, channels=1), 0.025, seed=0, image_id="g")
     r = run_diffusion(tiny_prior(16, 3), gray, parse_method("ddrm:3"))  # gray image, RGB prior
-    assert r["sample"].shape == (1, 3, 16, 16) and r["mean"] is None
+    assert r["sample"].shape == (1, 1, 16, 16) and r["mean"] is None  # averaged back to gray
 
 
 # --- the suite machinery --------------------------------------------------------------------------
