@@ -199,13 +199,13 @@ def _check(case):
 _HC = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 
 
-@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None)
+@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
 @given(restoration_args())
 def test_restoration_commands(case):
     _check(case)
 
 
-@settings(max_examples=FAST // 4, deadline=None, suppress_health_check=_HC, database=None)
+@settings(max_examples=FAST // 4, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
 @given(other_args())
 def test_train_and_sample_commands(case):
     _check(case)

@@ -204,19 +204,19 @@ def _check_kernel(case):
 _HC = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 
 
-@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None)
+@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
 @given(image_files())
 def test_image_loader(case):
     _check_image(case)
 
 
-@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None)
+@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
 @given(mask_files())
 def test_mask_loader(case):
     _check_mask(case)
 
 
-@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None)
+@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
 @given(kernel_inputs())
 def test_kernel_loader(case):
     _check_kernel(case)
