@@ -21,6 +21,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from restore.io import temp_beside
+
 from .ddpm import DDPM
 from .schedule import Schedule, make_schedule
 from .unet import UNet, UNetConfig
@@ -36,8 +38,7 @@ def atomic_save_file(tensors: dict, path: Path, metadata: dict | None = None) ->
     """safetensors save to a temporary file in the same folder, fsync, then rename over `path`.
     A failed write (full or read-only disk) is an OSError with the errno; `path` is untouched."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temp_beside(path, ".tmp")
     try:
         try:
             save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)

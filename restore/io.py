@@ -69,13 +69,23 @@ def to_uint8(x: Tensor) -> np.ndarray:
     return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
 
 
+def temp_beside(path: Path, suffix: str) -> str:
+    """An empty temporary file in `path`'s folder (same file system, so a rename is atomic), with
+    the permissions a plain open() would give it (mkstemp's are 0600)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return tmp
+
+
 def atomic_write(path, write_fn) -> Path:
     """Call write_fn(tmp_path) for a temporary file beside `path`, then rename it over `path`."""
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"{path.parent}: output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temp_beside(path, path.suffix or ".tmp")
     try:
         write_fn(tmp)
         os.replace(tmp, path)

@@ -163,3 +163,16 @@ def test_deblur_auto_method(files, kind, method):
     image = np.asarray(Image.open(files / "astro.png"))
     out = restore.deblur(image, k, prior=load_prior(files / "tiny.safetensors"), steps=2, sigma_y=0.02)
     assert out.shape == image.shape
+
+
+def test_outputs_get_the_usual_permissions(files):
+    """Written through a temporary file, but readable as a plain open() would make it (not 0600)."""
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        r = run(files, "denoise", str(files / "astro.png"), "--sigma-y", "0.02", "-o", str(files / "perm.png"))
+        assert r.exit_code == 0, r.output
+        assert (files / "perm.png").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)
