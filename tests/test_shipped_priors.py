@@ -1,0 +1,56 @@
+"""The priors shipped inside the package: they load by name, describe themselves, fit the size
+budget, and the default prior restores a real photo through the command line with no flags."""
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from skimage import data as skdata
+
+from restore.cli import main
+from restore.priors import load_prior
+from restore.priors.checkpoint import read_config
+from restore.priors.shipped import SHIPPED_DIR, list_priors
+
+SHIPPED = ("natural", "faces", "digits")
+
+
+def test_all_priors_ship_within_budget():
+    rows = {r["name"]: r for r in list_priors()}
+    assert set(SHIPPED) <= set(rows)
+    assert sum(p.stat().st_size for p in SHIPPED_DIR.glob("*.safetensors")) <= 30e6
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_prior_describes_itself(name):
+    path = SHIPPED_DIR / f"{name}.safetensors"
+    card = read_config(path)["card"]
+    assert card["data"] and card["licence"]
+    assert (SHIPPED_DIR / f"{name}.md").is_file()
+    prior = load_prior(name, device="cpu")
+    assert {p.dtype for p in prior.net.parameters()} == {torch.float32}  # fp16 on disk, fp32 to compute
+    x = torch.zeros(1, prior.channels, prior.image_size, prior.image_size)
+    assert torch.isfinite(prior.eps(x, 500)).all()
+
+
+def test_priors_command_states_licences():
+    r = CliRunner().invoke(main, ["priors"])
+    assert r.exit_code == 0, r.output
+    lines = {line.split()[0]: line for line in r.output.splitlines()}
+    assert "non-commercial" in lines["faces"].lower()
+    assert "research" in lines["natural"].lower()
+
+
+def test_default_prior_inpaints_a_photo(tmp_path):
+    """No --prior: the shipped natural prior, tiled on a 40x56 photo (odd multiple of nothing)."""
+    photo = skdata.astronaut()[::8, ::8][:40, :56]
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    hole = np.zeros(photo.shape[:2], np.uint8)
+    hole[10:26, 20:40] = 255
+    Image.fromarray(hole).save(tmp_path / "hole.png")
+    r = CliRunner().invoke(main, ["inpaint", str(tmp_path / "in.png"), str(tmp_path / "hole.png"), "--steps", "3",
+                                  "--sigma-y", "0", "--device", "cpu", "-o", str(tmp_path / "out.png")])
+    assert r.exit_code == 0, r.output
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    keep = hole == 0
+    assert out.shape == photo.shape and np.array_equal(out[keep], photo[keep])
