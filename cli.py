@@ -149,13 +149,13 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
 def restoration_options(command):
     """The options every restoration command shares, one per line in --help, with the command's
     default method and steps."""
-    from restore.api import DEFAULTS
+    from restore.api import DEFAULT_PRIOR, DEFAULTS
     from restore.solvers import METHODS
 
     method, steps = DEFAULTS[command]
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
-        click.option("--prior", default="natural", help="Shipped prior name or a checkpoint path."),
+        click.option("--prior", default=DEFAULT_PRIOR, help="Shipped prior name (restore priors) or a checkpoint path."),
         click.option("--method", default=method, type=click.Choice(["auto", *sorted(METHODS)]),
                      help="Solver (docs/solvers.md); auto: ddrm where the operator has an SVD, else diffpir."),
         click.option("--steps", default=steps, type=int, help="Reverse steps (network evaluations; repaint: more)."),
@@ -283,7 +283,7 @@ def priors_():
 
 
 @main.command()
-@click.option("--suite", default="quick", type=click.Choice(["quick", "full"]), help="Suite (README: budgets in NFE and minutes).")
+@click.option("--suite", default="quick", type=click.Choice(["quick", "full"]), help="Suite (docs/benchmarks.md: budgets in NFE and minutes).")
 @click.option("--data", "data_root", default="../shared/data", type=click.Path(), help="Data folder (natural/, faces/, digits/, kernels/).")
 @click.option("--out", "-o", required=True, type=click.Path(), help="Output folder: rows.csv, results.md, grids/ (rows already there are skipped).")
 @click.option("--priors", default=None, help="NAME[=PRIOR][@DATA],... (e.g. natural=runs/natural) [default: the suite's].")
