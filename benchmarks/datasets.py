@@ -15,24 +15,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
 from torch import Tensor
 
 from restore.io import IMAGE_SUFFIXES, read_image, to_tensor
+from restore.priors.data import center_crop
+from restore.priors.data import load_images as load_uint8
 
-__all__ = ["DATA", "load_images", "center_crop"]
+__all__ = ["DATA", "load_images"]
 
 DATA = ("natural", "faces", "digits")
-
-
-def center_crop(x: Tensor, crop: int) -> Tensor:
-    if not crop:
-        return x
-    h, w = x.shape[-2:]
-    s = min(int(crop), h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    return x[..., top:top + s, left:left + s]
 
 
 def _folder(path: Path) -> list[Path]:
@@ -68,10 +59,8 @@ def load_images(data: str, root, split: str, task: str, n: int, crop: int = 0) -
         if not path.is_file():
             raise ValueError(f"{path}: MNIST file not found (see --data)")
         start = 9000 if split == "test" else 8000
-        with np.load(path, allow_pickle=False) as d:
-            imgs = d["images"][start:start + n]
-        return [(f"mnist{start + i}", center_crop(torch.from_numpy(a.astype(np.float32) / 255)[None], crop))
-                for i, a in enumerate(imgs)]
+        imgs = load_uint8(path, 1, f"{start}:{start + n}")
+        return [(f"mnist{start + i}", center_crop(a.float() / 255, crop)) for i, a in enumerate(imgs)]
     out = []
     for f in _files(data, root, split, task)[:n]:
         out.append((f.stem, center_crop(to_tensor(read_image(f)), crop)))

@@ -6,7 +6,8 @@
   quantised to 8 bits.
 - Super-resolution also on the luma: Y = (65.481 R + 128.553 G + 24.966 B + 16) / 255 (ITU-R BT.601,
   as the SR literature), with `border` pixels cropped on every side (the scale).
-- Gray images restored by an RGB prior are scored on their one channel (`to_channels`).
+- An RGB estimate of a gray image is scored by its channel mean (`restore.api.from_prior_channels`,
+  the API's own rule; the benchmark's diffusion rows already come back gray).
 - Peak memory: `PeakRSS`, the peak resident set size of the process above its value at entry
   (after glibc's malloc_trim has returned freed memory to the system), sampled every 2 ms by a
   thread from /proc/self/statm (CPU; on CUDA the peak allocated by torch).
@@ -21,7 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["psnr", "ssim", "psnr_y", "ssim_y", "to_channels", "PeakRSS", "scores"]
+from restore.api import from_prior_channels
+
+__all__ = ["psnr", "ssim", "psnr_y", "ssim_y", "PeakRSS", "scores"]
 
 
 def _np(t: Tensor) -> np.ndarray:
@@ -29,15 +32,6 @@ def _np(t: Tensor) -> np.ndarray:
     t = t[0] if t.ndim == 4 else t
     a = t.detach().double().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
     return a[..., 0] if a.shape[-1] == 1 else a
-
-
-def to_channels(est: Tensor, channels: int) -> Tensor:
-    """An estimate with the ground truth's channel count: RGB -> gray by the channel mean."""
-    if est.shape[-3] == channels:
-        return est
-    if channels == 1:
-        return est.mean(-3, keepdim=True)
-    raise ValueError(f"cannot score a {est.shape[-3]}-channel estimate against a {channels}-channel image")
 
 
 def psnr(x: Tensor, est: Tensor) -> float:
@@ -72,7 +66,7 @@ def ssim_y(x: Tensor, est: Tensor, border: int = 0) -> float:
 
 def scores(x: Tensor, est: Tensor, y_border: int | None = None) -> dict:
     """psnr, ssim (and psnr_y, ssim_y with that border when y_border is not None)."""
-    est = to_channels(est, x.shape[-3])
+    est = from_prior_channels(est, x.shape[-3], est.shape[-3])  # an RGB estimate of a gray image: its mean
     out = {"psnr": psnr(x, est), "ssim": ssim(x, est)}
     if y_border is not None:
         out.update(psnr_y=psnr_y(x, est, y_border), ssim_y=ssim_y(x, est, y_border))

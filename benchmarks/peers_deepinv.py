@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import math
 import time
 from pathlib import Path
 

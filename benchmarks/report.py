@@ -10,7 +10,6 @@ import math
 import os
 import platform
 import re
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_prior
-from .data import load_images
+from .data import center_crop, load_images
 from .likelihood import bits_per_dim
 from .sampling import ancestral_sample, ddim_sample
 from .train import resolve_device
@@ -50,14 +50,10 @@ def sample_grid(checkpoint, out, *, num=16, steps=50, sampler="ddim", eta=0.0, v
 
 
 def _center_crops(images, size: int) -> torch.Tensor:
-    crops = []
-    for im in images:
-        h, w = im.shape[-2:]
-        if min(h, w) < size:
-            raise ValueError(f"an evaluation image ({h}x{w}) is smaller than the prior's size {size}")
-        y0, x0 = (h - size) // 2, (w - size) // 2
-        crops.append(im[:, y0:y0 + size, x0:x0 + size])
-    return torch.stack(crops)
+    small = [tuple(im.shape[-2:]) for im in images if min(im.shape[-2:]) < size]
+    if small:
+        raise ValueError(f"an evaluation image ({small[0][0]}x{small[0][1]}) is smaller than the prior's size {size}")
+    return torch.stack([center_crop(im, size) for im in images])
 
 
 def evaluate(checkpoint, data, *, subset=None, num=256, strata=50, variance="beta", batch=64, seed=0,

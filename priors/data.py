@@ -15,7 +15,7 @@ from torch import Tensor
 
 from restore.io import IMAGE_SUFFIXES, read_image
 
-__all__ = ["ImageData", "load_images"]
+__all__ = ["ImageData", "load_images", "center_crop"]
 
 
 def _parse_subset(subset: str | None, n: int) -> slice:
@@ -61,6 +61,16 @@ def load_images(path, channels: int, subset: str | None = None) -> list[Tensor]:
     if not images:
         raise ValueError(f"{path}: no images found")
     return images
+
+
+def center_crop(x: Tensor, crop: int) -> Tensor:
+    """The centred square crop of side min(crop, H, W) of (..., H, W); crop = 0 keeps x."""
+    if not crop:
+        return x
+    h, w = x.shape[-2:]
+    s = min(int(crop), h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return x[..., top:top + s, left:left + s]
 
 
 class ImageData:

@@ -3,7 +3,6 @@ and the export that makes one from a training run. Each file describes itself: i
 a `card` (data, licence, training) that `restore priors` prints."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch

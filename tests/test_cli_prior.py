@@ -2,7 +2,6 @@
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image

@@ -10,8 +10,8 @@ import torch
 from restore.benchmarks import gaussian_oracle as go
 from restore.operators import (Blur, CircularBlur, Downsample, Inpainting, LinearOperator, add_noise,
                                gaussian_kernel, motion_kernel, random_mask)
-from restore.priors import DDPM, UNet, UNetConfig, gaussian_prior, linear_schedule
-from restore.solvers import METHODS, ddnm, ddnm_plus, ddrm, diffpir, dps, pigdm, repaint, solve
+from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
+from restore.solvers import METHODS, ddnm, ddnm_plus, ddrm, diffpir, dps, repaint, solve
 from restore.solvers._chain import levels, tikhonov
 
 SAMPLES, STEPS = 256, 100  # draws of one observation (one batch) and respaced steps, as in the bounds below
