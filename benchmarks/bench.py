@@ -233,7 +233,7 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
             grids[key] = g
     title = f"Suite `{s.name}` on the {split} split"
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    notes = (f"Planned network evaluations per prior (suite definition, before restrictions): "
+    notes = ("Planned network evaluations per prior (suite definition, before restrictions): "
              + ", ".join(f"{k} {v}" for k, v in budget(SUITES.get(s.name, s)).items())
              + f". This invocation: {time.perf_counter() - t_start:.0f} s wall (rows already in the CSV are not "
              "recomputed; the summed solve time below covers all rows).")

@@ -30,14 +30,18 @@ import torch
 COMMANDS = ("denoise", "deblur", "sr", "inpaint")
 
 
-def photo(megapixels: float, seed: int = 0) -> np.ndarray:
-    """scikit-image's astronaut resized to about `megapixels` at 4:3, uint8 RGB."""
+def astronaut(width: int, height: int) -> np.ndarray:
+    """scikit-image's astronaut resized to width x height (bicubic), uint8 RGB."""
     from PIL import Image
     from skimage import data
 
+    return np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.BICUBIC))
+
+
+def photo(megapixels: float) -> np.ndarray:
+    """The astronaut at about `megapixels`, 4:3."""
     h = int(round((megapixels * 1e6 * 3 / 4) ** 0.5))
-    w = int(round(h * 4 / 3))
-    return np.asarray(Image.fromarray(data.astronaut()).resize((w, h), Image.BICUBIC))
+    return astronaut(int(round(h * 4 / 3)), h)
 
 
 def observation(command: str, clean: np.ndarray, seed: int = 0) -> tuple[np.ndarray, dict]:

@@ -28,6 +28,8 @@ import torch
 from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
 from restore.priors.tiling import TiledPrior
 
+from .large_photo import astronaut
+
 
 def line_energy(x: torch.Tensor, axis: int) -> torch.Tensor:
     """Mean squared difference across each line between index r-1 and r (r = 1..n-1) along axis 1 (rows) or 2."""
@@ -65,11 +67,8 @@ def tiny_prior(tile: int, seed: int = 0) -> DDPM:
 
 
 def photo(width: int, height: int, sigma: float, seed: int) -> np.ndarray:
-    """scikit-image's astronaut resized to width x height (bicubic) plus Gaussian noise, uint8."""
-    from PIL import Image
-    from skimage import data
-
-    clean = np.asarray(Image.fromarray(data.astronaut()).resize((width, height), Image.BICUBIC), dtype=np.float32)
+    """The astronaut at width x height plus Gaussian noise of std sigma (on [0, 1]), uint8."""
+    clean = astronaut(width, height).astype(np.float32)
     g = torch.Generator().manual_seed(seed)
     noise = torch.randn(clean.shape, generator=g, dtype=torch.float32).numpy() * (255 * sigma)
     return np.clip(np.round(clean + noise), 0, 255).astype(np.uint8)
