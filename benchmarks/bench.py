@@ -53,6 +53,7 @@ class Suite:
     crops: dict  # data -> crop side (0: whole image); key "sr:DATA" for the super-resolution images
     methods: tuple[str, ...]  # diffusion specs run on every cell where they apply
     extra: dict = field(default_factory=dict)  # task -> more specs (means of N draws, sweeps)
+    by_prior: dict = field(default_factory=dict)  # prior NAME -> (methods, extra) replacing the two above
     baselines: tuple[str, ...] = tuple(BASELINES)
     sigmas: tuple[float, ...] = (SIGMA_Y,)
     denoise_sigmas: tuple[float, ...] = (SIGMA_Y,)
@@ -64,8 +65,9 @@ class Suite:
     def sigmas_for(self, task: str) -> tuple[float, ...]:
         return self.denoise_sigmas if task == "denoise" else self.sigmas
 
-    def specs_for(self, task: str) -> list[MethodSpec]:
-        return [parse_method(m) for m in (*self.methods, *self.extra.get(task, ()))]
+    def specs_for(self, task: str, prior: str | None = None) -> list[MethodSpec]:
+        methods, extra = self.by_prior.get(prior, (self.methods, self.extra))
+        return [parse_method(m) for m in (*methods, *extra.get(task, ()))]
 
     def crop_for(self, data: str, task: str) -> int:
         if task == "sr4" and f"sr:{data}" in self.crops:
@@ -74,9 +76,27 @@ class Suite:
 
 
 MEAN_TASKS = ("box", "random")  # inpainting (RePaint applies)
-# the full suite's 20/50/100 sweep: the two best on the digits probe (benchmarks/RESULTS.md; Pi-GDM
-# diverged there); to be re-chosen on the validation split of each prior
-SWEEP = ("ddrm", "dps")
+NO_SVD_TASKS = ("motion", "levin")  # no cheap SVD: DDRM does not apply
+# The full suite's 20/50/100-step sweep: the two best solvers on each prior's validation split at
+# 20 steps (benchmarks/RESULTS.md, "Choosing the sweep"; Pi-GDM diverged on all three).
+SWEEPS = {"digits": ("ddrm", "dps"), "faces": ("ddrm", "diffpir"), "natural": ("ddrm", "diffpir")}
+SOLVERS = ("ddnm", "ddnm_plus", "pigdm", "diffpir", "dps", "ddrm")
+
+
+def full_methods(sweep: tuple[str, str]) -> tuple[tuple[str, ...], dict]:
+    """The full suite's diffusion specs for a prior whose two best solvers are `sweep`: those two at
+    20/50/100 steps, every other solver at 50 (RePaint at 20: 110 NFE), and the mean of draws of the
+    first sweep solver that applies at 50 steps: 8 draws where the posterior is widest (box
+    inpainting, denoising), 4 elsewhere."""
+    methods = (*(f"{m}:50" for m in SOLVERS if m not in sweep), "repaint:20",
+               *(f"{m}:{k}" for m in sweep for k in (20, 50, 100)))
+    extra = {}
+    for task in TASKS:
+        m = sweep[1] if sweep[0] == "ddrm" and task in NO_SVD_TASKS else sweep[0]
+        extra[task] = (f"{m}:50:mean{8 if task in ('box', 'denoise') else 4}",)
+    return methods, extra
+
+
 SUITES = {
     # CI smoke test: 2 images per cell, 64-pixel crops, sigma_y = 0.025, DDRM (SVD tasks) and
     # DiffPIR (all tasks) at 20 steps, every baseline at its default parameter.
@@ -86,14 +106,12 @@ SUITES = {
                    methods=("ddrm:20", "diffpir:20"), grid_images=2),
     # The issue's suite: 8 images per cell, CBSD68 crops of 128 (Set5/Set14 crops of 128 for
     # super-resolution), noisy and noiseless cells plus the Levin kernels, baselines tuned on 8
-    # validation images, every solver (RePaint at 20 steps: 110 NFE), the mean of 8 draws where it
-    # matters (box inpainting: a large hole; denoising, also at sigma_y = 0.1) and a 20/50/100-step
-    # sweep of two solvers.
+    # validation images, every solver, per prior the 20/50/100-step sweep of its two best solvers
+    # and the mean of draws (`full_methods`).
     "full": Suite("full", priors=("digits", "faces", "natural"), tasks=TASKS, images=8,
                   crops={"natural": 128, "sr:natural": 128, "faces": 0, "digits": 0},
-                  methods=("ddnm:50", "ddnm_plus:50", "pigdm:50", "diffpir:50", "repaint:20",
-                           *(f"{m}:{k}" for m in SWEEP for k in (20, 50, 100))),
-                  extra={"box": (f"{SWEEP[0]}:50:mean8",), "denoise": (f"{SWEEP[0]}:50:mean8",)},
+                  methods=full_methods(SWEEPS["digits"])[0], extra=full_methods(SWEEPS["digits"])[1],
+                  by_prior={name: full_methods(sweep) for name, sweep in SWEEPS.items()},
                   sigmas=(SIGMA_Y, 0.0), denoise_sigmas=(SIGMA_Y, 0.1), grid_images=2, tune_images=8),
 }
 
@@ -133,7 +151,7 @@ def budget(suite: Suite, cells_by_data: dict | None = None) -> dict:
             for sigma in suite.sigmas_for(task):
                 if task == "denoise" and sigma == 0:
                     continue
-                for spec in suite.specs_for(task):
+                for spec in suite.specs_for(task, prior):
                     if spec.name == "ddnm" and sigma > 0 or spec.name == "repaint" and (sigma > 0 or task not in MEAN_TASKS):
                         continue
                     if spec.name == "ddrm" and task in ("motion", "levin"):
@@ -179,6 +197,7 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
         changes["baselines"] = tuple(m for m in methods if m in BASELINES)
         changes["methods"] = tuple(m for m in methods if m not in BASELINES)
         changes["extra"] = {}
+        changes["by_prior"] = {}
         for m in changes["methods"]:
             parse_method(m)  # validates
     if baselines is not None:
@@ -275,7 +294,7 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
               csv_path: Path, done: set, echo) -> Path | None:
     sig = f"{sigma:g}"
     cell = _cell_name(entry.name, split, task, sig)
-    specs = s.specs_for(task)
+    specs = s.specs_for(task, entry.name)
     tuned = None
     grid_rows, labels = [], None
     grid_path = out / "grids" / f"{cell}.png"

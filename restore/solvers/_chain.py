@@ -129,13 +129,19 @@ def y_bar(operator: Operator, obs: Observation) -> tuple[Tensor, Tensor, Tensor]
     return s, kept, safe_div(ut, s.expand_as(ut), kept.expand_as(ut))
 
 
-def tikhonov(operator: Operator, r: Tensor, rho: float, x_shape) -> Tensor:
+# Relative tolerance of the damped data step's conjugate gradients. Measured on 4 faces val images
+# (15-pixel motion blur at 64 px, sigma_y = 0.025, DiffPIR 20 steps): 25.93 dB at 1e-6 and 1e-4, 25.97 dB
+# at 1e-3; 7.0 -> 3.1 s per image (the network's share: 1 s).
+DATA_TOL = 1e-3
+
+
+def tikhonov(operator: Operator, r: Tensor, rho: float, x_shape, tol: float = DATA_TOL) -> Tensor:
     """(A^T A + rho I)^{-1} A^T r = argmin_d ||A d - r||^2 + rho ||d||^2; rho = 0 gives A^+ r.
 
     Closed form for every operator with a cheap SVD (masks: elementwise; circular blur: its
     FFT/Hartley SVD; separable blur, downsampling: Kronecker SVDs), conjugate gradients (CGLS,
-    the operator's tol and max_iter) otherwise. rho = 0 is the operator's own A_pinv (truncated
-    at its rcond); rho > 0 is not truncated.
+    relative tolerance tol on the normal residual, the operator's max_iter) otherwise.
+    rho = 0 is the operator's own A_pinv (truncated at its rcond); rho > 0 is not truncated.
     """
     rho = float(rho)
     if rho < 0:
@@ -147,4 +153,5 @@ def tikhonov(operator: Operator, r: Tensor, rho: float, x_shape) -> Tensor:
         s = operator.singulars(x_shape, dtype=r.dtype, device=r.device).expand_as(w)
         z = s / (s * s + rho) * w  # no truncation needed: rho > 0 bounds the gain by 1 / (2 sqrt(rho))
         return operator.V(pad_zeros(z, x_shape[-3] * x_shape[-2] * x_shape[-1]), x_shape)
-    return cgls(operator.A, operator.AT, r, damping=rho, tol=operator.tol, max_iter=operator.max_iter)
+    # damped, so tol need not regularise (unlike the undamped A_pinv, which keeps the operator's tol)
+    return cgls(operator.A, operator.AT, r, damping=rho, tol=tol, max_iter=operator.max_iter)
