@@ -6,7 +6,7 @@ a torch tensor ((C, H, W) on [0, 1]) and returns the same kind. Masks mark the p
 through unchanged, 16-bit stays 16-bit. The restoration is the mean of `samples` posterior draws;
 `return_std=True` also returns their per-pixel standard deviation (an uncertainty map).
 
-Defaults are provisional until the benchmark measures them (see README).
+Defaults: the best single draw at <= 50 NFE on the validation splits (benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ __all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "estimat
            "to_prior_channels", "from_prior_channels",
            "restore_image"]
 
-# command -> (method, steps): provisional, to be replaced by measured defaults. "auto": DDRM where
+# command -> (method, steps): the best single draw at <= 50 NFE on natural/val and faces/val
+# (benchmarks/RESULTS.md, "Choosing the defaults"; `restore bench --split val`). "auto": DDRM where
 # the operator has a cheap SVD (masks, separable blurs, downsampling), DiffPIR otherwise (e.g. a
 # motion blur). Pi-GDM is not a default: its vector-Jacobian product through a small network is
-# unreliable at high noise and diverged on the digits prior.
+# unreliable at high noise and diverged with all three shipped priors.
 DEFAULTS = {"inpaint": ("ddrm", 50), "deblur": ("auto", 50), "sr": ("ddrm", 50), "denoise": ("ddrm", 50)}
 DEFAULT_PRIOR = "natural"
 
