@@ -292,6 +292,21 @@ def test_bench_budget_counts_steps_and_draws():
     assert set(full) == {"digits", "faces", "natural"} and all(v > 0 for v in full.values())
 
 
+def test_full_suite_sweeps_each_priors_two_best_solvers():
+    full = bench.SUITES["full"]
+    for prior, (first, second) in bench.SWEEPS.items():
+        labels = {sp.label for sp in full.specs_for("gauss", prior)}
+        assert {f"{m}-{k}" for m in (first, second) for k in (20, 50, 100)} <= labels
+        others = [m for m in bench.SOLVERS if m not in (first, second)]
+        assert {f"{m}-50" for m in others} <= labels and not {f"{m}-100" for m in others} & labels
+        means = {task: [sp for sp in full.specs_for(task, prior) if sp.samples > 1] for task in bench.TASKS}
+        assert all(len(v) == 1 and v[0].steps == 50 for v in means.values())
+        assert means["box"][0].samples == 8 and means["random"][0].samples == 4
+        # DDRM needs an SVD: on the motion blurs the mean is of the other swept solver
+        assert means["motion"][0].name == (second if first == "ddrm" else first)
+    assert {sp.label for sp in full.specs_for("box", "faces")} != {sp.label for sp in full.specs_for("box", "digits")}
+
+
 def test_bench_command(tmp_path, image_folder, prior_file):
     from restore.cli import main
 
