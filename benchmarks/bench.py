@@ -358,8 +358,8 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
                        peak_mb=r["peak_mb"], **common)
             echo(f"{entry.name} {task} sigma_y={sig} {iid} {spec.label}: {r['nfe']:.0f} NFE, {r['seconds']:.1f} s")
         if want_grid:
-            methods = ([] if task == "sr4" else []) + [b for b in s.baselines if applicable_baseline(b, task, sigma)] + \
-                      [lab for spec in specs if applicable_method(spec, p) for lab in spec.labels()]
+            methods = list(dict.fromkeys([b for b in s.baselines if applicable_baseline(b, task, sigma)] +
+                                         [lab for spec in specs if applicable_method(spec, p) for lab in spec.labels()]))
             row = [observation_image(p)]
             for m in methods:
                 if m in outs:
@@ -371,8 +371,12 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
             row.append(p.x)
             labels = ["observation", *methods, "ground truth"]
             grid_rows.append(row)
-    if grid_rows and not computed[0] and grid_path.is_file():
-        return grid_path  # nothing new: keep the grid (its outputs/ images may be gone)
+    failed = {(r["image"], r["method"]) for r in report.read_rows(csv_path) if str(r.get("note", "")).startswith("failed")
+              and (r["prior"], r["split"], r["task"], r["sigma_y"]) == (entry.name, split, task, sig)}
+    missing = any(v is None and (iid, m) not in failed
+                  for (iid, _), row in zip(imgs, grid_rows) for m, v in zip(labels[1:-1], row[1:-1]))
+    if grid_rows and (not computed[0] or missing) and grid_path.is_file():
+        return grid_path  # nothing new, or outputs/ images gone: keep the grid rather than blank it
     if grid_rows:
         return report.write_grid(grid_path, grid_rows, labels)
     return None

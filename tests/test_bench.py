@@ -256,7 +256,7 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
     assert len(res["grids"]) == 6
     box_grid = next(g for g in res["grids"] if "box" in g.name)
     im = Image.open(box_grid)
-    assert im.mode == "RGB" and im.width == 2 + 8 * (96 + 2)  # 6 methods + observation + ground truth
+    assert im.mode == "RGB" and im.width == 2 + 7 * (96 + 2)  # 5 methods (ddrm-3 once) + observation + ground truth
     assert f"]({box_grid.relative_to(out)})" in md
     # RESULTS.md: the section was added and the hand-written text kept; running again replaces it
     text = results.read_text()
@@ -269,6 +269,11 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
     res2 = bench.run_bench(small_suite(), tmp_path, out, priors=[entry], results=results, echo=lambda m: None)
     assert box_grid.read_bytes() == before
     assert len(res2["rows"]) == len(rows)
+    # a new method on a resumed run without the old outputs/ images: the grid is kept, not blanked
+    res3 = bench.run_bench(small_suite(), tmp_path, out, priors=[entry], tasks=["box"],
+                           methods=["ddrm:3", "diffpir:3", "ddrm:3:mean2", "ddnm_plus:3", "biharmonic", "tv_inpaint"],
+                           results=results, echo=lambda m: None)
+    assert box_grid.read_bytes() == before and len(res3["rows"]) == len(rows) + 2
     assert results.read_text().count("<!-- bench:tiny-test begin -->") == 1
 
 
