@@ -77,8 +77,9 @@ class Suite:
 
 MEAN_TASKS = ("box", "random")  # inpainting (RePaint applies)
 NO_SVD_TASKS = ("motion", "levin")  # no cheap SVD: DDRM does not apply
-# The full suite's 20/50/100-step sweep: the two best solvers on each prior's validation split at
-# 20 steps (benchmarks/RESULTS.md, "Choosing the sweep"; Pi-GDM diverged on all three).
+# The full suite's 20/50/100-step sweep: each prior's two best solvers; faces and natural on their
+# validation splits at 20 and 50 steps (benchmarks/RESULTS.md, "Choosing the defaults and the
+# sweep"), digits from the 50-step digits probe (RESULTS.md). Pi-GDM diverged with all three.
 SWEEPS = {"digits": ("ddrm", "dps"), "faces": ("ddrm", "diffpir"), "natural": ("ddrm", "diffpir")}
 SOLVERS = ("ddnm", "ddnm_plus", "pigdm", "diffpir", "dps", "ddrm")
 
@@ -154,7 +155,7 @@ def budget(suite: Suite, cells_by_data: dict | None = None) -> dict:
                 for spec in suite.specs_for(task, prior):
                     if spec.name == "ddnm" and sigma > 0 or spec.name == "repaint" and (sigma > 0 or task not in MEAN_TASKS):
                         continue
-                    if spec.name == "ddrm" and task in ("motion", "levin"):
+                    if spec.name == "ddrm" and task in NO_SVD_TASKS:
                         continue
                     n = len(levels(spec.steps, spec.options.get("jump_length", 10), spec.options.get("resample", 10))) - 1 \
                         if spec.name == "repaint" else spec.steps
