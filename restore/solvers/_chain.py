@@ -129,9 +129,9 @@ def y_bar(operator: Operator, obs: Observation) -> tuple[Tensor, Tensor, Tensor]
     return s, kept, safe_div(ut, s.expand_as(ut), kept.expand_as(ut))
 
 
-# Relative tolerance of the damped data step's conjugate gradients. Measured on 4 faces val images
-# (15-pixel motion blur at 64 px, sigma_y = 0.025, DiffPIR 20 steps): 25.93 dB at 1e-6 and 1e-4, 25.97 dB
-# at 1e-3; 7.0 -> 3.1 s per image (the network's share: 1 s).
+# Relative tolerance of the damped data step's conjugate gradients. `python -m
+# restore.benchmarks.cg_tol` (4 faces val images, 15-pixel motion blur, sigma_y = 0.025, DiffPIR 20
+# steps, idle machine): 25.93 dB at 1e-6 and 1e-4, 25.97 dB at 1e-3; 4.20 -> 1.73 s per image.
 DATA_TOL = 1e-3
 
 
