@@ -224,7 +224,10 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "rows.csv"
     report.ensure_csv(csv_path)
-    done = {(r["prior"], r["split"], r["task"], r["sigma_y"], r["image"], r["method"]) for r in report.read_rows(csv_path)}
+    old_rows = report.read_rows(csv_path)
+    done = {(r["prior"], r["split"], r["task"], r["sigma_y"], r["image"], r["method"]) for r in old_rows}
+    failed = {(r["prior"], r["split"], r["task"], r["sigma_y"], r["image"], r["method"]) for r in old_rows
+              if str(r.get("note", "")).startswith("failed")}  # rows without an output image
     levin_path = Path(data_root) / "kernels" / "levin09.npz"
     levin = load_levin(levin_path) if "levin" in s.tasks and levin_path.is_file() else None
     dev = resolve_device(device)
@@ -243,7 +246,7 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
                     continue
                 key = (entry.name, split, task, f"{sigma:g}")
                 grids[key] = _run_cell(s, entry, prior, task, sigma, imgs, data_root, split, levin, out, csv_path,
-                                       done, echo)
+                                       done, failed, echo)
     rows = report.read_rows(csv_path)
     # grids of earlier pieces of the same output folder
     for r in rows:
@@ -292,7 +295,7 @@ def _tuned(s: Suite, entry: PriorEntry, task: str, sigma: float, data_root, levi
 
 
 def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs, data_root, split, levin, out: Path,
-              csv_path: Path, done: set, echo) -> Path | None:
+              csv_path: Path, done: set, failed: set, echo) -> Path | None:
     sig = f"{sigma:g}"
     cell = _cell_name(entry.name, split, task, sig)
     specs = s.specs_for(task, entry.name)
@@ -347,6 +350,7 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
                                                      "draws": spec.samples, "psnr": math.nan, "ssim": math.nan,
                                                      "note": f"failed: {msg}"})
                         done.add((entry.name, split, task, sig, iid, lab))
+                        failed.add((entry.name, split, task, sig, iid, lab))
                 echo(f"{entry.name} {task} sigma_y={sig} {iid} {spec.label}: FAILED ({msg})")
                 continue
             opts = " ".join(f"{k}={v}" for k, v in sorted(spec.options.items()))
@@ -372,9 +376,7 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
             row.append(p.x)
             labels = ["observation", *methods, "ground truth"]
             grid_rows.append(row)
-    failed = {(r["image"], r["method"]) for r in report.read_rows(csv_path) if str(r.get("note", "")).startswith("failed")
-              and (r["prior"], r["split"], r["task"], r["sigma_y"]) == (entry.name, split, task, sig)}
-    missing = any(v is None and (iid, m) not in failed
+    missing = any(v is None and (entry.name, split, task, sig, iid, m) not in failed
                   for (iid, _), row in zip(imgs, grid_rows) for m, v in zip(labels[1:-1], row[1:-1]))
     if grid_rows and (not computed[0] or missing) and grid_path.is_file():
         return grid_path  # nothing new, or outputs/ images gone: keep the grid rather than blank it
