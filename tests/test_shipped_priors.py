@@ -54,3 +54,22 @@ def test_default_prior_inpaints_a_photo(tmp_path):
     out = np.asarray(Image.open(tmp_path / "out.png"))
     keep = hole == 0
     assert out.shape == photo.shape and np.array_equal(out[keep], photo[keep])
+
+
+def test_pigdm_stays_finite_on_a_trained_prior():
+    """PiGDM with its adaptive weight on the shipped natural prior, a 32x32 photo crop with a box hole
+    and noise, 10 steps: measured MSE 0.0117 and an observed-pixel residual 0.056. The unweighted
+    (Tweedie) guidance step blew up here (MSE 1e26 at 10 steps, NaN at step t = 632 at 20 steps)."""
+    from restore.operators import Inpainting
+    from restore.solvers import pigdm
+
+    prior = load_prior("natural", device="cpu")
+    x = torch.from_numpy(skdata.astronaut()[::4, ::4][10:42, 20:52].copy()).permute(2, 0, 1)[None].float() / 255
+    mask = torch.ones(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 0
+    op = Inpainting(mask)
+    y = op.A(x) + 0.025 * torch.randn(op.A(x).shape, generator=torch.Generator().manual_seed(0))
+    out = pigdm(prior, op, y, steps=10, sigma_y=0.025, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all()
+    assert float((out - x).pow(2).mean()) < 0.03
+    assert float((op.A(out) - y).pow(2).mean().sqrt()) < 0.1

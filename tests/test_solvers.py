@@ -62,17 +62,19 @@ BOUNDS = {
     ("dps", "blur", 0.05): (0.026, 0.55, 0.75),  # measured 0.0104, 0.649
     ("dps", "sr-block", 0.05): (0.22, 0.53, 0.73),  # measured 0.1392, 0.632
     ("dps", "sr-bicubic", 0.05): (0.14, 0.56, 0.76),  # measured 0.0843, 0.659
-    # PiGDM: exact when Cov(x0|x_t) = r_t^2 I, i.e. for C = I (checked below); here C has std 0.25, so
-    # r_t^2 = 1 - abar_t overstates Cov(x0|x_t) and the guidance is too weak at mid noise: overdispersed
-    # noiseless inpainting, but the best calibrated noisy solver (std ratio 0.88-1.1).
-    ("pigdm", "inpaint", 0.0): (1.1, 1.31, 1.79),  # measured 0.7186, 1.549
-    ("pigdm", "blur", 0.0): (2.6, 1.02, 1.39),  # measured 1.6837, 1.207
-    ("pigdm", "sr-block", 0.0): (0.02, 0.72, 0.98),  # measured 0.0062, 0.848
-    ("pigdm", "sr-bicubic", 0.0): (0.017, 0.71, 0.97),  # measured 0.0042, 0.836
-    ("pigdm", "inpaint", 0.05): (0.52, 0.93, 1.28),  # measured 0.3399, 1.105
-    ("pigdm", "blur", 0.05): (0.079, 0.74, 1.02),  # measured 0.0458, 0.880
-    ("pigdm", "sr-block", 0.05): (0.15, 0.78, 1.07),  # measured 0.0897, 0.926
-    ("pigdm", "sr-bicubic", 0.05): (0.094, 0.76, 1.05),  # measured 0.0560, 0.905
+    # PiGDM (Algorithm 1 with the authors' adaptive weight: x0_hat moves by sqrt(abar_t) r_t^2 g, abar_t
+    # times Tweedie's step, and the DDIM step keeps the network's eps): the damped guidance leaves the
+    # noiseless chains overdispersed at mid noise (inpainting, blur) and the noisy ones underdispersed
+    # (std ratio 0.65-0.70) with a small mean error (0.02-0.29). The Bayes-exact step (measured here
+    # 0.34-1.68 excess, std 0.84-1.55) diverged on every trained prior (solvers/pigdm.py).
+    ("pigdm", "inpaint", 0.0): (1.003, 0.97, 1.31),  # measured 0.6623, 1.142
+    ("pigdm", "blur", 0.0): (2.696, 1.01, 1.36),  # measured 1.7906, 1.186
+    ("pigdm", "sr-block", 0.0): (0.02, 0.71, 0.95),  # measured 0.0065, 0.830
+    ("pigdm", "sr-bicubic", 0.0): (0.015, 0.71, 0.96),  # measured 0.0032, 0.833
+    ("pigdm", "inpaint", 0.05): (0.038, 0.59, 0.80),  # measured 0.0189, 0.699
+    ("pigdm", "blur", 0.05): (0.151, 0.56, 0.76),  # measured 0.0937, 0.657
+    ("pigdm", "sr-block", 0.05): (0.284, 0.56, 0.76),  # measured 0.1826, 0.661
+    ("pigdm", "sr-bicubic", 0.05): (0.448, 0.56, 0.75),  # measured 0.2921, 0.654
     # DiffPIR (lambda 7, zeta 0.3): noiseless it is the projection x0 + A^+(y - A x0) (as DDNM) with a
     # DDIM-like step; noisy, rho_t = lambda sigma^2 / sigma_bar_t^2 treats x0_hat as 1/sqrt(lambda)
     # sigma_bar_t accurate, so lambda = 7 under-weights the data for this prior: biased, overdispersed
@@ -144,12 +146,14 @@ def test_exact_for_white_prior(problems, method, task):
     assert lo <= c["std_ratio"] <= hi, c
 
 
-def test_pigdm_exact_for_white_prior_noisy_blur(problems):
-    """Noisy deblurring with C = I: PiGDM's approximation is exact (measured 0.0016, 0.965; DDRM
-    1.92, DDNM+ 37 on the same problem)."""
+def test_pigdm_adaptive_weight_on_white_prior_noisy_blur(problems):
+    """Noisy deblurring with C = I, where Cov(x0|x_t) = r_t^2 I holds: the unweighted (Tweedie) step
+    would be exact (measured 0.0042, 0.942), the paper's adaptive weight sqrt(abar_t) r_t^2 leaves
+    an error (measured 0.4155, 0.822; DDRM 1.92, DDNM+ 37 on the same problem). Pins the weight:
+    the Tweedie step fails the lower bound on the error."""
     prob = problems("blur", 0.05, white=True)
     c = go.compare(go.run("pigdm", prob, SAMPLES, STEPS)[0], prob)
-    assert c["excess"] < 0.01 and 0.93 <= c["std_ratio"] <= 1.0, c
+    assert 0.2 < c["excess"] < 0.63 and 0.70 <= c["std_ratio"] <= 0.95, c
 
 
 # ---------------------------------------------------------------- data consistency

@@ -17,8 +17,8 @@ from .padding import pads
 def pigdm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
           generator: torch.Generator | None = None, callback: Callable | None = None,
           eta: float = 1.0, weight: float = 1.0) -> Tensor:
-    """PiGDM, Song et al. ICLR 2023, Sec. 3 and Algorithm 1: DDIM driven by the pseudoinverse-guided
-    conditional score.
+    """PiGDM, Song et al. ICLR 2023, Sec. 3 and Algorithm 1 (with the authors' adaptive weights):
+    DDIM driven by the pseudoinverse-guided conditional score.
 
     p(x0 | x_t) is approximated by N(x0_hat, r_t^2 I) with r_t^2 = 1 - abar_t (the paper's choice
     for data of unit variance), so p(y | x_t) ~ N(A x0_hat, r_t^2 A A^T + sigma'^2 I) and
@@ -27,14 +27,16 @@ def pigdm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
     through the operator's SVD when it has one, by CGLS otherwise (A^T (r^2 A A^T + s^2 I)^{-1} r
     = (A^T A + s^2/r^2 I)^{-1} A^T r / r^2); for sigma' = 0 it is A^+ / r_t^2 (the noiseless
     guidance (A^+ y - A^+ A x0_hat)^T d x0_hat / d x_t, scaled by 1 / r_t^2).
-    The conditional score enters DDIM (eta, eq. 12 of Song et al. 2021) through Tweedie's formula:
-    x0_y = x0_hat + weight (1 - abar_t) / sqrt(abar_t) g and eps_y = (x_t - sqrt(abar_t) x0_y) / sqrt(1 - abar_t).
-    weight = 1 is the unweighted Bayes rule; the paper's adaptive guidance weights are not applied.
-    It is exact for a Gaussian prior with its exact eps, but it trusts the network's Jacobian at every
-    noise level: at high noise d x0_hat / d x_t = (I - sqrt(1 - abar_t) d eps / d x_t) / sqrt(abar_t)
-    magnifies the network's error by 1 / sqrt(abar_t), and with a small trained prior (the shipped
-    digits prior, noisy Gaussian blur) the chain diverges within a few steps; the NaN guard then
-    stops it with an error naming the step.
+
+    The guidance moves x0_hat by weight sqrt(abar_t) r_t^2 g and the DDIM step (eta, eq. 12 of
+    Song et al. 2021) keeps the network's eps, as Algorithm 1 and the authors' code (NVlabs/RED-diff,
+    algos/pgdm.py, awd=True: x_{t-1} = sqrt(abar_{t-1}) (x0_hat + sqrt(abar_t) r_t^2 g) + c1 z
+    + c2 eps_theta). Tweedie's formula would move x0_hat by r_t^2 / sqrt(abar_t) g, abar_t times
+    less damped: that Bayes-exact step diverged (NaN) on every trained prior we ship at high noise,
+    where d x0_hat / d x_t magnifies the network's error by 1 / sqrt(abar_t), while this one ran on
+    every image (benchmarks/RESULTS.md). On a Gaussian prior it is exact only where the guidance is
+    a replacement (noiseless, white prior); tests/test_solvers.py states its measured error.
+    weight scales the guidance (the authors' grad_term_weight).
 
     Returns images on [0, 1], unclamped; callback {i, t, x, x0_hat} once per step.
     """
@@ -52,11 +54,11 @@ def pigdm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
             # PiGDM Sec. 3: g^T = (y' - A x0)^T (r_t^2 A A^T + sigma'^2 I)^{-1} A d x0 / d x_t
             g = torch.autograd.grad(x0, xg, grad_outputs=v)[0]
         x0 = x0.detach()
+        eps = (x - abar**0.5 * x0) / (1 - abar) ** 0.5  # the network's eps_theta(x_t, t) (seed eq. 20)
         if prior.clip:
             x0 = x0.clamp(-1, 1)
         emit(callback, i, t, x, x0)
-        x0 = x0 + weight * (1 - abar) / abar**0.5 * g  # Tweedie with the conditional score
-        eps = (x - abar**0.5 * x0) / (1 - abar) ** 0.5
+        x0 = x0 + weight * abar**0.5 * r2 * g  # PiGDM Alg. 1: the guidance sqrt(abar_t) r_t^2 g on x0_hat
         c1 = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5  # DDIM eq. (16)
         x = abar_prev**0.5 * x0 + max(1 - abar_prev - c1**2, 0.0) ** 0.5 * eps  # DDIM eq. (12), PiGDM Alg. 1
         if c1 > 0 and i > 0:
