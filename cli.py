@@ -157,7 +157,7 @@ def restoration_options(command):
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
         click.option("--prior", default=DEFAULT_PRIOR, help="Shipped prior name (restore priors) or a checkpoint path."),
         click.option("--method", default=method, type=click.Choice(["auto", *sorted(METHODS)]),
-                     help="Solver (docs/solvers.md); auto: ddrm where the operator has an SVD, else diffpir."),
+                     help="Solver (docs/solvers.md); auto: ddrm where the operator has an SVD, else pigdm."),
         click.option("--steps", default=steps, type=int, help="Reverse steps (network evaluations; repaint: more)."),
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),

@@ -149,9 +149,9 @@ def test_patch_prior_runs_by_tiles_on_larger_images(files):
     assert seen and set(seen) == {(8, 8)}
 
 
-@pytest.mark.parametrize("kind,method", [("gaussian", "ddrm"), ("motion", "diffpir")])
+@pytest.mark.parametrize("kind,method", [("gaussian", "ddrm"), ("motion", "pigdm")])
 def test_deblur_auto_method(files, kind, method):
-    """The default deblur method is DDRM where the blur has an SVD (Gaussian), DiffPIR where it has none."""
+    """The default deblur method is DDRM where the blur has an SVD (Gaussian), Pi-GDM where it has none."""
     import restore
     from restore.api import resolve_method
     from restore.operators import Blur, gaussian_kernel, motion_kernel
