@@ -244,7 +244,7 @@ def main(argv=None) -> None:
         mine = conf + [(m, st) for (t, m, st) in ours_only if t == task]
         ok = [c for c in mine if stat(task, *c, "ours", "psnr")[0] >= target]
         fast = min(ok, key=lambda c: stat(task, *c, "ours", "seconds")[0]) if ok else None
-        fname = (fast[0] if fast in ours_only else f"{fast[0]}-{fast[1]}") if fast else ""
+        fname = (fast[0] if (task, *fast) in ours_only else f"{fast[0]}-{fast[1]}") if fast else ""
         lines.append(f"| {task} | {theirs[0]}-{theirs[1]} | {target:.2f} | {stat(task, *theirs, 'deepinv', 'seconds')[0]:.2f} | "
                      + (f"{fname} | {stat(task, *fast, 'ours', 'psnr')[0]:.2f} | "
                         f"{stat(task, *fast, 'ours', 'seconds')[0]:.2f} |" if fast else "none | | |"))
