@@ -66,7 +66,7 @@ BOUNDS = {
     # times Tweedie's step, and the DDIM step keeps the network's eps): the damped guidance leaves the
     # noiseless chains overdispersed at mid noise (inpainting, blur) and the noisy ones underdispersed
     # (std ratio 0.65-0.70) with a small mean error (0.02-0.29). The Bayes-exact step (measured here
-    # 0.34-1.68 excess, std 0.84-1.55) diverged on every trained prior (solvers/pigdm.py).
+    # 0.004-1.68 excess, std 0.84-1.55) diverged on every trained prior (solvers/pigdm.py).
     ("pigdm", "inpaint", 0.0): (1.003, 0.97, 1.31),  # measured 0.6623, 1.142
     ("pigdm", "blur", 0.0): (2.696, 1.01, 1.36),  # measured 1.7906, 1.186
     ("pigdm", "sr-block", 0.0): (0.02, 0.71, 0.95),  # measured 0.0065, 0.830
