@@ -15,7 +15,7 @@ from .ddpm import gather
 from .rng import randn
 from .schedule import Schedule
 
-__all__ = ["reverse_variance", "posterior_mean", "reverse_mean_eps", "ancestral_sample", "ddim_sample"]
+__all__ = ["reverse_variance", "posterior_mean", "reverse_mean_eps", "ancestral_sample", "ddim_step", "ddim_sample"]
 
 
 def reverse_variance(s: Schedule, variance="beta", *, clip_first: bool = False) -> Tensor:
@@ -80,6 +80,17 @@ def ancestral_sample(prior, shape, *, steps: int | None = None, variance="beta",
     return x
 
 
+def ddim_step(x0: Tensor, eps: Tensor, abar: float, abar_prev: float, eta: float,
+              generator: torch.Generator | None = None, noise: bool = True) -> Tensor:
+    """One DDIM step (Song, Meng & Ermon, ICLR 2021) from level abar to abar_prev given x0_hat and
+    eps, with stochasticity eta; noise=False leaves out the fresh noise (the last step)."""
+    sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5  # DDIM eq. (16)
+    x = abar_prev**0.5 * x0 + max(1 - abar_prev - sigma**2, 0.0) ** 0.5 * eps  # DDIM eq. (12)
+    if sigma > 0 and noise:
+        x = x + sigma * randn(x.shape, generator, device=x.device, dtype=x.dtype)
+    return x
+
+
 @torch.no_grad()
 def ddim_sample(prior, shape, *, steps: int = 50, eta: float = 0.0,
                 generator: torch.Generator | None = None, callback: Callable | None = None,
@@ -94,8 +105,5 @@ def ddim_sample(prior, shape, *, steps: int = 50, eta: float = 0.0,
         eps = (x - abar**0.5 * x0) / (1 - abar) ** 0.5  # consistent with a clipped x0_hat
         if callback is not None:
             callback({"i": i, "t": t, "x": x, "x0_hat": x0})
-        sigma = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5  # DDIM eq. (16)
-        x = abar_prev**0.5 * x0 + max(1 - abar_prev - sigma**2, 0.0) ** 0.5 * eps  # DDIM eq. (12)
-        if sigma > 0 and i > 0:
-            x = x + sigma * randn(x.shape, generator, device=x.device, dtype=x.dtype)
+        x = ddim_step(x0, eps, abar, abar_prev, eta, generator, noise=i > 0)
     return x

@@ -7,8 +7,9 @@ import torch
 from torch import Tensor
 
 from restore.operators.base import Operator
+from restore.priors.sampling import ddim_step
 
-from ._chain import chain, emit, finish, normal, observe, start, tikhonov
+from ._chain import chain, emit, finish, observe, start, tikhonov
 from .padding import pads
 
 
@@ -59,8 +60,5 @@ def pigdm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
             x0 = x0.clamp(-1, 1)
         emit(callback, i, t, x, x0)
         x0 = x0 + weight * abar**0.5 * r2 * g  # PiGDM Alg. 1: the guidance sqrt(abar_t) r_t^2 g on x0_hat
-        c1 = eta * ((1 - abar_prev) / (1 - abar) * (1 - abar / abar_prev)) ** 0.5  # DDIM eq. (16)
-        x = abar_prev**0.5 * x0 + max(1 - abar_prev - c1**2, 0.0) ** 0.5 * eps  # DDIM eq. (12), PiGDM Alg. 1
-        if c1 > 0 and i > 0:
-            x = x + c1 * normal(x.shape, generator, x)
+        x = ddim_step(x0, eps, abar, abar_prev, eta, generator, noise=i > 0)  # PiGDM Alg. 1: the DDIM step
     return finish(x, y)
