@@ -227,9 +227,8 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
     csv_path = out / "rows.csv"
     report.ensure_csv(csv_path)
     old_rows = report.read_rows(csv_path)
-    done = {(r["prior"], r["split"], r["task"], r["sigma_y"], r["image"], r["method"]) for r in old_rows}
-    failed = {(r["prior"], r["split"], r["task"], r["sigma_y"], r["image"], r["method"]) for r in old_rows
-              if str(r.get("note", "")).startswith("failed")}  # rows without an output image
+    done = {_row_key(r) for r in old_rows}
+    failed = {_row_key(r) for r in old_rows if str(r.get("note", "")).startswith("failed")}  # no output image
     levin_path = Path(data_root) / "kernels" / "levin09.npz"
     levin = load_levin(levin_path) if "levin" in s.tasks and levin_path.is_file() else None
     dev = resolve_device(device)
@@ -272,6 +271,11 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
                               grids=grids, link_base=rp.parent, notes=notes)
         report.update_section(rp, f"{s.name}-{split}", md2)
     return {"csv": csv_path, "markdown": md_path, "grids": [g for g in grids.values() if g], "rows": rows}
+
+
+def _row_key(r: dict) -> tuple:
+    """(prior, split, task, sigma_y, image, method): what makes a CSV row one measurement."""
+    return r["prior"], r["split"], r["task"], r["sigma_y"], r["image"], r["method"]
 
 
 def _cell_name(prior: str, split: str, task: str, sigma: str) -> str:
