@@ -123,6 +123,15 @@ def _target(task: str, delta: float) -> str:
     return "met (>= 1 dB)" if delta >= 1 else "NOT met (< 1 dB)"
 
 
+def _costs(rows: list[dict]) -> str:
+    """Network evaluations and summed solve time of rows; a draw that is part of an N-draw batch is
+    counted through its mean row only."""
+    counted = [r for r in rows if r["kind"] != "diffusion" or "mean" in r["method"] or _num(r["draws"]) == 1]
+    nfe = sum(_num(r["nfe"]) for r in counted if r["kind"] == "diffusion" and not math.isnan(_num(r["nfe"])))
+    secs = sum(_num(r["seconds"]) for r in counted if not math.isnan(_num(r["seconds"])))
+    return f"network evaluations (all draws, all images): {nfe:.0f}; summed solve time: {secs / 60:.1f} min"
+
+
 def markdown(rows: list[dict], *, title: str, command: str, date: str, grids: dict | None = None,
              link_base: Path | None = None, notes: str = "") -> str:
     """The report: header, per prior a summary (best diffusion vs best classical per cell) and the
@@ -130,17 +139,13 @@ def markdown(rows: list[dict], *, title: str, command: str, date: str, grids: di
     lines = [f"### {title}", "", "```", command, "```", "", f"Machine: {machine()}. Date: {date}.", ""]
     if notes:
         lines += [notes, ""]
-    # costs: a draw that is part of an N-draw batch is counted through its mean row only
-    counted = [r for r in rows if r["kind"] != "diffusion" or "mean" in r["method"] or _num(r["draws"]) == 1]
-    nfe = sum(_num(r["nfe"]) for r in counted if r["kind"] == "diffusion" and not math.isnan(_num(r["nfe"])))
-    secs = sum(_num(r["seconds"]) for r in counted if not math.isnan(_num(r["seconds"])))
-    lines += [f"Rows: {len(rows)}; network evaluations (all draws, all images): {nfe:.0f}; "
-              f"summed solve time: {secs / 60:.1f} min.", ""]
+    lines += [f"Rows: {len(rows)}; {_costs(rows)}.", ""]
     cells = _cells(rows)
     priors = list(dict.fromkeys(k[0] for k in cells))
     for prior in priors:
         keys = [k for k in cells if k[0] == prior]
         lines += [f"#### {prior}: best diffusion configuration against the best classical baseline", "",
+                  f"{prior}: {_costs([r for r in rows if r['prior'] == prior])}.", "",
                   "| task | sigma_y | size | images | best diffusion | PSNR | SSIM | best classical | PSNR | SSIM | Δ PSNR | target |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for k in keys:
