@@ -59,7 +59,8 @@ def test_default_prior_inpaints_a_photo(tmp_path):
 def test_pigdm_stays_finite_on_a_trained_prior():
     """PiGDM with its adaptive weight on the shipped natural prior, a 32x32 photo crop with a box hole
     and noise, 10 steps: measured MSE 0.0117 and an observed-pixel residual 0.056. The unweighted
-    (Tweedie) guidance step blew up here (MSE 1e26 at 10 steps, NaN at step t = 632 at 20 steps)."""
+    (Tweedie) guidance step of commit e36b735 blew up here (MSE 1e26 at 10 steps, NaN at step t = 632
+    at 20 steps)."""
     from restore.operators import Inpainting
     from restore.solvers import pigdm
 

@@ -66,7 +66,7 @@ BOUNDS = {
     # times Tweedie's step, and the DDIM step keeps the network's eps): the damped guidance leaves the
     # noiseless chains overdispersed at mid noise (inpainting, blur) and the noisy ones underdispersed
     # (std ratio 0.65-0.70) with a small mean error (0.02-0.29). The Bayes-exact step (measured here
-    # 0.004-1.68 excess, std 0.84-1.55) diverged on every trained prior (solvers/pigdm.py).
+    # 0.004-1.68 excess, std 0.84-1.55 at commit e36b735) diverged on every trained prior (solvers/pigdm.py).
     ("pigdm", "inpaint", 0.0): (1.003, 0.97, 1.31),  # measured 0.6623, 1.142
     ("pigdm", "blur", 0.0): (2.696, 1.01, 1.36),  # measured 1.7906, 1.186
     ("pigdm", "sr-block", 0.0): (0.02, 0.71, 0.95),  # measured 0.0065, 0.830
@@ -148,7 +148,7 @@ def test_exact_for_white_prior(problems, method, task):
 
 def test_pigdm_adaptive_weight_on_white_prior_noisy_blur(problems):
     """Noisy deblurring with C = I, where Cov(x0|x_t) = r_t^2 I holds: the unweighted (Tweedie) step
-    would be exact (measured 0.0042, 0.942), the paper's adaptive weight sqrt(abar_t) r_t^2 leaves
+    would be exact (measured 0.0042, 0.942 at commit e36b735), the paper's adaptive weight sqrt(abar_t) r_t^2 leaves
     an error (measured 0.4155, 0.822; DDRM 1.92, DDNM+ 37 on the same problem). Pins the weight:
     the Tweedie step fails the lower bound on the error."""
     prob = problems("blur", 0.05, white=True)
