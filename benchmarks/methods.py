@@ -8,7 +8,8 @@ draw N posterior samples in one batch. A spec gives one row per image for its fi
 
 Costs per row: NFE = network evaluations of the image per draw (callbacks, i.e. forward eps
 evaluations; DPS and Pi-GDM also take one vector-Jacobian product through the network per step,
-and a tiled prior under DPS recomputes each tile batch in the backward pass), times N for the mean;
+and a tiled prior recording more than 256 tiles recomputes each tile batch in the backward pass),
+times N for the mean;
 seconds = wall time of the solve (the first draw's row: that wall time / N, the draws run as one
 batch); peak_mb = `metrics.PeakRSS` over the solve.
 """

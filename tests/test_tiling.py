@@ -263,7 +263,7 @@ def test_every_pixel_covered_once():
 def test_tile_batch_bounds_memory(unet_patch):
     counting = Counting(unet_patch.net)
     prior = DDPM(counting, linear_schedule(), image_size=16)
-    tp = TiledPrior(prior, tile=16, batch=5, generator=torch.Generator().manual_seed(0))
+    tp = TiledPrior(prior, tile=16, batch=5, generator=torch.Generator().manual_seed(0), keep=0)
     x = torch.randn(2, 3, 40, 56, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         tp.eps(x, 100)
@@ -292,6 +292,19 @@ def test_tile_batch_bounds_memory(unet_patch):
         ga = torch.autograd.grad(eps_a.sum(), xg)[0]
         gb = torch.autograd.grad(eps_b.sum(), xg)[0]
     assert torch.allclose(ga, gb, atol=1e-6)
+    # up to `keep` tiles (the default 256 here): batches of 5, kept, nothing recomputed, same gradient
+    counting.sizes.clear()
+    tp3 = TiledPrior(prior, tile=16, batch=5)
+    with torch.enable_grad():
+        gc = torch.autograd.grad(tp3.eps(xg, 100, offset=(oy, ox)).sum(), xg)[0]
+    assert sum(counting.sizes) == 2 * ny * nx and max(counting.sizes) <= 5
+    assert torch.equal(gc, gb)
+    counting.sizes.clear()  # one tile past `keep`: recomputed
+    with torch.enable_grad():
+        torch.autograd.grad(TiledPrior(prior, tile=16, batch=5, keep=2 * ny * nx - 1).eps(xg, 100, offset=(oy, ox)).sum(), xg)
+    assert sum(counting.sizes) == 2 * 2 * ny * nx
+    with pytest.raises(ValueError, match="keep"):
+        TiledPrior(prior, tile=16, keep=-1)
 
 
 def test_solvers_with_tiled_prior(unet_patch):
