@@ -21,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from restore.io import temp_beside
+from restore.io import plain_mode, temp_beside
 
 from .ddpm import DDPM
 from .schedule import Schedule, make_schedule
@@ -46,6 +46,7 @@ def atomic_save_file(tensors: dict, path: Path, metadata: dict | None = None) ->
             code = re.search(r"os error (\d+)", str(e))
             raise OSError(int(code.group(1)) if code else errno.EIO,
                           os.strerror(int(code.group(1))) if code else str(e), str(path)) from None
+        os.chmod(tmp, plain_mode())  # safetensors replaces the file it writes with a 0600 one
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -69,14 +69,19 @@ def to_uint8(x: Tensor) -> np.ndarray:
     return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
 
 
+def plain_mode() -> int:
+    """The permissions a plain open() gives a new file: 0o666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def temp_beside(path: Path, suffix: str) -> str:
     """An empty temporary file in `path`'s folder (same file system, so a rename is atomic), with
     the permissions a plain open() would give it (mkstemp's are 0600)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, plain_mode())
     return tmp
 
 

@@ -1,4 +1,5 @@
 """The train / sample / eval commands on real image files."""
+import os
 import subprocess
 import sys
 
@@ -81,6 +82,9 @@ def test_export_fp16_prior(image_folder, tmp_path):
     assert r.exit_code == 0, r.output
     card = read_config(out)["card"]
     assert card["data"] == "three photos" and card["licence"] == "BSD"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # a plain new file's mode (safetensors writes 0600)
     a, b = load_prior(tmp_path / "run"), load_prior(out)
     x = torch.randn(2, 1, 8, 8)
     assert torch.allclose(a.eps(x, 300), b.eps(x, 300), atol=1e-2)
