@@ -172,10 +172,9 @@ def pads(solver: Callable[..., Tensor]) -> Callable[..., Tensor]:
         p = pad_problem(prior, operator, y)
         if not p.changed:
             return solver(prior, operator, y, *args, callback=callback, **kw)
-        cb = None
-        if callback is not None:
-            def cb(d):
-                callback({**d, "x": p.crop(d["x"]), "x0_hat": p.crop(d["x0_hat"])})
+        def cropped(d):
+            callback({**d, "x": p.crop(d["x"]), "x0_hat": p.crop(d["x0_hat"])})
+        cb = cropped if callback is not None else None
         return p.crop(solver(prior, p.operator, p.y, *args, callback=cb, **kw))
 
     return run
