@@ -160,10 +160,11 @@ def test_composition_operator_order():
 
 
 @pytest.mark.parametrize("ks", [(5, 5), (4, 4), (3, 6), (13, 12)])
-def test_blur_matches_scipy_convolve(ks):
+@pytest.mark.parametrize("hw", [(15, 13), (19, 23)])  # (13, 12) by FFT; padded 31 x 34 runs at 32 x 36
+def test_blur_matches_scipy_convolve(ks, hw):
     """PSF convolution with the centre at k // 2, as scipy.ndimage.convolve, for each boundary."""
     rng = np.random.default_rng(0)
-    x, k = rng.random((15, 13)), rng.random(ks)
+    x, k = rng.random(hw), rng.random(ks)
     k /= k.sum()
     xt = torch.from_numpy(x)[None, None]
     for mode, padding in [("mirror", "reflect"), ("nearest", "replicate"), ("constant", "zeros")]:
@@ -171,6 +172,14 @@ def test_blur_matches_scipy_convolve(ks):
         assert np.abs(out - ndi.convolve(x, k, mode=mode)).max() < 1e-12
     out = CircularBlur(k).A(xt)[0, 0].numpy()
     assert np.abs(out - ndi.convolve(x, k, mode="wrap")).max() < 1e-12
+
+
+def test_fast_len():
+    from restore.operators.blur import fast_len
+
+    smooth = sorted({2**a * 3**b * 5**c for a in range(10) for b in range(7) for c in range(5)})
+    for n in range(1, 500):
+        assert fast_len(n) == min(m for m in smooth if m >= n)
 
 
 def test_gaussian_kernel_is_analytic():
