@@ -150,12 +150,15 @@ def markdown(rows: list[dict], *, title: str, command: str, date: str, grids: di
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for k in keys:
             summ = _summary(cells[k])
-            diff = [s for s in summ if s["kind"] == "diffusion" and not math.isnan(s["psnr"]) and not s["failed"]]
-            clas = [s for s in summ if s["kind"] == "classical" and not math.isnan(s["psnr"])]
+            n = max((s["n"] for s in summ), default=0)
+            # only methods scored on every image of the cell compete: a mean over fewer images (a run
+            # still going) is not comparable with one over all of them
+            whole = [s for s in summ if s["n"] == n and not math.isnan(s["psnr"])]
+            diff = [s for s in whole if s["kind"] == "diffusion" and not s["failed"]]
+            clas = [s for s in whole if s["kind"] == "classical"]
             bd = max(diff, key=lambda s: s["psnr"], default=None)
             bc = max(clas, key=lambda s: s["psnr"], default=None)
             delta = bd["psnr"] - bc["psnr"] if bd and bc else math.nan
-            n = max((s["n"] for s in summ), default=0)
             lines.append(f"| {k[2]} | {k[3]} | {summ[0]['size'] if summ else ''} | {n} | "
                          f"{bd['method'] if bd else ''} | {_pm(bd['psnr'], bd['psnr_sd']) if bd else ''} | "
                          f"{_pm(bd['ssim'], bd['ssim_sd'], 3) if bd else ''} | {bc['method'] if bc else ''} | "
@@ -165,18 +168,20 @@ def markdown(rows: list[dict], *, title: str, command: str, date: str, grids: di
                   "inpainting the best (posterior-mean) configuration at least matches it.", ""]
         for k in keys:
             summ = _summary(cells[k])
+            n = max(s["n"] for s in summ)
             sr = any(not math.isnan(s["psnr_y"]) for s in summ)
             head = "| method | kind | PSNR (dB) | SSIM |" + (" PSNR Y (dB) | SSIM Y |" if sr else "") + \
                    " NFE | s / image | peak MB | params |"
             lines += [f"##### {prior} / {k[2]} / sigma_y {k[3]} ({k[1]} split, {summ[0]['size']} px, "
-                      f"{max(s['n'] for s in summ)} images)", "", head,
+                      f"{n} images)", "", head,
                       "|" + "---|" * (head.count("|") - 1)]
             for s in sorted(summ, key=lambda s: (s["kind"] != "diffusion", -(s["psnr"] if not math.isnan(s["psnr"]) else -1e9))):
                 nfe = "" if math.isnan(s["nfe"]) else f"{s['nfe']:.0f}"
                 mb = "" if math.isnan(s["peak_mb"]) else f"{s['peak_mb']:.0f}"
                 secs = "" if math.isnan(s["seconds"]) else f"{s['seconds']:.2f}"
                 ys = f" {_pm(s['psnr_y'], s['psnr_y_sd'])} | {_pm(s['ssim_y'], s['ssim_y_sd'], 3)} |" if sr else ""
-                psnr_text = _pm(s['psnr'], s['psnr_sd']) + (f" ({s['failed']} of {s['n']} failed: NaN/inf)" if s["failed"] else "")
+                psnr_text = _pm(s['psnr'], s['psnr_sd']) + (f" ({s['failed']} of {s['n']} failed: NaN/inf)" if s["failed"] else "") \
+                    + (f" ({s['n']} of {n} images)" if s["n"] < n else "")
                 lines.append(f"| {s['method']} | {s['kind']} | {psnr_text} | "
                              f"{_pm(s['ssim'], s['ssim_sd'], 3)} |{ys} {nfe} | {secs} | {mb} | {s['params']} |")
             if grids and k in grids and Path(grids[k]).is_file():

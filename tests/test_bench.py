@@ -277,6 +277,21 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
     assert results.read_text().count("<!-- bench:tiny-test begin -->") == 1
 
 
+def test_summary_compares_only_methods_scored_on_every_image():
+    """A method still running (fewer images than its cell) is shown with its count but cannot be the
+    cell's best: its mean is over other images than the baseline's."""
+    def row(image, method, kind, psnr):
+        return {**{f: "" for f in report.FIELDS}, "prior": "p", "split": "test", "task": "random", "sigma_y": "0.025",
+                "size": "8x8", "image": image, "method": method, "kind": kind, "psnr": psnr, "ssim": 0.5, "draws": 1}
+    rows = [row(i, "biharmonic", "classical", 20.0 + k) for k, i in enumerate("abc")]
+    rows += [row(i, "ddrm-50", "diffusion", 21.5 + k) for k, i in enumerate("abc")]
+    rows += [row("a", "pigdm-50 mean4", "diffusion", 40.0)]
+    md = report.markdown(rows, title="t", command="c", date="d")
+    summary = next(ln for ln in md.splitlines() if ln.startswith("| random |"))
+    assert "| 3 | ddrm-50 | 22.50 ± 1.00 |" in summary and "biharmonic" in summary and "+1.50" in summary
+    assert "| pigdm-50 mean4 | diffusion | 40.00 ± 0.00 (1 of 3 images) |" in md
+
+
 def test_suite_tunes_baselines_on_the_val_split(tmp_path, image_folder, prior_file):
     entry = bench.PriorEntry("tiny", str(prior_file), f"folder:{image_folder}")
     msgs = []
