@@ -47,7 +47,30 @@ def _ints(text: str) -> tuple:
         raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
 
 
-@click.group(invoke_without_command=True, epilog=EXAMPLES, context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
+class OneLineErrors(click.Group):
+    """click's usage errors (a missing argument, a bad option value) in one line on stderr, exit code
+    2, like the library's own; click would print the usage, a hint and the error on four."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as e:
+            where = e.ctx.command_path if e.ctx else "restore"
+            click.echo(f"error: {e.format_message()} (see '{where} --help')", err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)  # an int is click's exit code (--help, --version)
+
+
+@click.group(cls=OneLineErrors, invoke_without_command=True, epilog=EXAMPLES,
+             context_settings={"show_default": True, "help_option_names": ["-h", "--help"]})
 @click.version_option(restore.__version__, prog_name="restore")
 @click.pass_context
 def main(ctx):

@@ -122,6 +122,14 @@ def test_subprocess(files):
     r = subprocess.run([sys.executable, "-m", "restore.cli", "denoise", str(files / "nope.png"), "-o", str(files / "q.png")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    # click's own usage errors too: one line, exit code 2, the command's help named
+    for argv, message in ((["denoise"], "Missing argument 'IMAGES"),
+                          (["denoise", str(files / "astro.png"), "--steps", "x"], "'x' is not a valid integer"),
+                          (["frobnicate"], "No such command 'frobnicate'")):
+        r = subprocess.run([sys.executable, "-m", "restore.cli", *argv], capture_output=True, text=True)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+        assert "--help')" in lines[0] and not r.stdout
 
 
 def test_icc_profile_is_carried_over(files):
