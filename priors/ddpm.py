@@ -14,6 +14,9 @@ from .schedule import Schedule
 __all__ = ["DDPM", "gather", "elbo_weights", "min_snr_weights"]
 
 
+_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
+
+
 def gather(a: Tensor, idx, x: Tensor) -> Tensor:
     """a[idx] (float64 schedule values) as x's dtype/device, broadcastable against x (B, ...)."""
     idx = torch.as_tensor(idx, device=a.device).reshape(-1)
@@ -71,7 +74,8 @@ class DDPM(nn.Module):
         t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
         if t.numel() == 1:
             t = t.expand(x.shape[0])
-        if bool((t < 1).any()) or bool((t > self.schedule.T).any()):
+        # checked eagerly (under torch.compile the data-dependent test would break the graph)
+        if not _compiling() and (bool((t < 1).any()) or bool((t > self.schedule.T).any())):
             raise ValueError(f"t must be in 1..{self.schedule.T}")
         return t
 

@@ -49,6 +49,29 @@ def test_resume_equals_uninterrupted(tiny_npz, tmp_path):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
 
 
+def test_t_outside_the_chain_is_refused():
+    prior = DDPM(UNet(UNetConfig(channels=1, width=8, mults=(1, 2), num_res_blocks=1)), linear_schedule())
+    x = torch.zeros(2, 1, 8, 8)
+    for t in (0, 1001, torch.tensor([1, 0])):
+        with pytest.raises(ValueError, match="t must be in 1..1000"):
+            prior.eps(x, t)
+
+
+@pytest.mark.slow
+def test_channels_last_and_compile_train_the_same_weights(tiny_npz, tmp_path):
+    """`--channels-last` and `--compile` change speed only: the same weights to float tolerance
+    after 10 steps, and the compiled loss is one graph (no break at the check of t)."""
+    train(_cfg(tiny_npz, tmp_path / "plain", steps=10), progress=False)
+    train(_cfg(tiny_npz, tmp_path / "fast", steps=10, channels_last=True, compile=True), progress=False)
+    a = load_file(str(tmp_path / "plain/checkpoints/step-000000010/model.safetensors"))
+    b = load_file(str(tmp_path / "fast/checkpoints/step-000000010/model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-5) for k in a)
+    prior = DDPM(UNet(UNetConfig(channels=1, width=8, mults=(1, 2), num_res_blocks=1)), linear_schedule())
+    x0 = torch.zeros(4, 1, 8, 8)
+    explained = torch._dynamo.explain(prior.loss)(x0, torch.tensor([1, 10, 100, 1000]), torch.randn(x0.shape))
+    assert explained.graph_break_count == 0, explained.break_reasons
+
+
 def test_checkpoint_round_trip_is_exact(tmp_path):
     torch.manual_seed(0)
     net = UNet(UNetConfig(channels=3, width=16, mults=(1, 2), num_res_blocks=1, attn_levels=(1,)))
