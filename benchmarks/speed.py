@@ -1,7 +1,10 @@
 """Speed of the prior on this machine: training images/s and sampling ms per image per network
-evaluation (NFE), for the default configurations of the shipped priors.
+evaluation (NFE), for the default configurations of the shipped priors; with --levers, the training
+step of one of them under the options of `restore train` that change speed, not results
+(--channels-last, --compile) and over batch sizes.
 
     python -m restore.benchmarks.speed [--threads N] [--repeats 5]
+    python -m restore.benchmarks.speed --levers natural --threads 1 --repeats 5
 
 prints a markdown table (pasted into benchmarks/RESULTS.md with the date and machine).
 """
@@ -17,7 +20,7 @@ from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
 
 CONFIGS = {  # name: (UNet config, image size, training batch, sampling batch)
     "digits": (UNetConfig(channels=1, width=32, mults=(1, 2, 2), num_res_blocks=2), 28, 64, 16),
-    "natural (32 patches)": (UNetConfig(channels=3, width=32, mults=(1, 2, 2), num_res_blocks=2), 32, 64, 16),
+    "natural": (UNetConfig(channels=3, width=32, mults=(1, 2, 2), num_res_blocks=2), 32, 64, 16),
     "faces": (UNetConfig(channels=3, width=32, mults=(1, 2, 2, 2), num_res_blocks=2), 64, 16, 16),
 }
 
@@ -32,38 +35,75 @@ def _time(fn, repeats: int) -> float:
     return best
 
 
-def measure(cfg: UNetConfig, size: int, train_batch: int, sample_batch: int, repeats: int) -> dict:
+def measure(cfg: UNetConfig, size: int, train_batch: int, sample_batch: int, repeats: int, *,
+            channels_last: bool = False, compile: bool = False, sample: bool = True) -> dict:
+    """One training step (forward, backward, Adam) on random data as `restore train` runs it with
+    these options (the network and batch in channels_last, the loss through torch.compile), timed
+    best of `repeats` after a warm-up (which takes the compilation); and one eps evaluation."""
     g = torch.Generator().manual_seed(0)
     net = UNet(cfg)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
     prior = DDPM(net, linear_schedule())
+    loss_fn = torch.compile(prior.loss) if compile else prior.loss
     opt = torch.optim.Adam(net.parameters(), lr=1e-4)
-    x0 = torch.randn(train_batch, cfg.channels, size, size, generator=g)
+    x0 = torch.randn(train_batch, cfg.channels, size, size, generator=g).contiguous(memory_format=fmt)
     t = torch.randint(1, 1001, (train_batch,), generator=g)
-    noise = torch.randn(x0.shape, generator=g)
+    noise = torch.randn(x0.shape, generator=g).contiguous(memory_format=fmt)
 
     def step():
-        loss = prior.loss(x0, t, noise).mean()
+        loss = loss_fn(x0, t, noise).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
 
     net.train()
+    t0 = time.perf_counter()
+    step()
+    first_s = time.perf_counter() - t0
     train_s = _time(step, repeats)
+    out = {"params": sum(p.numel() for p in net.parameters()), "train_img_s": train_batch / train_s, "first_s": first_s}
+    if not sample:
+        return out
     net.eval()
     xs = torch.randn(sample_batch, cfg.channels, size, size, generator=g)
     with torch.no_grad():
         eval_s = _time(lambda: prior.eps(xs, 500), repeats)
-    return {"params": sum(p.numel() for p in net.parameters()), "train_img_s": train_batch / train_s,
-            "ms_per_img_nfe": 1000 * eval_s / sample_batch}
+    return {**out, "ms_per_img_nfe": 1000 * eval_s / sample_batch}
+
+
+def levers(name: str, repeats: int, batches=(16, 32, 64, 128)) -> None:
+    """Training images/s of CONFIGS[name] with each of --channels-last and --compile, both and
+    neither, at its training batch, then over `batches` with the faster of those."""
+    cfg, size, tb, _ = CONFIGS[name]
+    print(f"| {name} | batch | channels_last | compile | first step s | train images/s | vs plain |")
+    print("|---|---|---|---|---|---|---|")
+    base = None
+    runs = {}
+    for cl, comp in ((False, False), (True, False), (False, True), (True, True)):
+        r = measure(cfg, size, tb, 0, repeats, channels_last=cl, compile=comp, sample=False)
+        runs[cl, comp] = r["train_img_s"]
+        base = base or r["train_img_s"]
+        print(f"| {name} | {tb} | {cl} | {comp} | {r['first_s']:.1f} | {r['train_img_s']:.1f} | "
+              f"{r['train_img_s'] / base:.2f}x |")
+    cl, comp = max(runs, key=runs.get)
+    for b in batches:
+        if b != tb:
+            r = measure(cfg, size, b, 0, repeats, channels_last=cl, compile=comp, sample=False)
+            print(f"| {name} | {b} | {cl} | {comp} | {r['first_s']:.1f} | {r['train_img_s']:.1f} | "
+                  f"{r['train_img_s'] / base:.2f}x |")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--levers", choices=list(CONFIGS), help="the training options and batch sizes of one config")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {a.threads} threads, {platform.processor() or platform.machine()}, fp32\n")
+    if a.levers:
+        return levers(a.levers, a.repeats)
     print("| prior config | size | params | train batch | train images/s | sample batch | ms / image / NFE |")
     print("|---|---|---|---|---|---|---|")
     for name, (cfg, size, tb, sb) in CONFIGS.items():
