@@ -87,6 +87,7 @@ def main(ctx):
 @click.option("--subset", default=None, help="START:STOP of the sorted files or .npz array.")
 @click.option("--scales", default=1.0, help="Crops of side size*2**u, u in [0, log2 SCALES], resized to --size.")
 @click.option("--rot90/--no-rot90", default=False, help="Random 90-degree rotations.")
+@click.option("--flip/--no-flip", default=True, help="Random horizontal flips (off for digits and text).")
 @click.option("--width", default=64, help="Base channel width of the UNet.")
 @click.option("--mults", default="1,2,2", help="Channel multipliers per level.")
 @click.option("--res-blocks", default=2, help="Residual blocks per level.")
@@ -109,14 +110,14 @@ def main(ctx):
 @click.option("--init", "init", default=None, type=click.Path(), help="Start from this prior file's weights.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @user_errors
-def train(data, out, size, channels, subset, scales, rot90, width, mults, res_blocks, attn, dropout, schedule,
+def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, res_blocks, attn, dropout, schedule,
           weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, log_every, channels_last, compile_,
           device, init, resume):
     """Train a DDPM prior on DATA (a folder of images or an .npz of uint8 images)."""
     from restore.priors.train import TrainConfig, train as run
 
     cfg = TrainConfig(data=str(data), out=str(out), size=size, channels=int(channels), subset=subset, scales=scales,
-                      rot90=rot90, width=width, mults=_ints(mults), res_blocks=res_blocks, attn_levels=_ints(attn),
+                      rot90=rot90, flip=flip, width=width, mults=_ints(mults), res_blocks=res_blocks, attn_levels=_ints(attn),
                       dropout=dropout, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
                       ema=ema, steps=steps, seed=seed, ckpt_every=ckpt_every, sample_every=sample_every,
                       log_every=log_every, channels_last=channels_last, compile=compile_, device=device, init=init)

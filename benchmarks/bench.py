@@ -10,6 +10,8 @@ cell, crop sizes, diffusion configurations (`methods.parse_method` specs) and cl
 it goes; rows already there are skipped, so a suite can be run in pieces or resumed), results.md
 (regenerated from the whole CSV), grids/*.png (observation | each method | ground truth for the
 first `grid_images` images of each cell) and outputs/ (those images' restorations as PNG).
+OUT/priors.json records a digest of each prior's weights: rows of other weights under the same
+prior name are refused, so a retrained prior cannot mix with its predecessor's rows.
 `results=PATH` also writes the tables into that file between `<!-- bench:SUITE-SPLIT begin/end -->`
 markers, keeping the rest of it.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import json
 import math
 import time
@@ -29,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch
 
-from restore.io import to_tensor, read_image, write_image
+from restore.io import atomic_write, to_tensor, read_image, write_image
 
 from . import report
 from .baselines import BASELINES, applicable_baseline, run_baseline, tune
@@ -39,7 +43,7 @@ from .methods import MethodSpec, applicable_method, parse_method, run_diffusion
 from .metrics import PeakRSS, psnr, scores
 from .tasks import SIGMA_Y, TASKS, applicable_task, load_levin, make_problem, observation_image
 
-__all__ = ["Suite", "SUITES", "PriorEntry", "parse_prior", "run_bench", "budget"]
+__all__ = ["Suite", "SUITES", "PriorEntry", "parse_prior", "run_bench", "budget", "weights_digest"]
 
 
 @dataclass
@@ -234,8 +238,10 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
     dev = resolve_device(device)
     grids: dict = {}
     t_start = time.perf_counter()
-    for entry in entries:
-        prior = entry.source if not isinstance(entry.source, (str, Path)) else load_prior(entry.source, device=dev)
+    loaded = [entry.source if not isinstance(entry.source, (str, Path)) else load_prior(entry.source, device=dev)
+              for entry in entries]
+    _check_weights(out, entries, loaded, old_rows)
+    for entry, prior in zip(entries, loaded):
         for task in s.tasks:
             for sigma in s.sigmas_for(task):
                 imgs = load_images(entry.data, data_root, split, task, s.images, s.crop_for(entry.data, task))
@@ -271,6 +277,45 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
                               grids=grids, link_base=rp.parent, notes=notes)
         report.update_section(rp, f"{s.name}-{split}", md2)
     return {"csv": csv_path, "markdown": md_path, "grids": [g for g in grids.values() if g], "rows": rows}
+
+
+def weights_digest(prior) -> str | None:
+    """The first 16 hex digits of a sha256 over a prior's weights (names, shapes, float32 values),
+    or None for a prior without weights (an exact Gaussian prior)."""
+    m = prior
+    while not hasattr(m, "state_dict") and hasattr(m, "prior"):  # tiling and other wrappers
+        m = m.prior
+    if not hasattr(m, "state_dict"):
+        return None
+    h = hashlib.sha256()
+    for k, v in sorted(m.state_dict().items()):
+        h.update(f"{k}:{tuple(v.shape)}".encode())
+        h.update(v.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _check_weights(out: Path, entries, priors, old_rows) -> None:
+    """Refuse (ValueError, one line) to add rows of a prior to OUT whose rows for that prior name
+    came from other weights, as recorded in OUT/priors.json; record the weights otherwise."""
+    path = out / "priors.json"
+    try:
+        recorded = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        raise ValueError(f"{path}: not valid JSON; remove it to record the priors again") from None
+    have_rows = {r["prior"] for r in old_rows}
+    changed = False
+    for entry, prior in zip(entries, priors):
+        d = weights_digest(prior)
+        old = recorded.get(entry.name)
+        if d is None or old == d:
+            continue
+        if old is not None and entry.name in have_rows:
+            raise ValueError(f"{out} holds rows of prior {entry.name!r} from other weights ({old}, now {d}): "
+                             f"delete its {entry.name!r} rows from rows.csv or write to another folder")
+        recorded[entry.name] = d
+        changed = True
+    if changed:
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n"))
 
 
 def _row_key(r: dict) -> tuple:

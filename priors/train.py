@@ -41,6 +41,7 @@ class TrainConfig:
     subset: str | None = None
     scales: float = 1.0
     rot90: bool = False
+    flip: bool = True
     width: int = 64
     mults: tuple = (1, 2, 2)
     res_blocks: int = 2
@@ -190,7 +191,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     unet_cfg = cfg.unet()
     if cfg.size % unet_cfg.multiple:
         raise ValueError(f"--size {cfg.size} is not a multiple of 2**(levels-1) = {unet_cfg.multiple}")
-    data = ImageData(load_images(cfg.data, cfg.channels, cfg.subset), cfg.size, scales=cfg.scales, rot90=cfg.rot90)
+    data = ImageData(load_images(cfg.data, cfg.channels, cfg.subset), cfg.size, scales=cfg.scales, rot90=cfg.rot90,
+                     flip=cfg.flip)
     schedule = make_schedule(cfg.schedule, cfg.T)
     weights = _loss_weights(cfg, schedule)
 

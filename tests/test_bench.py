@@ -2,6 +2,7 @@
 with a tiny random prior on synthetic images (no ../shared data), and the `restore bench` command."""
 import csv
 import dataclasses
+import json
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 
 from restore.benchmarks import baselines, bench, metrics, report, tasks
 from restore.benchmarks.methods import applicable_method, parse_method, run_diffusion
-from restore.priors import DDPM, UNet, UNetConfig, linear_schedule, save_prior
+from restore.priors import DDPM, UNet, UNetConfig, linear_schedule, load_prior, save_prior
 from restore.priors.tiling import TiledPrior, for_image
 
 
@@ -275,6 +276,27 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
                            results=results, echo=lambda m: None)
     assert box_grid.read_bytes() == before and len(res3["rows"]) == len(rows) + 2
     assert results.read_text().count("<!-- bench:tiny-test begin -->") == 1
+
+
+def test_rows_of_other_weights_are_refused(tmp_path, image_folder, prior_file):
+    out = tmp_path / "o"
+    entry = bench.PriorEntry("tiny", str(prior_file), f"folder:{image_folder}")
+    run = dict(tasks=["denoise"], methods=["ddrm:2"], images=1, echo=lambda m: None)
+    bench.run_bench(small_suite(), tmp_path, out, priors=[entry], **run)
+    recorded = json.loads((out / "priors.json").read_text())
+    assert recorded == {"tiny": bench.weights_digest(load_prior(prior_file))}
+    bench.run_bench(small_suite(), tmp_path, out, priors=[entry], **run)  # same weights: resumes
+    other = tiny_prior()
+    with torch.no_grad():
+        next(other.net.parameters()).add_(1e-3)
+    assert bench.weights_digest(other) != recorded["tiny"]
+    n = len(list(csv.DictReader(open(out / "rows.csv"))))
+    with pytest.raises(ValueError, match="rows of prior 'tiny' from other weights"):
+        bench.run_bench(small_suite(), tmp_path, out, priors=[bench.PriorEntry("tiny", other, entry.data)], **run)
+    assert len(list(csv.DictReader(open(out / "rows.csv")))) == n
+    # under another name the new weights are recorded beside the old ones
+    bench.run_bench(small_suite(), tmp_path, out, priors=[bench.PriorEntry("tiny2", other, entry.data)], **run)
+    assert set(json.loads((out / "priors.json").read_text())) == {"tiny", "tiny2"}
 
 
 def test_summary_compares_only_methods_scored_on_every_image():

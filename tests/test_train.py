@@ -10,7 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
 from restore.priors.checkpoint import load_prior, save_prior
-from restore.priors.data import load_images
+from restore.priors.data import ImageData, load_images
 from restore.priors.train import TrainConfig, train
 
 TINY = dict(size=8, channels=1, width=8, mults=(1, 2), res_blocks=1, batch=16, lr=2e-3, warmup=5,
@@ -47,6 +47,21 @@ def test_resume_equals_uninterrupted(tiny_npz, tmp_path):
         a = load_file(str(tmp_path / "a/checkpoints/step-000000020" / name))
         b = load_file(str(tmp_path / "b/checkpoints/step-000000020" / name))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_flip_option_mirrors_some_views_and_no_flip_none():
+    """A view is the crop or its mirror; --no-flip (digits) must never mirror."""
+    im = torch.arange(2 * 8 * 8, dtype=torch.uint8).reshape(2, 8, 8)  # one full-size crop: no randomness but the flip
+    plain = im.float() / 127.5 - 1
+    for flip, want in ((True, {False, True}), (False, {False})):
+        data = ImageData([im], 8, flip=flip)
+        g = torch.Generator().manual_seed(0)
+        seen = set()
+        for _ in range(32):
+            v = data.view(0, g)
+            assert torch.equal(v, plain) or torch.equal(v, plain.flip(-1))
+            seen.add(not torch.equal(v, plain))
+        assert seen == want
 
 
 def test_t_outside_the_chain_is_refused():
