@@ -58,14 +58,25 @@ def plan_outputs(inputs: list[Path], out, overwrite: bool) -> list[Path]:
     return paths
 
 
+def _check_format(mode: str, path: Path) -> None:
+    """ValueError (one line) when `path`'s format cannot hold an image of `mode` without losing its
+    alpha or its depth (16-bit, float): such images need a PNG or a TIFF."""
+    s = path.suffix.lower()
+    fmt = "JPEG" if s in (".jpg", ".jpeg") else s[1:].upper()
+    if fmt == "JPEG" and mode in ("RGBA", "LA"):
+        raise ValueError(f"{path}: JPEG has no alpha channel; write a PNG")
+    deep = "float" if mode == "F" else "16-bit" if mode.startswith("I") else None
+    if deep and s not in (".png", ".tif", ".tiff"):
+        raise ValueError(f"{path}: {fmt} cannot hold {deep} images; write a PNG or TIFF")
+
+
 def _save(im: Image.Image, path: Path, icc: bytes | None) -> None:
+    _check_format(im.mode, path)
     kwargs = {"icc_profile": icc} if icc else {}
     if path.suffix.lower() in (".jpg", ".jpeg"):
-        if im.mode in ("RGBA", "LA"):
-            raise ValueError(f"{path}: JPEG has no alpha channel; write a PNG")
-        if im.mode.startswith("I"):
-            raise ValueError(f"{path}: JPEG cannot hold 16-bit images; write a PNG or TIFF")
         kwargs["quality"] = 95
+    if im.mode == "F" and path.suffix.lower() == ".png":  # float on [0, 1] -> PNG's deepest, 16-bit gray
+        im = Image.fromarray(np.round(np.clip(np.asarray(im, dtype=np.float64), 0, 1) * 65535).astype(np.uint16))
     fmt = Image.registered_extensions()[path.suffix.lower()]
     atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs))
 
@@ -147,6 +158,8 @@ def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, res
     if samples < 1:
         raise ValueError("--samples must be at least 1")
     images = [_read_checked(f, max_pixels) for f in files]  # every input is checked first
+    for dst, im in zip(outs, images):  # the result keeps the input's mode (with alpha: RGBA)
+        _check_format("RGBA" if "A" in im.mode or "transparency" in im.info else im.mode, dst)
     for f, im in zip(files, images):  # what runs at once: the result (scale^2 x larger for sr), samples times
         s = int(scale) if command == "sr" else 1
         w, h = im.size[0] * s, im.size[1] * s

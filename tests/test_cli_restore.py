@@ -62,6 +62,35 @@ def test_modes_are_kept(files):
     assert np.array_equal(alpha, rgba[..., 3])
 
 
+def test_float_tiff_gives_16_bit_png_or_float_tiff(files):
+    cam = skdata.camera()[::16, ::16].astype(np.float32) / 255
+    Image.fromarray(cam, "F").save(files / "cam.tif")
+    for name, mode in [("f.png", "I;16"), ("f.tif", "F")]:
+        r = run(files, "denoise", str(files / "cam.tif"), "--sigma-y", "0.02", "-o", str(files / name))
+        assert r.exit_code == 0, r.output
+        out = Image.open(files / name)
+        assert out.mode == mode and out.size == (32, 32)
+        a = np.asarray(out, dtype=np.float64) / (65535 if mode == "I;16" else 1)
+        assert 0 <= a.min() and a.max() <= 1 and abs(a.mean() - cam.mean()) < 0.1  # the picture, not 0/65535 junk
+
+
+def test_formats_that_lose_depth_or_alpha_are_refused_before_running(files):
+    Image.fromarray(skdata.camera()[::16, ::16].astype(np.uint16) * 257).save(files / "c16.png")
+    rgba = np.dstack([skdata.astronaut()[::16, ::16], np.full((32, 32), 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(files / "rgba.png")
+    Image.fromarray(np.zeros((32, 32), np.float32), "F").save(files / "f.tif")
+    for src, dst, message in [("c16.png", "o.bmp", "BMP cannot hold 16-bit images"),
+                              ("c16.png", "o.jpg", "JPEG cannot hold 16-bit images"),
+                              ("f.tif", "o.webp", "WEBP cannot hold float images"),
+                              ("rgba.png", "o.jpg", "JPEG has no alpha channel")]:
+        r = run(files, "denoise", str(files / src), "--sigma-y", "0.02", "-o", str(files / dst))
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert not (files / dst).exists()
+        # refused before the prior is even loaded, so no restoration runs only to be thrown away
+        r = CliRunner().invoke(main, ["denoise", str(files / src), "--prior", "nosuch", "-o", str(files / dst)])
+        assert r.exit_code == 2 and message in r.output, r.output
+
+
 def test_samples_uncertainty_glob_and_degrade(files):
     r = run(files, "denoise", str(files / "astro.png"), "--sigma-y", "0.05", "--samples", "2",
             "--uncertainty", str(files / "u.png"), "-o", str(files / "m.png"))
