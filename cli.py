@@ -109,10 +109,12 @@ def main(ctx):
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device.")
 @click.option("--init", "init", default=None, type=click.Path(), help="Start from this prior file's weights.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--minutes", default=None, type=float,
+              help="Stop with a checkpoint after this much wall time (a session's budget); --resume continues.")
 @user_errors
 def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, res_blocks, attn, dropout, schedule,
           weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, log_every, channels_last, compile_,
-          device, init, resume):
+          device, init, resume, minutes):
     """Train a DDPM prior on DATA (a folder of images or an .npz of uint8 images)."""
     from restore.priors.train import TrainConfig, train as run
 
@@ -122,7 +124,7 @@ def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, 
                       ema=ema, steps=steps, seed=seed, ckpt_every=ckpt_every, sample_every=sample_every,
                       log_every=log_every, channels_last=channels_last, compile=compile_, device=device, init=init)
     t0 = time.perf_counter()
-    path = run(cfg, resume=resume)
+    path = run(cfg, resume=resume, minutes=minutes)
     click.echo(f"{path} ({time.perf_counter() - t0:.1f} s)")
 
 

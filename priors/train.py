@@ -160,8 +160,12 @@ class _Batches:
         return torch.stack(xs), torch.tensor(ts), torch.stack(es)
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> Path:
-    """Train (or resume) a run in cfg.out; returns the last checkpoint directory."""
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, minutes: float | None = None) -> Path:
+    """Train (or resume) a run in cfg.out; returns the last checkpoint directory. `minutes`: stop
+    (with a checkpoint) after that much wall time of this call, before cfg.steps if need be: a
+    session's budget, or equal compute for the runs of a sweep; `resume` continues."""
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        raise ValueError(f"minutes must be a positive number, got {minutes}")
     out = Path(cfg.out)
     ckdir = out / "checkpoints"
     start, state = 0, None
@@ -241,6 +245,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
                                keep=cfg.keep)
 
     path = last
+    deadline = time.monotonic() + 60 * minutes if minutes else None
     try:  # the bar is closed (a newline) before any error is printed
         for step in range(start, cfg.steps):
             t0 = time.perf_counter()
@@ -286,6 +291,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
                 if cfg.sample_every and (done % cfg.sample_every == 0 or done == cfg.steps):
                     _sample_grid(ema, schedule, cfg, out / "samples" / f"step-{done:09d}.png", device)
             bar.update(1)
+            if deadline is not None and _out_of_time(deadline, world, device, every=cfg.log_every, step=done):
+                if rank == 0 and done % cfg.ckpt_every and done != cfg.steps:
+                    path = checkpoint(done)
+                break
     finally:
         bar.close()
         if log:
@@ -293,6 +302,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> P
     if world > 1:
         dist.barrier()
     return path
+
+
+def _out_of_time(deadline: float, world: int, device, *, every: int, step: int) -> bool:
+    """Past the deadline? One process decides each step; several agree (the latest clock wins)
+    every `every` steps, so that all of them stop after the same step."""
+    if world == 1:
+        return time.monotonic() >= deadline
+    if step % every:
+        return False
+    flag = torch.tensor([float(time.monotonic() >= deadline)], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -49,6 +49,18 @@ def test_resume_equals_uninterrupted(tiny_npz, tmp_path):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
 
 
+def test_minutes_stops_with_a_checkpoint_that_resumes_exactly(tiny_npz, tmp_path):
+    train(_cfg(tiny_npz, tmp_path / "a", steps=12), progress=False)
+    last = train(_cfg(tiny_npz, tmp_path / "b", steps=12), minutes=1e-9, progress=False)  # out of time at once
+    assert last.name == "step-000000001"  # stopped after one step, off the checkpoint interval, and saved it
+    train(_cfg(tiny_npz, tmp_path / "b", steps=12), resume=True, progress=False)
+    a = load_file(str(tmp_path / "a/checkpoints/step-000000012/ema.safetensors"))
+    b = load_file(str(tmp_path / "b/checkpoints/step-000000012/ema.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="minutes must be a positive number"):
+        train(_cfg(tiny_npz, tmp_path / "c", steps=2), minutes=0, progress=False)
+
+
 def test_flip_option_mirrors_some_views_and_no_flip_none():
     """A view is the crop or its mirror; --no-flip (digits) must never mirror."""
     im = torch.arange(2 * 8 * 8, dtype=torch.uint8).reshape(2, 8, 8)  # one full-size crop: no randomness but the flip
