@@ -20,11 +20,11 @@ common=(--channels 3 --scales 2 --rot90 --res-blocks 2 --lr 4e-4 --warmup 200 --
         --sample-every 0 --steps 1000000 --device cpu)
 declare -A cfg=(
   [p32w32]="--size 32 --width 32 --mults 1,2,2 --batch 64"           # the shipped recipe
-  [p32w48]="--size 32 --width 48 --mults 1,2,2 --batch 64"
+  [p32w64]="--size 32 --width 64 --mults 1,2,2 --batch 64"
   [p64w32]="--size 64 --width 32 --mults 1,2,2,2 --batch 32"
   [p32w32snr]="--size 32 --width 32 --mults 1,2,2 --batch 64 --weighting min-snr"
 )
-names=(p32w32 p32w48 p64w32 p32w32snr)
+names=(p32w32 p32w64 p64w32 p32w32snr)
 
 for n in "${names[@]}"; do
   if [ -f "$OUT/$n/done" ]; then continue; fi

@@ -75,8 +75,16 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     return torch.cat([torch.cos(args), torch.sin(args)], dim=1)
 
 
+def _groups(c: int) -> int:
+    """GroupNorm groups for c channels: 32 where c allows, else c // 4 (up to 32) where that divides
+    c, else the largest divisor of c up to 32 (e.g. width 48's 144-channel concatenations). Saved
+    networks depend on this choice (it is not in the weights): only extend it."""
+    g = 32 if c % 32 == 0 else min(32, c // 4)
+    return g if c % g == 0 else max(d for d in range(1, 33) if c % d == 0)
+
+
 def _norm(c: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(32, c // 4) if c % 32 else 32, c)
+    return nn.GroupNorm(_groups(c), c)
 
 
 class ResBlock(nn.Module):

@@ -36,3 +36,18 @@ def test_config_from_dict_rejects_unknown_fields():
     assert UNetConfig.from_dict(d) == UNetConfig()
     with pytest.raises(ValueError, match="unknown"):
         UNetConfig.from_dict({**d, "evil": 1})
+
+
+@pytest.mark.parametrize("width", [8, 16, 24, 40, 48, 56, 64])
+def test_every_accepted_width_builds_and_runs(width):
+    """Width 48 passed the config check but its 144-channel concatenations had no GroupNorm split."""
+    net = UNet(UNetConfig(channels=3, width=width, mults=(1, 2, 2), num_res_blocks=1))
+    assert net(torch.zeros(1, 3, 8, 8), torch.zeros(1, dtype=torch.long)).shape == (1, 3, 8, 8)
+
+
+def test_group_counts_of_existing_networks_are_unchanged():
+    """The groups are not in the weights: the widths that built before must keep their groups."""
+    from restore.priors.unet import _groups
+
+    assert [_groups(c) for c in (8, 16, 24, 32, 64, 96, 128, 192)] == [2, 4, 6, 32, 32, 32, 32, 32]
+    assert _groups(144) == 24 and _groups(48) == 12
