@@ -311,7 +311,7 @@ def _check_weights(out: Path, entries, priors, old_rows) -> None:
             continue
         if old is not None and entry.name in have_rows:
             raise ValueError(f"{out} holds rows of prior {entry.name!r} from other weights ({old}, now {d}): "
-                             f"delete its {entry.name!r} rows from rows.csv or write to another folder")
+                             "delete those rows or write to another folder")
         recorded[entry.name] = d
         changed = True
     if changed:
