@@ -109,8 +109,7 @@ def main(ctx):
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device.")
 @click.option("--init", "init", default=None, type=click.Path(), help="Start from this prior file's weights.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
-@click.option("--minutes", default=None, type=float,
-              help="Stop with a checkpoint after this much wall time (a session's budget); --resume continues.")
+@click.option("--minutes", default=None, type=float, help="Stop with a checkpoint after this wall time (minutes).")
 @user_errors
 def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, res_blocks, attn, dropout, schedule,
           weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, log_every, channels_last, compile_,
@@ -119,8 +118,8 @@ def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, 
     from restore.priors.train import TrainConfig, train as run
 
     cfg = TrainConfig(data=str(data), out=str(out), size=size, channels=int(channels), subset=subset, scales=scales,
-                      rot90=rot90, flip=flip, width=width, mults=_ints(mults), res_blocks=res_blocks, attn_levels=_ints(attn),
-                      dropout=dropout, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
+                      rot90=rot90, flip=flip, width=width, mults=_ints(mults), res_blocks=res_blocks,
+                      attn_levels=_ints(attn), dropout=dropout, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
                       ema=ema, steps=steps, seed=seed, ckpt_every=ckpt_every, sample_every=sample_every,
                       log_every=log_every, channels_last=channels_last, compile=compile_, device=device, init=init)
     t0 = time.perf_counter()
