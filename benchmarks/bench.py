@@ -43,7 +43,7 @@ from .methods import MethodSpec, applicable_method, parse_method, run_diffusion
 from .metrics import PeakRSS, psnr, scores
 from .tasks import SIGMA_Y, TASKS, applicable_task, load_levin, make_problem, observation_image
 
-__all__ = ["Suite", "SUITES", "PriorEntry", "parse_prior", "run_bench", "budget", "weights_digest"]
+__all__ = ["Suite", "SUITES", "PriorEntry", "parse_prior", "run_bench", "budget", "weights_digest", "check_weights"]
 
 
 @dataclass
@@ -240,7 +240,7 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
     t_start = time.perf_counter()
     loaded = [entry.source if not isinstance(entry.source, (str, Path)) else load_prior(entry.source, device=dev)
               for entry in entries]
-    _check_weights(out, entries, loaded, old_rows)
+    check_weights(out, {e.name: p for e, p in zip(entries, loaded)}, {r["prior"] for r in old_rows})
     for entry, prior in zip(entries, loaded):
         for task in s.tasks:
             for sigma in s.sigmas_for(task):
@@ -294,25 +294,25 @@ def weights_digest(prior) -> str | None:
     return h.hexdigest()[:16]
 
 
-def _check_weights(out: Path, entries, priors, old_rows) -> None:
-    """Refuse (ValueError, one line) to add rows of a prior to OUT whose rows for that prior name
-    came from other weights, as recorded in OUT/priors.json; record the weights otherwise."""
+def check_weights(out: Path, priors: dict, names_with_rows) -> None:
+    """Refuse (ValueError, one line) to add rows of a prior {name: prior} to OUT when OUT already
+    holds rows of that name (`names_with_rows`) from other weights, as recorded in OUT/priors.json;
+    record the weights otherwise. Used by restore bench and the deepinv comparison."""
     path = out / "priors.json"
     try:
         recorded = json.loads(path.read_text()) if path.is_file() else {}
     except ValueError:
         raise ValueError(f"{path}: not valid JSON; remove it to record the priors again") from None
-    have_rows = {r["prior"] for r in old_rows}
     changed = False
-    for entry, prior in zip(entries, priors):
+    for name, prior in priors.items():
         d = weights_digest(prior)
-        old = recorded.get(entry.name)
+        old = recorded.get(name)
         if d is None or old == d:
             continue
-        if old is not None and entry.name in have_rows:
-            raise ValueError(f"{out} holds rows of prior {entry.name!r} from other weights ({old}, now {d}): "
+        if old is not None and name in names_with_rows:
+            raise ValueError(f"{out} holds rows of prior {name!r} from other weights ({old}, now {d}): "
                              "delete those rows or write to another folder")
-        recorded[entry.name] = d
+        recorded[name] = d
         changed = True
     if changed:
         atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n"))

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from restore.benchmarks.bench import PriorEntry, _check_weights
+from restore.benchmarks.bench import check_weights
 from restore.benchmarks.datasets import load_images
 from restore.benchmarks.methods import parse_method, run_diffusion
 from restore.benchmarks.metrics import psnr, ssim
@@ -167,7 +167,7 @@ def main(argv=None) -> None:
             rows = [{**r, "steps": int(r["steps"]), **{k: float(r[k]) for k in ("psnr", "ssim", "nfe", "seconds")}}
                     for r in csv.DictReader(f)]
     try:  # OUT/priors.json: rows of other weights under this prior name are refused, as in restore bench
-        _check_weights(out, [PriorEntry(name, prior, name)], [prior], [{"prior": name}] if rows else [])
+        check_weights(out, {name: prior}, {name} if rows else set())
     except ValueError as e:
         raise SystemExit(f"error: {e}") from None
     have = {(r["task"], r["image"], r["method"], r["steps"], r["side"]) for r in rows}
