@@ -106,6 +106,7 @@ def main(ctx):
 @click.option("--log-every", default=50, help="log.jsonl interval in steps.")
 @click.option("--channels-last/--no-channels-last", default=False, help="channels_last memory format.")
 @click.option("--compile/--no-compile", "compile_", default=False, help="torch.compile the loss.")
+@click.option("--precision", default="fp32", type=click.Choice(["fp32", "bf16"]), help="bf16: the network's forward in bfloat16 (autocast; fp32 weights, Adam and EMA).")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device.")
 @click.option("--init", "init", default=None, type=click.Path(), help="Start from this prior file's weights.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
@@ -113,7 +114,7 @@ def main(ctx):
 @user_errors
 def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, res_blocks, attn, dropout, schedule,
           weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, log_every, channels_last, compile_,
-          device, init, resume, minutes):
+          precision, device, init, resume, minutes):
     """Train a DDPM prior on DATA (a folder of images or an .npz of uint8 images)."""
     from restore.priors.train import TrainConfig, train as run
 
@@ -121,7 +122,8 @@ def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, 
                       rot90=rot90, flip=flip, width=width, mults=_ints(mults), res_blocks=res_blocks,
                       attn_levels=_ints(attn), dropout=dropout, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
                       ema=ema, steps=steps, seed=seed, ckpt_every=ckpt_every, sample_every=sample_every,
-                      log_every=log_every, channels_last=channels_last, compile=compile_, device=device, init=init)
+                      log_every=log_every, channels_last=channels_last, compile=compile_, precision=precision,
+                      device=device, init=init)
     t0 = time.perf_counter()
     path = run(cfg, resume=resume, minutes=minutes)
     click.echo(f"{path} ({time.perf_counter() - t0:.1f} s)")

@@ -63,6 +63,7 @@ class TrainConfig:
     keep: int = 3
     channels_last: bool = False
     compile: bool = False
+    precision: str = "fp32"
     device: str = "auto"
     init: str | None = None
 
@@ -83,6 +84,8 @@ class TrainConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be a positive number, got {v}")
         if not 0 <= float(self.ema) < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         return self
 
     @classmethod
@@ -256,10 +259,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, minu
             lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
             for group in opt.param_groups:
                 group["lr"] = lr
-            if world > 1:
-                per_sample = step_fn(x0, t, noise, weights)  # DDP forward is DDPM.forward -> loss
-            else:
-                per_sample = (compiled_loss or model.loss)(x0, t, noise, weights)
+            # bf16: the network's forward runs in bfloat16 (autocast); weights, Adam and EMA stay fp32
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                if world > 1:
+                    per_sample = step_fn(x0, t, noise, weights)  # DDP forward is DDPM.forward -> loss
+                else:
+                    per_sample = (compiled_loss or model.loss)(x0, t, noise, weights)
             loss = per_sample.mean()  # Eq. (28) of the seed
             opt.zero_grad(set_to_none=True)
             loss.backward()

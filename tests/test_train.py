@@ -84,6 +84,23 @@ def test_t_outside_the_chain_is_refused():
             prior.eps(x, t)
 
 
+def test_bf16_precision_trains_fp32_weights_close_to_fp32(tiny_npz, tmp_path):
+    """`--precision bf16` autocasts the forward only: weights, Adam state and EMA stay float32, the
+    run's config records it, and the losses follow the fp32 run's to bf16 accuracy (not exactly)."""
+    train(_cfg(tiny_npz, tmp_path / "fp32", steps=10, log_every=1), progress=False)
+    train(_cfg(tiny_npz, tmp_path / "bf16", steps=10, log_every=1, precision="bf16"), progress=False)
+    logs = {k: [json.loads(x)["loss"] for x in (tmp_path / k / "log.jsonl").read_text().splitlines()]
+            for k in ("fp32", "bf16")}
+    diffs = [abs(a - b) / a for a, b in zip(logs["fp32"], logs["bf16"])]
+    assert len(diffs) == 10 and max(diffs) < 0.05 and max(diffs) > 0, diffs
+    ck = tmp_path / "bf16/checkpoints/step-000000010"
+    for name in ("model", "ema", "optimizer"):
+        assert {v.dtype for v in load_file(str(ck / f"{name}.safetensors")).values()} <= {torch.float32, torch.int64}
+    assert json.loads((tmp_path / "bf16/config.json").read_text())["precision"] == "bf16"
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16"):
+        _cfg(tiny_npz, tmp_path / "x", precision="fp16").check()
+
+
 @pytest.mark.slow
 def test_channels_last_and_compile_train_the_same_weights(tiny_npz, tmp_path):
     """`--channels-last` and `--compile` change speed only: the same weights to float tolerance
