@@ -1,7 +1,8 @@
 """Speed of the prior on this machine: training images/s and sampling ms per image per network
 evaluation (NFE), for the default configurations of the shipped priors; with --levers, the training
-step of one of them under the options of `restore train` that change speed, not results
-(--channels-last, --compile) and over batch sizes.
+step of one of them under the options of `restore train` that change speed (--channels-last and
+--compile, which keep the results to float tolerance; --precision bf16, which rounds the forward to
+bfloat16) and over batch sizes.
 
     python -m restore.benchmarks.speed [--threads N] [--repeats 5]
     python -m restore.benchmarks.speed --levers natural --threads 1 --repeats 5
@@ -36,10 +37,11 @@ def _time(fn, repeats: int) -> float:
 
 
 def measure(cfg: UNetConfig, size: int, train_batch: int, sample_batch: int, repeats: int, *,
-            channels_last: bool = False, compile: bool = False, sample: bool = True) -> dict:
+            channels_last: bool = False, compile: bool = False, bf16: bool = False, sample: bool = True) -> dict:
     """One training step (forward, backward, Adam) on random data as `restore train` runs it with
-    these options (the network and batch in channels_last, the loss through torch.compile), timed
-    best of `repeats` after a warm-up (which takes the compilation); and one eps evaluation."""
+    these options (the network and batch in channels_last, the loss through torch.compile, the
+    forward under bfloat16 autocast), timed best of `repeats` after a warm-up (which takes the
+    compilation); and one eps evaluation (fp32)."""
     g = torch.Generator().manual_seed(0)
     net = UNet(cfg)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -52,7 +54,8 @@ def measure(cfg: UNetConfig, size: int, train_batch: int, sample_batch: int, rep
     noise = torch.randn(x0.shape, generator=g).contiguous(memory_format=fmt)
 
     def step():
-        loss = loss_fn(x0, t, noise).mean()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_fn(x0, t, noise).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -73,26 +76,27 @@ def measure(cfg: UNetConfig, size: int, train_batch: int, sample_batch: int, rep
 
 
 def levers(name: str, repeats: int, batches=(16, 32, 64, 128)) -> None:
-    """Training images/s of CONFIGS[name] with each of --channels-last and --compile, both and
-    neither, at its training batch, then over `batches` with the faster of those."""
+    """Training images/s of CONFIGS[name] at its training batch with each combination of
+    --channels-last, --compile and --precision bf16, then over `batches` with the fastest."""
     cfg, size, tb, _ = CONFIGS[name]
-    print(f"| {name} | batch | channels_last | compile | first step s | train images/s | vs plain |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| {name} | batch | channels_last | compile | precision | first step s | train images/s | vs plain |")
+    print("|---|---|---|---|---|---|---|---|")
     runs = {}
 
-    def run(batch: int, cl: bool, comp: bool) -> float:
-        r = measure(cfg, size, batch, 0, repeats, channels_last=cl, compile=comp, sample=False)
-        base = runs.get((False, False), r["train_img_s"])  # the plain step at the training batch
-        print(f"| {name} | {batch} | {cl} | {comp} | {r['first_s']:.1f} | {r['train_img_s']:.1f} | "
-              f"{r['train_img_s'] / base:.2f}x |")
+    def run(batch: int, cl: bool, comp: bool, bf16: bool) -> float:
+        r = measure(cfg, size, batch, 0, repeats, channels_last=cl, compile=comp, bf16=bf16, sample=False)
+        base = runs.get((False, False, False), r["train_img_s"])  # the plain step at the training batch
+        print(f"| {name} | {batch} | {cl} | {comp} | {'bf16' if bf16 else 'fp32'} | {r['first_s']:.1f} | "
+              f"{r['train_img_s']:.1f} | {r['train_img_s'] / base:.2f}x |")
         return r["train_img_s"]
 
-    for cl, comp in ((False, False), (True, False), (False, True), (True, True)):
-        runs[cl, comp] = run(tb, cl, comp)
-    cl, comp = max(runs, key=runs.get)
+    for bf16 in (False, True):
+        for cl, comp in ((False, False), (True, False), (False, True), (True, True)):
+            runs[cl, comp, bf16] = run(tb, cl, comp, bf16)
+    best = max(runs, key=runs.get)
     for b in batches:
         if b != tb:
-            run(b, cl, comp)
+            run(b, *best)
 
 
 def main(argv=None):
