@@ -69,15 +69,27 @@ def _from_numpy(a: np.ndarray) -> tuple[Tensor, Any, bool]:
     return (t[None] if a.ndim == 2 else t.permute(2, 0, 1)), a.dtype, a.ndim == 2
 
 
+def result_mode(mode: str, info: dict) -> str:
+    """The PIL mode a restored image of `mode` comes back in: L, LA, RGB, RGBA and F (32-bit float)
+    are kept, 16-bit and 32-bit integer gray become I;16, anything else (palette, CMYK, ...) RGBA
+    when it has alpha or a transparent colour, else RGB."""
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        return "I;16"
+    if mode in ("L", "LA", "RGB", "RGBA", "F"):
+        return mode
+    return "RGBA" if "A" in mode or "transparency" in info else "RGB"
+
+
 def _load(image) -> _Image:
     if isinstance(image, Image.Image):
         mode, info = image.mode, dict(image.info)
-        if mode in ("I;16", "I;16B", "I;16L", "I"):
+        target = result_mode(mode, info)
+        if target == "I;16":
             a = np.asarray(image).astype(np.uint16) if mode != "I" else np.clip(np.asarray(image), 0, 65535).astype(np.uint16)
-        elif mode in ("L", "LA", "RGB", "RGBA", "F"):  # F: 32-bit float (TIFF), on [0, 1], checked
+        elif target == mode:  # F: 32-bit float (TIFF), on [0, 1], checked
             a = np.asarray(image)
         else:
-            a = np.asarray(image.convert("RGBA" if "A" in mode or "transparency" in info else "RGB"))
+            a = np.asarray(image.convert(target))
         x, dtype, hw = _from_numpy(a)
         kind = "pil"
     elif isinstance(image, Tensor):

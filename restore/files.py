@@ -158,8 +158,8 @@ def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, res
     if samples < 1:
         raise ValueError("--samples must be at least 1")
     images = [_read_checked(f, max_pixels) for f in files]  # every input is checked first
-    for dst, im in zip(outs, images):  # the result keeps the input's mode (with alpha: RGBA)
-        _check_format("RGBA" if "A" in im.mode or "transparency" in im.info else im.mode, dst)
+    for dst, im in zip(outs, images):
+        _check_format(api.result_mode(im.mode, im.info), dst)
     for f, im in zip(files, images):  # what runs at once: the result (scale^2 x larger for sr), samples times
         s = int(scale) if command == "sr" else 1
         w, h = im.size[0] * s, im.size[1] * s

@@ -79,7 +79,11 @@ def test_formats_that_lose_depth_or_alpha_are_refused_before_running(files):
     rgba = np.dstack([skdata.astronaut()[::16, ::16], np.full((32, 32), 128, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(files / "rgba.png")
     Image.fromarray(np.zeros((32, 32), np.float32), "F").save(files / "f.tif")
+    Image.fromarray(rgba[..., :3]).convert("P").save(files / "p.png", transparency=0)  # palette + transparent colour
+    Image.fromarray(rgba[..., 0]).convert("LA").save(files / "la.png")
     for src, dst, message in [("c16.png", "o.bmp", "BMP cannot hold 16-bit images"),
+                              ("p.png", "o.jpg", "JPEG has no alpha channel"),
+                              ("la.png", "o.jpg", "JPEG has no alpha channel"),
                               ("c16.png", "o.jpg", "JPEG cannot hold 16-bit images"),
                               ("f.tif", "o.webp", "WEBP cannot hold float images"),
                               ("rgba.png", "o.jpg", "JPEG has no alpha channel")]:
@@ -89,6 +93,20 @@ def test_formats_that_lose_depth_or_alpha_are_refused_before_running(files):
         # refused before the prior is even loaded, so no restoration runs only to be thrown away
         r = CliRunner().invoke(main, ["denoise", str(files / src), "--prior", "nosuch", "-o", str(files / dst)])
         assert r.exit_code == 2 and message in r.output, r.output
+
+
+@pytest.mark.parametrize("mode,info", [("L", {}), ("LA", {}), ("RGB", {}), ("RGBA", {}), ("F", {}), ("I;16", {}),
+                                       ("I", {}), ("P", {}), ("P", {"transparency": 0}), ("PA", {}), ("CMYK", {}),
+                                       ("1", {})])
+def test_result_mode_is_the_mode_a_restoration_returns(mode, info):
+    """The up-front format check (files.py) asks api.result_mode; it must name the mode the API's
+    round trip (_load, then _give_back) really returns."""
+    from restore import api
+
+    im = Image.new(mode, (4, 4))
+    im.info.update(info)
+    back = api._give_back(api._load(im), api._load(im).x)
+    assert back.mode == api.result_mode(mode, info), (mode, info, back.mode)
 
 
 def test_samples_uncertainty_glob_and_degrade(files):
