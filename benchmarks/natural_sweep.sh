@@ -35,7 +35,7 @@ for n in "${names[@]}"; do
 done
 
 for n in "${names[@]}"; do
-  size=$(sed -n 's/^ *"size": \([0-9]*\),/\1/p' "$OUT/$n/config.json")
+  size=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["size"])' "$OUT/$n/config.json")
   echo "## $n (val bound at ${size} px)"
   python -m restore.benchmarks.prior_evals "$DATA/natural/val" "$OUT/$n" --num 32 --strata 25
 done
