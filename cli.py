@@ -93,6 +93,7 @@ def main(ctx):
 @click.option("--res-blocks", default=2, help="Residual blocks per level.")
 @click.option("--attn", default="", help="Levels with self-attention (0 = full resolution), e.g. 2.")
 @click.option("--dropout", default=0.0, help="Dropout in residual blocks.")
+@click.option("--norm-groups", default=None, type=int, help="GroupNorm groups in every layer (default: 32 where a layer's channels allow).")
 @click.option("--schedule", default="linear", type=click.Choice(["linear", "cosine"]), help="Noise schedule.")
 @click.option("--weighting", default="uniform", type=click.Choice(["uniform", "elbo", "min-snr"]), help="Loss weights w_t.")
 @click.option("--batch", default=64, help="Global batch size.")
@@ -112,15 +113,15 @@ def main(ctx):
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--minutes", default=None, type=float, help="Stop with a checkpoint after this wall time (minutes).")
 @user_errors
-def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, res_blocks, attn, dropout, schedule,
-          weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, log_every, channels_last, compile_,
+def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, res_blocks, attn, dropout, norm_groups,
+          schedule, weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, log_every, channels_last, compile_,
           precision, device, init, resume, minutes):
     """Train a DDPM prior on DATA (a folder of images or an .npz of uint8 images)."""
     from restore.priors.train import TrainConfig, train as run
 
     cfg = TrainConfig(data=str(data), out=str(out), size=size, channels=int(channels), subset=subset, scales=scales,
                       rot90=rot90, flip=flip, width=width, mults=_ints(mults), res_blocks=res_blocks,
-                      attn_levels=_ints(attn), dropout=dropout, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
+                      attn_levels=_ints(attn), dropout=dropout, norm_groups=norm_groups, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
                       ema=ema, steps=steps, seed=seed, ckpt_every=ckpt_every, sample_every=sample_every,
                       log_every=log_every, channels_last=channels_last, compile=compile_, precision=precision,
                       device=device, init=init)

@@ -47,6 +47,7 @@ class TrainConfig:
     res_blocks: int = 2
     attn_levels: tuple = ()
     dropout: float = 0.0
+    norm_groups: int | None = None
     schedule: str = "linear"
     T: int = 1000
     weighting: str = "uniform"
@@ -69,7 +70,8 @@ class TrainConfig:
 
     def unet(self) -> UNetConfig:
         return UNetConfig(channels=self.channels, width=self.width, mults=tuple(self.mults),
-                          num_res_blocks=self.res_blocks, attn_levels=tuple(self.attn_levels), dropout=self.dropout)
+                          num_res_blocks=self.res_blocks, attn_levels=tuple(self.attn_levels), dropout=self.dropout,
+                          norm_groups=self.norm_groups)
 
     def check(self) -> "TrainConfig":
         """ValueError (one line) for settings no run can use; returns self."""
@@ -343,11 +345,15 @@ def _truncate_log(path: Path, step: int) -> None:
 
 def _init_from(net: UNet, ema: UNet, path: str) -> None:
     """Start from a prior file's weights (e.g. a shipped prior, to continue its training on a new
-    machine): they seed both the weights and the EMA; the optimizer starts afresh."""
+    machine): they seed both the weights and the EMA; the optimizer starts afresh. The configs may
+    differ only where the parameters do not (norm groups, dropout): training then adapts them."""
     from .checkpoint import load_prior
 
     src = load_prior(path).net
-    if getattr(src, "config", None) != net.config:
+    free = ("norm_groups", "dropout")
+    same = [{k: v for k, v in asdict(c).items() if k not in free} for c in (getattr(src, "config", None), net.config)
+            if c is not None]
+    if len(same) != 2 or same[0] != same[1]:
         raise ValueError(f"{path}: its network config differs from this run's ({src.config} vs {net.config})")
     sd = {k: v.float() for k, v in src.state_dict().items()}
     net.load_state_dict(sd)

@@ -25,6 +25,7 @@ class UNetConfig:
     attn_levels: tuple[int, ...] = ()
     dropout: float = 0.0
     heads: int = 1
+    norm_groups: int | None = None  # GroupNorm groups in every layer; None: _groups' per-count rule
 
     def __post_init__(self):
         object.__setattr__(self, "mults", tuple(int(m) for m in self.mults))
@@ -43,6 +44,8 @@ class UNetConfig:
             raise ValueError("dropout must be in [0, 1)")
         if self.width * max(self.mults) > 4096:
             raise ValueError("network too wide (width * max(mults) > 4096)")
+        if self.norm_groups is not None and (self.norm_groups < 1 or self.width % self.norm_groups):
+            raise ValueError(f"norm_groups must divide the width {self.width}, got {self.norm_groups}")
 
     @property
     def levels(self) -> int:
@@ -56,6 +59,8 @@ class UNetConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["mults"], d["attn_levels"] = list(self.mults), list(self.attn_levels)
+        if d["norm_groups"] is None:  # files of the default rule stay as they were
+            del d["norm_groups"]
         return d
 
     @classmethod
@@ -78,21 +83,26 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
 def _groups(c: int) -> int:
     """GroupNorm groups for c channels: 32 where c allows, else c // 4 (up to 32) where that divides
     c, else the largest divisor of c up to 32 (e.g. width 48's 144-channel concatenations). Saved
-    networks depend on this choice (it is not in the weights): only extend it."""
+    networks depend on this choice (it is not in the weights): only extend it.
+
+    At width 32 this is one channel per group in the last layers, so the output head's norm removes
+    every channel's spatial mean and the network can hardly pass the noise's mean (an image's
+    colour) at large t; `UNetConfig.norm_groups` (e.g. 8: 4 to 16 channels a group, as DDPM's 32
+    groups at width 128) avoids it."""
     g = 32 if c % 32 == 0 else min(32, c // 4)
     return g if c % g == 0 else max(d for d in range(1, 33) if c % d == 0)
 
 
-def _norm(c: int) -> nn.GroupNorm:
-    return nn.GroupNorm(_groups(c), c)
+def _norm(c: int, groups: int | None = None) -> nn.GroupNorm:
+    return nn.GroupNorm(groups or _groups(c), c)
 
 
 class ResBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, emb: int, dropout: float):
+    def __init__(self, cin: int, cout: int, emb: int, dropout: float, groups: int | None = None):
         super().__init__()
-        self.norm1, self.conv1 = _norm(cin), nn.Conv2d(cin, cout, 3, padding=1)
+        self.norm1, self.conv1 = _norm(cin, groups), nn.Conv2d(cin, cout, 3, padding=1)
         self.emb = nn.Linear(emb, cout)
-        self.norm2, self.conv2 = _norm(cout), nn.Conv2d(cout, cout, 3, padding=1)
+        self.norm2, self.conv2 = _norm(cout, groups), nn.Conv2d(cout, cout, 3, padding=1)
         self.dropout = dropout
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
         nn.init.zeros_(self.conv2.weight)
@@ -108,11 +118,11 @@ class ResBlock(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, c: int, heads: int):
+    def __init__(self, c: int, heads: int, groups: int | None = None):
         super().__init__()
         if c % heads:
             raise ValueError(f"{c} channels do not split into {heads} heads")
-        self.norm, self.heads = _norm(c), heads
+        self.norm, self.heads = _norm(c, groups), heads
         self.qkv, self.out = nn.Conv2d(c, 3 * c, 1), nn.Conv2d(c, c, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
@@ -130,34 +140,35 @@ class UNet(nn.Module):
     def __init__(self, config: UNetConfig):
         super().__init__()
         self.config = cfg = config
-        w, emb = cfg.width, cfg.width * 4
+        w, emb, g = cfg.width, cfg.width * 4, cfg.norm_groups
         self.time = nn.Sequential(nn.Linear(w, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.inp = nn.Conv2d(cfg.channels, w, 3, padding=1)
         self.down, chans, c = nn.ModuleList(), [w], w
         for lvl, m in enumerate(cfg.mults):
             for _ in range(cfg.num_res_blocks):
-                blk = nn.ModuleList([ResBlock(c, w * m, emb, cfg.dropout)])
+                blk = nn.ModuleList([ResBlock(c, w * m, emb, cfg.dropout, g)])
                 c = w * m
                 if lvl in cfg.attn_levels:
-                    blk.append(Attention(c, cfg.heads))
+                    blk.append(Attention(c, cfg.heads, g))
                 self.down.append(blk)
                 chans.append(c)
             if lvl < cfg.levels - 1:
                 self.down.append(nn.ModuleList([nn.Conv2d(c, c, 3, stride=2, padding=1)]))
                 chans.append(c)
-        self.mid = nn.ModuleList([ResBlock(c, c, emb, cfg.dropout), Attention(c, cfg.heads), ResBlock(c, c, emb, cfg.dropout)])
+        self.mid = nn.ModuleList([ResBlock(c, c, emb, cfg.dropout, g), Attention(c, cfg.heads, g),
+                                  ResBlock(c, c, emb, cfg.dropout, g)])
         self.up = nn.ModuleList()
         for lvl, m in reversed(list(enumerate(cfg.mults))):
             for i in range(cfg.num_res_blocks + 1):
-                blk = nn.ModuleList([ResBlock(c + chans.pop(), w * m, emb, cfg.dropout)])
+                blk = nn.ModuleList([ResBlock(c + chans.pop(), w * m, emb, cfg.dropout, g)])
                 c = w * m
                 if lvl in cfg.attn_levels:
-                    blk.append(Attention(c, cfg.heads))
+                    blk.append(Attention(c, cfg.heads, g))
                 if lvl > 0 and i == cfg.num_res_blocks:
                     blk.append(nn.Upsample(scale_factor=2, mode="nearest"))
                     blk.append(nn.Conv2d(c, c, 3, padding=1))
                 self.up.append(blk)
-        self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, cfg.channels, 3, padding=1))
+        self.out = nn.Sequential(_norm(c, g), nn.SiLU(), nn.Conv2d(c, cfg.channels, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 

@@ -189,6 +189,11 @@ def test_init_from_prior_file(tiny_npz, tmp_path):
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
     with pytest.raises(ValueError, match="config differs"):
         train(_cfg(tiny_npz, tmp_path / "c", steps=1, width=16, init=str(src)), progress=False)
+    # the same parameters with other norm groups: allowed (training adapts them)
+    train(_cfg(tiny_npz, tmp_path / "d", steps=1, lr=1e-12, norm_groups=4, init=str(src)), progress=False)
+    d = load_file(str(tmp_path / "d/checkpoints/step-000000001/ema.safetensors"))
+    assert max(float((a[k] - d[k]).abs().max()) for k in a) < 1e-6
+    assert load_prior(tmp_path / "d").net.config.norm_groups == 4
 
 
 def test_load_shipped_prior_by_name(tmp_path, monkeypatch):

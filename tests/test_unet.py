@@ -25,7 +25,8 @@ def test_size_must_be_multiple():
 
 
 @pytest.mark.parametrize("bad", [dict(channels=2), dict(width=12), dict(mults=()), dict(attn_levels=(5,)),
-                                 dict(dropout=1.0), dict(width=4096)])
+                                 dict(dropout=1.0), dict(width=4096), dict(width=32, norm_groups=5),
+                                 dict(norm_groups=0)])
 def test_config_validation(bad):
     with pytest.raises(ValueError):
         UNetConfig(**bad)
@@ -51,3 +52,21 @@ def test_group_counts_of_existing_networks_are_unchanged():
 
     assert [_groups(c) for c in (8, 16, 24, 32, 64, 96, 128, 192)] == [2, 4, 6, 32, 32, 32, 32, 32]
     assert _groups(144) == 24 and _groups(48) == 12
+
+
+def test_norm_groups_sets_every_norm_and_travels_in_the_file(tmp_path):
+    """`norm_groups` puts that many groups in every GroupNorm, output head included; a prior file
+    keeps it; files of the default rule keep their old config (no new key)."""
+    from restore.priors import linear_schedule, save_prior
+    from restore.priors.checkpoint import load_prior
+
+    cfg = UNetConfig(channels=3, width=32, mults=(1, 2, 2), num_res_blocks=1, norm_groups=8)
+    net = UNet(cfg)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and {m.num_groups for m in norms} == {8} and net.out[0].num_channels == 32
+    assert {m.num_groups for m in UNet(UNetConfig(width=32, mults=(1, 2, 2), num_res_blocks=1)).modules()
+            if isinstance(m, torch.nn.GroupNorm)} == {32}
+    assert "norm_groups" not in UNetConfig().to_dict() and cfg.to_dict()["norm_groups"] == 8
+    save_prior(tmp_path / "p.safetensors", net, linear_schedule(), 16, card={"data": "d", "licence": "l"})
+    back = load_prior(tmp_path / "p.safetensors").net
+    assert back.config == cfg and {m.num_groups for m in back.modules() if isinstance(m, torch.nn.GroupNorm)} == {8}
