@@ -105,3 +105,24 @@ def test_bound_above_exact_nll(exact):
     assert 0.04 < float(gap.mean()) < 0.2
     mc = bits_per_dim(prior, xq[:100], strata=40, generator=g)["bpd"]  # unbiased, noisier
     assert abs(float(mc.mean() - r["bpd"][:100].mean())) < 4 * float(mc.std() / 10) + 0.05
+
+
+def test_mean_pass_is_near_one_for_the_exact_prior_and_zero_for_a_mean_blind_network(exact):
+    """benchmarks/mean_pass: the exact eps passes the noise's image-wide mean at t = T (slope ~1)
+    and x0_hat from pure noise stays within the data's spread of means; a network whose output has
+    no image-wide mean (what a per-channel norm before the output layer leans to) gives slope 0 and
+    x0_hat means 1/sqrt(abar_T) times the noise's."""
+    from restore.benchmarks.mean_pass import measure
+
+    prior, m, C = exact
+    g = torch.Generator().manual_seed(1)
+    x0 = (m[:, None] + torch.linalg.cholesky(C) @ torch.randn(D, 256, generator=g, dtype=torch.float64)).T.reshape(256, *SHAPE)
+    r = measure(prior, x0, [1000, 500])
+    assert r["slope t=1000"] > 0.99 and r["x0 spread"] < r["data spread"], r
+
+    class MeanBlind(torch.nn.Module):
+        def forward(self, x, t):
+            return prior.net(x, t) - prior.net(x, t).mean((-2, -1), keepdim=True)
+
+    blind = measure(DDPM(MeanBlind(), prior.schedule, image_size=4, channels=1, clip=False), x0, [1000])
+    assert abs(blind["slope t=1000"]) < 1e-6 and blind["x0 spread"] > 10 * r["data spread"], blind
