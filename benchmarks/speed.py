@@ -6,6 +6,7 @@ bfloat16) and over batch sizes.
 
     python -m restore.benchmarks.speed [--threads N] [--repeats 5]
     python -m restore.benchmarks.speed --levers natural --threads 1 --repeats 5
+    python -m restore.benchmarks.speed --levers faces --threads 2 --repeats 3 --skip-compile
 
 prints a markdown table (pasted into benchmarks/RESULTS.md with the date and machine).
 """
@@ -75,9 +76,10 @@ def measure(cfg: UNetConfig, size: int, train_batch: int, sample_batch: int, rep
     return {**out, "ms_per_img_nfe": 1000 * eval_s / sample_batch}
 
 
-def levers(name: str, repeats: int, batches=(16, 32, 64, 128)) -> None:
+def levers(name: str, repeats: int, batches=(16, 32, 64, 128), compile: bool = True) -> None:
     """Training images/s of CONFIGS[name] at its training batch with each combination of
-    --channels-last, --compile and --precision bf16, then over `batches` with the fastest."""
+    --channels-last, --compile (unless `compile` is False) and --precision bf16, then over
+    `batches` with the fastest."""
     cfg, size, tb, _ = CONFIGS[name]
     print(f"| {name} | batch | channels_last | compile | precision | first step s | train images/s | vs plain |")
     print("|---|---|---|---|---|---|---|---|")
@@ -91,7 +93,7 @@ def levers(name: str, repeats: int, batches=(16, 32, 64, 128)) -> None:
         return r["train_img_s"]
 
     for bf16 in (False, True):
-        for cl, comp in ((False, False), (True, False), (False, True), (True, True)):
+        for cl, comp in ((False, False), (True, False), (False, True), (True, True))[:4 if compile else 2]:
             runs[cl, comp, bf16] = run(tb, cl, comp, bf16)
     best = max(runs, key=runs.get)
     for b in batches:
@@ -104,11 +106,13 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--levers", choices=list(CONFIGS), help="the training options and batch sizes of one config")
+    ap.add_argument("--skip-compile", action="store_true", help="with --levers: leave out --compile (minutes each)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    print(f"torch {torch.__version__}, {a.threads} threads, {platform.processor() or platform.machine()}, fp32\n")
+    print(f"torch {torch.__version__}, {a.threads} threads, {platform.processor() or platform.machine()}"
+          f"{'' if a.levers else ', fp32'}\n")
     if a.levers:
-        return levers(a.levers, a.repeats)
+        return levers(a.levers, a.repeats, compile=not a.skip_compile)
     print("| prior config | size | params | train batch | train images/s | sample batch | ms / image / NFE |")
     print("|---|---|---|---|---|---|---|")
     for name, (cfg, size, tb, sb) in CONFIGS.items():
