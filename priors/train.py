@@ -346,7 +346,8 @@ def _truncate_log(path: Path, step: int) -> None:
 def _init_from(net: UNet, ema: UNet, path: str) -> None:
     """Start from a prior file's weights (e.g. a shipped prior, to continue its training on a new
     machine): they seed both the weights and the EMA; the optimizer starts afresh. The configs may
-    differ only where the parameters do not (norm groups, dropout): training then adapts them."""
+    differ only where the parameters do not (norm groups, dropout): training then adapts them; a
+    source's own norm groups must be named again (not dropped by omitting --norm-groups)."""
     from .checkpoint import load_prior
 
     src = load_prior(path).net
@@ -355,6 +356,9 @@ def _init_from(net: UNet, ema: UNet, path: str) -> None:
             if c is not None]
     if len(same) != 2 or same[0] != same[1]:
         raise ValueError(f"{path}: its network config differs from this run's ({src.config} vs {net.config})")
+    if src.config.norm_groups is not None and net.config.norm_groups is None:  # never back to the default by omission
+        raise ValueError(f"{path}: its network has {src.config.norm_groups} norm groups; pass --norm-groups "
+                         f"{src.config.norm_groups}")
     sd = {k: v.float() for k, v in src.state_dict().items()}
     net.load_state_dict(sd)
     ema.load_state_dict(sd)

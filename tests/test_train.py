@@ -194,6 +194,8 @@ def test_init_from_prior_file(tiny_npz, tmp_path):
     d = load_file(str(tmp_path / "d/checkpoints/step-000000001/ema.safetensors"))
     assert max(float((a[k] - d[k]).abs().max()) for k in a) < 1e-6
     assert load_prior(tmp_path / "d").net.config.norm_groups == 4
+    with pytest.raises(ValueError, match="has 4 norm groups; pass --norm-groups 4"):
+        train(_cfg(tiny_npz, tmp_path / "e", steps=1, init=str(tmp_path / "d")), progress=False)
 
 
 def test_load_shipped_prior_by_name(tmp_path, monkeypatch):
