@@ -18,8 +18,8 @@ import argparse
 
 import torch
 
+from restore.priors.api import held_out
 from restore.priors.checkpoint import load_prior
-from restore.priors.data import center_crop, load_images
 
 
 def measure(prior, x0: torch.Tensor, ts, seed: int = 0) -> dict:
@@ -50,17 +50,19 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     ts = [int(v) for v in a.t.split(",")]
-    rows = []
+    rows, gains = [], []
     for ck in a.checkpoints:
         prior = load_prior(ck)
-        images = load_images(a.data, prior.channels, f"0:{a.num}")
-        x0 = torch.stack([center_crop(im, prior.image_size) for im in images]).float() / 127.5 - 1
-        rows.append((ck, measure(prior, x0, ts, a.seed)))
+        abar_T = float(prior.schedule.abar[-1])
+        gains.append(round(((1 - abar_T) / abar_T) ** 0.5, 1))
+        rows.append((ck, measure(prior, held_out(prior, a.data, num=a.num).float(), ts, a.seed)))
     keys = list(rows[0][1])
     print("| checkpoint | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
     for ck, r in rows:
         print(f"| {ck} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
+    for gain in sorted(set(gains)):
+        print(f"\nx0_hat at t = T scales an error in eps's mean by sqrt((1 - abar_T) / abar_T) = {gain:.1f}")
 
 
 if __name__ == "__main__":

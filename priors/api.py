@@ -49,11 +49,15 @@ def sample_grid(checkpoint, out, *, num=16, steps=50, sampler="ddim", eta=0.0, v
     return save_grid(out, (x + 1) / 2)
 
 
-def _center_crops(images, size: int) -> torch.Tensor:
+def held_out(prior, data, *, subset=None, num: int | None = None) -> torch.Tensor:
+    """The first `num` images of `data` (after `subset`) as central crops at the prior's size, on
+    the 8-bit grid of [-1, 1] in float64: what held-out measures of a prior evaluate."""
+    images = load_images(data, prior.channels, subset)[:num]
+    size = prior.image_size
     small = [tuple(im.shape[-2:]) for im in images if min(im.shape[-2:]) < size]
     if small:
         raise ValueError(f"an evaluation image ({small[0][0]}x{small[0][1]}) is smaller than the prior's size {size}")
-    return torch.stack([center_crop(im, size) for im in images])
+    return torch.stack([center_crop(im, size) for im in images]).double() / 127.5 - 1
 
 
 def evaluate(checkpoint, data, *, subset=None, num=256, strata=50, variance="beta", batch=64, seed=0,
@@ -62,8 +66,7 @@ def evaluate(checkpoint, data, *, subset=None, num=256, strata=50, variance="bet
     Monte-Carlo error over t) and the eps-MSE in `bands` equal bands of t."""
     prior = load_prior(checkpoint, device=resolve_device(device))
     prior.net.double()
-    images = load_images(data, prior.channels, subset)[:num]
-    x = _center_crops(images, prior.image_size).double() / 127.5 - 1  # 8-bit grid on [-1, 1]
+    x = held_out(prior, data, subset=subset, num=num)
     g = torch.Generator().manual_seed(seed)
     bpd, ts, mse = [], [], []
     for k in range(0, len(x), batch):
