@@ -121,8 +121,9 @@ def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, 
 
     cfg = TrainConfig(data=str(data), out=str(out), size=size, channels=int(channels), subset=subset, scales=scales,
                       rot90=rot90, flip=flip, width=width, mults=_ints(mults), res_blocks=res_blocks,
-                      attn_levels=_ints(attn), dropout=dropout, norm_groups=norm_groups, schedule=schedule, weighting=weighting, batch=batch, lr=lr, warmup=warmup,
-                      ema=ema, steps=steps, seed=seed, ckpt_every=ckpt_every, sample_every=sample_every,
+                      attn_levels=_ints(attn), dropout=dropout, norm_groups=norm_groups, schedule=schedule,
+                      weighting=weighting, batch=batch, lr=lr, warmup=warmup, ema=ema, steps=steps, seed=seed,
+                      ckpt_every=ckpt_every, sample_every=sample_every,
                       log_every=log_every, channels_last=channels_last, compile=compile_, precision=precision,
                       device=device, init=init)
     t0 = time.perf_counter()

@@ -19,6 +19,7 @@ import time
 import torch
 
 from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
+from restore.priors.train import forward_precision
 
 CONFIGS = {  # name: (UNet config, image size, training batch, sampling batch)
     "digits": (UNetConfig(channels=1, width=32, mults=(1, 2, 2), num_res_blocks=2), 28, 64, 16),
@@ -55,7 +56,7 @@ def measure(cfg: UNetConfig, size: int, train_batch: int, sample_batch: int, rep
     noise = torch.randn(x0.shape, generator=g).contiguous(memory_format=fmt)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with forward_precision("cpu", "bf16" if bf16 else "fp32"):
             loss = loss_fn(x0, t, noise).mean()
         opt.zero_grad()
         loss.backward()
@@ -93,7 +94,7 @@ def levers(name: str, repeats: int, batches=(16, 32, 64, 128), compile: bool = T
         return r["train_img_s"]
 
     for bf16 in (False, True):
-        for cl, comp in ((False, False), (True, False), (False, True), (True, True))[:4 if compile else 2]:
+        for cl, comp in [(False, False), (True, False)] + ([(False, True), (True, True)] if compile else []):
             runs[cl, comp, bf16] = run(tb, cl, comp, bf16)
     best = max(runs, key=runs.get)
     for b in batches:

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -110,6 +110,12 @@ def resolve_device(device: str) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda requested but CUDA is not available")
     return dev
+
+
+def forward_precision(device: torch.device | str, precision: str):
+    """The context the training forward runs in: bf16 autocasts it to bfloat16 (weights, Adam and
+    EMA stay float32); fp32 changes nothing."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def _loss_weights(cfg: TrainConfig, schedule):
@@ -261,8 +267,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, minu
             lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
             for group in opt.param_groups:
                 group["lr"] = lr
-            # bf16: the network's forward runs in bfloat16 (autocast); weights, Adam and EMA stay fp32
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            with forward_precision(device, cfg.precision):
                 if world > 1:
                     per_sample = step_fn(x0, t, noise, weights)  # DDP forward is DDPM.forward -> loss
                 else:
@@ -351,14 +356,12 @@ def _init_from(net: UNet, ema: UNet, path: str) -> None:
     from .checkpoint import load_prior
 
     src = load_prior(path).net
-    free = ("norm_groups", "dropout")
-    same = [{k: v for k, v in asdict(c).items() if k not in free} for c in (getattr(src, "config", None), net.config)
-            if c is not None]
-    if len(same) != 2 or same[0] != same[1]:
-        raise ValueError(f"{path}: its network config differs from this run's ({src.config} vs {net.config})")
-    if src.config.norm_groups is not None and net.config.norm_groups is None:  # never back to the default by omission
-        raise ValueError(f"{path}: its network has {src.config.norm_groups} norm groups; pass --norm-groups "
-                         f"{src.config.norm_groups}")
+    have, want = getattr(src, "config", None), net.config
+    free = dict(norm_groups=None, dropout=0.0)  # no parameters of their own
+    if not isinstance(have, UNetConfig) or replace(have, **free) != replace(want, **free):
+        raise ValueError(f"{path}: its network config differs from this run's ({have} vs {want})")
+    if have.norm_groups is not None and want.norm_groups is None:  # never back to the default by omission
+        raise ValueError(f"{path}: its network has {have.norm_groups} norm groups; pass --norm-groups {have.norm_groups}")
     sd = {k: v.float() for k, v in src.state_dict().items()}
     net.load_state_dict(sd)
     ema.load_state_dict(sd)
