@@ -1,7 +1,7 @@
 """How much of the noise's mean a prior's eps-network passes: the image-wide mean of each channel
 (an image's overall colour) at large t, where colour casts in samples come from.
 
-    python -m restore.benchmarks.mean_pass DATA CKPT [CKPT ...] [--num 64] [--t 1000,900,700]
+    python -m restore.benchmarks.mean_pass DATA CKPT [CKPT ...] [--subset A:B] [--num 64] [--t 1000,900,700]
 
 For held-out images x0 (central crops at the prior's size) and noise eps, x_t = q_sample(x0, t, eps)
 (seed eq. 12);
@@ -43,6 +43,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data")
     ap.add_argument("checkpoints", nargs="+")
+    ap.add_argument("--subset", default=None, help="START:STOP of the files or .npz array (a held-out split)")
     ap.add_argument("--num", type=int, default=64)
     ap.add_argument("--t", default="1000,900,700")
     ap.add_argument("--seed", type=int, default=0)
@@ -55,7 +56,7 @@ def main(argv=None) -> None:
         prior = load_prior(ck)
         abar_T = float(prior.schedule.abar[-1])
         gains.append(round(((1 - abar_T) / abar_T) ** 0.5, 1))
-        rows.append((ck, measure(prior, held_out(prior, a.data, num=a.num).float(), ts, a.seed)))
+        rows.append((ck, measure(prior, held_out(prior, a.data, subset=a.subset, num=a.num).float(), ts, a.seed)))
     keys = list(rows[0][1])
     print("| checkpoint | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
