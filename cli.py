@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 import restore
+from restore.api import DEFAULT_MARGIN
 
 EXAMPLES = """
 \b
@@ -175,23 +176,30 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
     click.echo(format_report(rep, as_json))
 
 
+# the classical estimate each command's warm start begins from (restore.starts.classical_estimate)
+START_HELP = {"inpaint": "biharmonic", "sr": "back-projected bicubic", "deblur": "Wiener", "denoise": "the noisy image"}
+
+
 def restoration_options(command):
     """The options every restoration command shares, one per line in --help, with the command's
     default method and steps."""
     from restore.api import DEFAULT_PRIOR, DEFAULTS
     from restore.solvers import METHODS
 
-    method, steps = DEFAULTS[command]
+    method, steps, strength = DEFAULTS[command]
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
         click.option("--prior", default=DEFAULT_PRIOR, help="Shipped prior name (restore priors) or a checkpoint path."),
         click.option("--method", default=method, type=click.Choice(["auto", *sorted(METHODS)]),
                      help="Solver (docs/solvers.md); auto: ddrm where the operator has an SVD, else pigdm."),
         click.option("--steps", default=steps, type=int, help="Reverse steps (network evaluations; repaint: more)."),
+        click.option("--strength", default=strength, type=click.FloatRange(0, 1, min_open=True),
+                     help="Warm start: the chain starts at strength x T from a classical estimate "
+                          f"({START_HELP[command]}); 1: from pure noise.", show_default=True),
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),
         click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),
-        click.option("--samples", default=1, help="Posterior draws; the output is their mean."),
+        click.option("--samples", default=1, help="Posterior draws; the output is their mean (1: one draw)."),
         click.option("--uncertainty", default=None, type=click.Path(), help="Write the per-pixel std as a heat-map PNG."),
         click.option("--degrade", is_flag=True, help="First synthesise the observation from a clean image (saved beside the output)."),
         click.option("--overwrite", is_flag=True, help="Allow replacing existing files."),
@@ -240,11 +248,15 @@ def _run(command, inputs, **kw):
 @click.argument("mask", type=click.Path())
 @click.option("--mask-keeps", is_flag=True, help="The mask's white marks known pixels (research masks).")
 @click.option("--resize-mask", is_flag=True, help="Resize a mask of another size to the image (nearest).")
+@click.option("--margin", default=DEFAULT_MARGIN, type=click.IntRange(0), show_default=True,
+              help="Pixels of context restored around each hole's bounding box.")
+@click.option("--denoise-rest", is_flag=True, help="Also denoise the pixels outside the mask (restores the whole image).")
 @restoration_options("inpaint")
 @user_errors
-def inpaint(image, mask, mask_keeps, resize_mask, **kw):
-    """Fill the white region of MASK in IMAGE."""
-    _run("inpaint", [image], mask=mask, mask_keeps=mask_keeps, resize_mask=resize_mask, **kw)
+def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, **kw):
+    """Fill the white region of MASK in IMAGE; every other pixel is kept as it is."""
+    _run("inpaint", [image], mask=mask, mask_keeps=mask_keeps, resize_mask=resize_mask,
+         method_options={"margin": margin, "denoise_rest": denoise_rest}, **kw)
 
 
 @main.command()

@@ -96,6 +96,15 @@ class Schedule:
             raise ValueError(f"cannot place {steps} {spacing} steps in {n}")
         return Schedule(self.abar[idx], self.t[idx], self.kind, self.T)
 
+    def upto(self, t0: int) -> "Schedule":
+        """The first steps of this schedule, those with t <= t0 (a chain that starts at t0 instead
+        of T: a warm start, SDEdit / Come-Closer-Diffuse-Faster); t0 >= T is the whole schedule."""
+        t0 = int(t0)
+        if t0 < int(self.t[0]):
+            raise ValueError(f"t0 must be at least {int(self.t[0])}, got {t0}")
+        n = int((self.t <= t0).sum())
+        return self if n == len(self) else Schedule(self.abar[:n], self.t[:n], self.kind, self.T)
+
     def to_dict(self) -> dict:
         return {"kind": self.kind, "T": self.T, "t": self.t.tolist(), "abar": self.abar.tolist()}
 

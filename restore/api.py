@@ -6,30 +6,40 @@ a torch tensor ((C, H, W) on [0, 1]) and returns the same kind. Masks mark the p
 through unchanged, 16-bit stays 16-bit. The restoration is the mean of `samples` posterior draws;
 `return_std=True` also returns their per-pixel standard deviation (an uncertainty map).
 
-Defaults: the best single draw at <= 50 NFE on the validation splits (benchmarks/RESULTS.md).
+An inpainting changes only the pixels it is asked to fill: it restores each hole's bounding box
+plus a margin of context, and every other pixel comes back bit-identical.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "estimate_noise", "parse_kernel", "resolve_method",
+__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "Default", "estimate_noise", "parse_kernel", "resolve_method",
            "to_prior_channels", "from_prior_channels",
            "restore_image"]
 
-# command -> (method, steps), chosen on natural/val and faces/val (benchmarks/RESULTS.md, "Choosing
-# the defaults"; `restore bench --split val`): at 50 steps DDRM is within 0.4 dB of the best single
-# draw (Pi-GDM) on box holes, Gaussian blur, super-resolution and denoising, in 1/2.2-1/3.3 of its
-# time (Pi-GDM takes a vector-Jacobian product per step); on scattered holes Pi-GDM is 1.8 dB
-# better (`method="pigdm"`). "auto": DDRM where the operator has a cheap SVD (masks, separable
-# blurs, downsampling), Pi-GDM otherwise (a motion blur: 2.7 dB over DiffPIR on both priors).
-DEFAULTS = {"inpaint": ("ddrm", 50), "deblur": ("auto", 50), "sr": ("ddrm", 50), "denoise": ("ddrm", 50)}
+class Default(NamedTuple):
+    """A command's default solver, number of steps (network evaluations) and warm-start strength
+    (the chain starts at t0 = strength T from the command's classical estimate; 1: from pure noise)."""
+
+    method: str
+    steps: int
+    strength: float = 1.0
+
+
+# Chosen on natural/val and faces/val only (benchmarks/RESULTS.md, "Choosing the defaults", says by
+# which rule and command). "auto": DDRM where the operator has a cheap SVD (masks, separable blurs,
+# downsampling), Pi-GDM otherwise (a motion blur).
+DEFAULTS = {"inpaint": Default("ddrm", 15, 0.3), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
+            "denoise": Default("ddrm", 50)}
+# context around each hole that an inpainting restores (pixels on each side of its bounding box)
+DEFAULT_MARGIN = 32
 DEFAULT_PRIOR = "natural"
 
 
@@ -210,35 +220,59 @@ def _prior(prior, device):
     return load_prior(prior if prior is not None else DEFAULT_PRIOR, device=resolve_device(device))
 
 
-def restore_image(image, make_operator: Callable[[Tensor], Any], command: str, *, prior=None, method=None,
-                  steps=None, sigma_y=None, seed: int = 0, device: str = "auto", samples: int = 1,
-                  return_std: bool = False, keep: Tensor | None = None, callback=None, **method_options):
+def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], command: str, *, prior=None,
+                  method=None, steps=None, strength=None, sigma_y=None, seed: int = 0, device: str = "auto",
+                  samples: int = 1, return_std: bool = False, keep: Tensor | None = None,
+                  regions: list[tuple[int, int, int, int]] | None = None, callback=None, **method_options):
     """The shared path of the four functions: load, adapt channels to the prior, solve, give back.
 
-    make_operator(x) builds the operator for the observation tensor x (1, C, H, W)."""
+    make_operator(y, box) builds the operator for the observation y (1, C, h, w), the crop `box`
+    = (top, left, h, w) of the image (None: the whole image). regions: restore only these boxes
+    (the rest of the result is the image itself); keep (1, H, W), 1 = observed: those pixels come
+    back as they are (an inpainting's observed pixels)."""
     from restore.priors.tiling import for_image
     from restore.solvers import solve
 
+    from .starts import classical_estimate, warm_schedule
+
     im = _load(image)
     p = _prior(prior, device)
-    method = method or DEFAULTS[command][0]
-    steps = int(steps or DEFAULTS[command][1])
+    default = DEFAULTS[command]
+    method = method or default.method
+    steps = int(steps or default.steps)
+    strength = default.strength if strength is None else float(strength)
     if sigma_y is None:
         sigma_y = estimate_noise(im.x)
     c = im.x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
-    y = to_prior_channels(im.x[None], pc).to(torch.float32)
-    operator = make_operator(y)
+    y_all = to_prior_channels(im.x[None], pc).to(torch.float32)
     g = torch.Generator().manual_seed(int(seed))
-    p = for_image(p, operator.AT(y).shape[-2:], generator=g)  # a patch prior runs by tiles on larger images
-    method = resolve_method(method, operator)
-    res = solve(p, operator, y, method=method, num_samples=samples, steps=steps, sigma_y=float(sigma_y),
-                generator=g, clamp=True, callback=callback, **method_options)
-    mean, std = (from_prior_channels(res[k].double().cpu(), c, pc)[0] for k in ("mean", "std"))
+    mean = std = None
+    for box in regions or [None]:
+        y = y_all if box is None else y_all[..., box[0] : box[0] + box[2], box[1] : box[1] + box[3]]
+        operator = make_operator(y, box)
+        pb = for_image(p, operator.AT(y).shape[-2:], generator=g)  # a patch prior runs by tiles on larger images
+        chain, x_init = steps, None
+        if strength < 1:  # a warm start from the classical estimate
+            chain = warm_schedule(pb.schedule, steps, strength)
+            x_init = classical_estimate(command, operator, y, float(sigma_y))
+        res = solve(pb, operator, y, method=resolve_method(method, operator), num_samples=samples, steps=chain,
+                    sigma_y=float(sigma_y), generator=g, clamp=True, callback=callback, x_init=x_init,
+                    **method_options)
+        m, s = (from_prior_channels(res[k].double().cpu(), c, pc)[0] for k in ("mean", "std"))
+        if box is None:
+            mean, std = m, s
+            continue
+        if mean is None:
+            mean, std = im.x.clone(), torch.zeros_like(im.x)
+        mean[..., box[0] : box[0] + box[2], box[1] : box[1] + box[3]] = m
+        std[..., box[0] : box[0] + box[2], box[1] : box[1] + box[3]] = s
     if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
         raise FloatingPointError(f"the {method} restoration produced NaN or inf values")
-    if keep is not None and float(sigma_y) == 0:  # observed pixels of a noiseless inpainting, exactly
-        mean = torch.where(keep.bool().expand_as(mean), im.x, mean)
+    if keep is not None:  # the observed pixels, exactly
+        observed = keep.bool().expand_as(mean)
+        mean = torch.where(observed, im.x, mean)
+        std = torch.where(observed, torch.zeros_like(std), std)
     out = _give_back(im, mean)
     return (out, std.float()) if return_std else out
 
@@ -264,12 +298,28 @@ def _mask_tensor(mask, shape) -> Tensor:
     return (~fill).double()
 
 
-def inpaint(image, mask, **options):
-    """Fill the pixels where `mask` is True/1 (image-editor convention) from the prior."""
+def inpaint(image, mask, *, margin: int = DEFAULT_MARGIN, denoise_rest: bool = False, **options):
+    """Fill the pixels where `mask` is True/1 (image-editor convention) from the prior.
+
+    Only the holes' bounding boxes plus `margin` pixels of context are restored, and every pixel
+    outside the mask comes back bit-identical. denoise_rest=True instead restores the whole image
+    as a noisy inpainting (sigma_y: given or estimated), which also denoises the observed pixels."""
     from restore.operators import Inpainting
 
+    from .starts import hole_regions
+
     keep = _mask_tensor(mask, _load(image).x.shape)
-    return restore_image(image, lambda y: Inpainting(keep.to(y.dtype)), "inpaint", keep=keep, **options)
+    if int(margin) < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+
+    def operator(y, box):
+        k = keep if box is None else keep[..., box[0] : box[0] + box[2], box[1] : box[1] + box[3]]
+        return Inpainting(k.to(y.dtype))
+
+    if denoise_rest:  # a noiseless one still keeps the observed pixels exactly
+        return restore_image(image, operator, "inpaint", keep=keep if options.get("sigma_y") == 0 else None, **options)
+    regions = hole_regions(~keep[0].bool().numpy(), int(margin))
+    return restore_image(image, operator, "inpaint", keep=keep, regions=regions, **options)
 
 
 def deblur(image, kernel="gaussian:3.0", **options):
@@ -278,7 +328,7 @@ def deblur(image, kernel="gaussian:3.0", **options):
     from restore.operators import Blur, check_kernel
 
     k = parse_kernel(kernel) if isinstance(kernel, (str, Path)) else check_kernel(kernel)
-    return restore_image(image, lambda y: Blur(k), "deblur", **options)
+    return restore_image(image, lambda y, box: Blur(k), "deblur", **options)
 
 
 def super_resolve(image, scale: int = 4, **options):
@@ -289,11 +339,11 @@ def super_resolve(image, scale: int = 4, **options):
     scale = int(scale)
     if scale < 2 or scale > 16:
         raise ValueError(f"scale must be an integer in 2..16, got {scale}")
-    return restore_image(image, lambda y: Downsample(scale, "bicubic"), "sr", **options)
+    return restore_image(image, lambda y, box: Downsample(scale, "bicubic"), "sr", **options)
 
 
 def denoise(image, **options):
     """Remove Gaussian noise of standard deviation sigma_y (on [0, 1]; estimated when not given)."""
     from restore.operators import Denoise
 
-    return restore_image(image, lambda y: Denoise(), "denoise", **options)
+    return restore_image(image, lambda y, box: Denoise(), "denoise", **options)

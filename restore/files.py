@@ -143,10 +143,11 @@ def _read_checked(path: Path, max_pixels: int) -> Image.Image:
 
 
 def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, resize_mask=False, kernel=None,
-                  scale=4, prior=None, method=None, steps=None, sigma_y=None, seed=0, device="auto", samples=1,
-                  uncertainty=None, degrade=False, overwrite=False, max_pixels=MAX_PIXELS, progress=None,
-                  echo=print) -> list[Path]:
-    """Run one restoration command over files; returns the written paths."""
+                  scale=4, prior=None, method=None, steps=None, strength=None, sigma_y=None, seed=0, device="auto",
+                  samples=1, uncertainty=None, degrade=False, overwrite=False, max_pixels=MAX_PIXELS, progress=None,
+                  echo=print, method_options=None) -> list[Path]:
+    """Run one restoration command over files; returns the written paths. method_options: more
+    keywords for the command's function in restore.api (inpaint: margin, denoise_rest)."""
     files = expand_inputs(inputs)
     outs = plan_outputs(files, out, overwrite)
     if uncertainty is not None and len(files) > 1:
@@ -187,8 +188,8 @@ def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, res
         if sig is None:
             sig = api.estimate_noise(api._load(im).x)
             echo(f"{f}: estimated noise sigma_y = {sig:.4f} (on [0, 1])")
-        common = dict(prior=prior_obj, method=method, steps=steps, sigma_y=sig, seed=seed, samples=samples,
-                      return_std=True, callback=progress)
+        common = dict(prior=prior_obj, method=method, steps=steps, strength=strength, sigma_y=sig, seed=seed,
+                      samples=samples, return_std=True, callback=progress, **(method_options or {}))
         if command == "inpaint":
             res, std = api.inpaint(im, opts["mask"], **common)
         elif command == "deblur":

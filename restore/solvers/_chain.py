@@ -44,10 +44,13 @@ def observe(prior, operator: Operator, y: Tensor, sigma_y: float) -> Observation
     return Observation(y_p, float(sigma_p), tuple(operator.AT(y_p).shape))
 
 
-def chain(prior, steps: int) -> Schedule:
-    """The default respacing: `steps` uniformly spaced steps of the prior's schedule (1..T)."""
-    if int(steps) != steps:
-        raise ValueError(f"steps must be an integer, got {steps}")
+def chain(prior, steps: int | Schedule) -> Schedule:
+    """The chain a solver runs: a `Schedule` the caller made (e.g. `prior.schedule.upto(t0)
+    .respace(k)` for a warm start), or `steps` uniformly spaced steps of the prior's whole schedule."""
+    if isinstance(steps, Schedule):
+        return steps
+    if isinstance(steps, bool) or int(steps) != steps:
+        raise ValueError(f"steps must be an integer or a Schedule, got {steps!r}")
     return prior.schedule.respace(int(steps))
 
 
@@ -56,9 +59,22 @@ def normal(shape, generator: torch.Generator | None, like: Tensor) -> Tensor:
     return randn(shape, generator, device=like.device, dtype=like.dtype)
 
 
-def start(obs: Observation, generator: torch.Generator | None) -> Tensor:
-    """x_T ~ N(0, I) of the image shape."""
-    return normal(obs.x_shape, generator, obs.y)
+def start(obs: Observation, s: Schedule, generator: torch.Generator | None, x_init: Tensor | None = None) -> Tensor:
+    """The chain's first state, at its top level K: x_K ~ N(0, I) of the image shape (a cold start),
+    or, given an estimate x_init of the image (on [0, 1], the image shape), a draw of the forward
+    chain q(x_K | x0 = 2 x_init - 1) = N(sqrt(abar_K) x0, (1 - abar_K) I) (seed eq. 12; a warm start).
+    Only the cold start is drawn when x_init is None, so a cold chain keeps its draws."""
+    if x_init is None:
+        return normal(obs.x_shape, generator, obs.y)
+    abar = level_abar(s, len(s))
+    return abar**0.5 * init_image(obs, x_init) + (1 - abar) ** 0.5 * normal(obs.x_shape, generator, obs.y)
+
+
+def init_image(obs: Observation, x_init: Tensor) -> Tensor:
+    """A warm start's estimate of the image, checked and mapped to prior space: 2 x_init - 1."""
+    if not isinstance(x_init, Tensor) or tuple(x_init.shape) != tuple(obs.x_shape):
+        raise ValueError(f"x_init must have the image shape {tuple(obs.x_shape)}, got {tuple(getattr(x_init, 'shape', ()))}")
+    return 2 * x_init.to(device=obs.y.device, dtype=obs.y.dtype) - 1
 
 
 def finish(x: Tensor, y: Tensor) -> Tensor:

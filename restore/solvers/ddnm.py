@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from restore.operators.base import Operator
+from restore.priors.schedule import Schedule
 from restore.priors.sampling import posterior_mean
 
 from ._chain import chain, emit, finish, levels, normal, observe, renoise, safe_div, start, y_bar
@@ -15,8 +16,8 @@ from .padding import pads
 
 @pads
 @torch.no_grad()
-def ddnm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
-         generator: torch.Generator | None = None, callback: Callable | None = None) -> Tensor:
+def ddnm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
+         generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None) -> Tensor:
     """DDNM, Wang et al. ICLR 2023, Algorithm 1: noiseless range-null-space sampling.
 
     Each step replaces the range-space part of the prior's x0|t by the observation,
@@ -33,7 +34,7 @@ def ddnm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
     obs = observe(prior, operator, y, sigma_y)
     s = chain(prior, steps)
     pinv_y = operator.A_pinv(obs.y)
-    x = start(obs, generator)
+    x = start(obs, s, generator, x_init)
     for i in reversed(range(len(s))):
         t = int(s.t[i])
         x0 = prior.x0_hat(x, t)  # DDNM eq. (12)
@@ -47,8 +48,8 @@ def ddnm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
 
 @pads
 @torch.no_grad()
-def ddnm_plus(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
-              generator: torch.Generator | None = None, callback: Callable | None = None,
+def ddnm_plus(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
+              generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
               travel_length: int = 1, travel_repeat: int = 1) -> Tensor:
     """DDNM+, Wang et al. ICLR 2023, Sec. 3.3 and Algorithm 2: scaled range-space correction for
     noisy y, with optional time travel.
@@ -82,7 +83,7 @@ def ddnm_plus(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: floa
         noise_std = safe_div(torch.full_like(ybar, obs.sigma), sv.expand_as(ybar), kept.expand_as(ybar))
     else:
         pinv_y = operator.A_pinv(obs.y)
-    x = start(obs, generator)
+    x = start(obs, s, generator, x_init)
     path = levels(len(s), travel_length, travel_repeat)
     for low, high in zip(path[:-1], path[1:]):
         if high > low:

@@ -7,15 +7,16 @@ import torch
 from torch import Tensor
 
 from restore.operators.base import Operator
+from restore.priors.schedule import Schedule
 
-from ._chain import chain, emit, finish, normal, observe, require_svd, safe_div, y_bar
+from ._chain import chain, emit, finish, init_image, normal, observe, require_svd, safe_div, y_bar
 from .padding import pads
 
 
 @pads
 @torch.no_grad()
-def ddrm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
-         generator: torch.Generator | None = None, callback: Callable | None = None,
+def ddrm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
+         generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
          eta: float = 0.85, eta_b: float = 1.0) -> Tensor:
     """DDRM, Kawar et al. NeurIPS 2022, eqs. (7)-(8): sampling in the spectral space of A.
 
@@ -32,6 +33,10 @@ def ddrm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
     N(0, sigma_T^2) elsewhere. Singular values that A_pinv truncates (s <= rcond max s) count as
     zero. With sigma_y = 0 the observed components equal ybar exactly (inpainting: the observed
     pixels are reproduced). Defaults eta = 0.85, eta_b = 1 (the paper's).
+
+    Warm start (x_init, an estimate of the image on [0, 1], with a schedule that stops at t0 < T):
+    eq. (7) with the estimate's components V^T (2 x_init - 1) as the mean where y does not fix
+    them, i.e. the forward chain q(x_t0 | x_init) there.
 
     Operators without ``has_svd`` raise ValueError. Returns images on [0, 1], unclamped;
     callback {i, t, x, x0_hat} once per step.
@@ -51,11 +56,13 @@ def ddrm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
     sig_T = ((1 - float(s.abar[K - 1])) / float(s.abar[K - 1])) ** 0.5
     z_T = normal((ybar.shape[0], n), generator, ybar)
     fits = kept & (ny <= sig_T)
+    # the start's mean where y does not fix it: 0 (cold, eq. 7 as written), or V^T x0 of the warm estimate
+    prior_mean = torch.zeros_like(z_T) if x_init is None else operator.VT(init_image(obs, x_init))
     top = torch.where(fits, ybar + (sig_T**2 - ny**2).clamp(min=0).sqrt() * z_T[:, :m],
-                      sig_T * z_T[:, :m])  # DDRM eq. (7)
-    xbar = torch.cat([top, sig_T * z_T[:, m:]], 1)
+                      prior_mean[:, :m] + sig_T * z_T[:, :m])  # DDRM eq. (7)
+    xbar = torch.cat([top, prior_mean[:, m:] + sig_T * z_T[:, m:]], 1)
     x = float(s.abar[K - 1]) ** 0.5 * operator.V(xbar, obs.x_shape)
-    del z_T, fits, top, xbar  # each del below frees an image-sized buffer early: peak memory on large photos
+    del z_T, fits, top, xbar, prior_mean  # each del below frees an image-sized buffer early: peak memory on large photos
     for i in reversed(range(K)):
         t = int(s.t[i])
         abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])

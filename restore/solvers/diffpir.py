@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from restore.operators.base import Operator
+from restore.priors.schedule import Schedule
 
 from ._chain import chain, emit, finish, normal, observe, start, tikhonov
 from .padding import pads
@@ -14,8 +15,8 @@ from .padding import pads
 
 @pads
 @torch.no_grad()
-def diffpir(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
-            generator: torch.Generator | None = None, callback: Callable | None = None,
+def diffpir(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
+            generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
             lam: float = 7.0, zeta: float = 0.3) -> Tensor:
     """DiffPIR, Zhu et al. CVPRW 2023, Algorithm 1: half-quadratic splitting with the diffusion
     model as the denoising prior.
@@ -37,7 +38,7 @@ def diffpir(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
         raise ValueError(f"lam must be positive, got {lam}")
     obs = observe(prior, operator, y, sigma_y)
     s = chain(prior, steps)
-    x = start(obs, generator)
+    x = start(obs, s, generator, x_init)
     for i in reversed(range(len(s))):
         t = int(s.t[i])
         abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])

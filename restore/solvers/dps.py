@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from restore.operators.base import Operator
+from restore.priors.schedule import Schedule
 from restore.priors.sampling import posterior_mean
 
 from ._chain import chain, emit, finish, normal, observe, start
@@ -15,8 +16,8 @@ from .padding import pads
 
 @pads
 @torch.no_grad()
-def dps(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
-        generator: torch.Generator | None = None, callback: Callable | None = None,
+def dps(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
+        generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
         zeta: float = 0.5) -> Tensor:
     """DPS, Chung et al. ICLR 2023, Algorithm 1 (Gaussian noise): ancestral steps plus a gradient step
     on ||y' - A x0_hat(x_t)||^2 taken through the network.
@@ -36,7 +37,7 @@ def dps(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
     """
     obs = observe(prior, operator, y, sigma_y)
     s = chain(prior, steps)
-    x = start(obs, generator)
+    x = start(obs, s, generator, x_init)
     for i in reversed(range(len(s))):
         t = int(s.t[i])
         with torch.enable_grad():

@@ -34,6 +34,7 @@ from torch import Tensor
 
 from restore.operators import Composed, Crop, Inpainting
 from restore.operators.base import Operator, Shape, image_shape
+from restore.priors.tiling import tile_index
 
 __all__ = ["Padded", "padded_size", "pad_problem", "pads"]
 
@@ -141,6 +142,17 @@ class PaddedProblem:
         t, l, h, w = self.box
         return x[..., t : t + h, l : l + w]
 
+    def pad_image(self, x: Tensor | None) -> Tensor | None:
+        """An image (B, C, H, W) (a warm start's estimate) on the padded latent, mirrored into the
+        padding (its pixels are unobserved, so this is only where their chain starts); None stays None."""
+        if x is None or x.ndim != 4 or tuple(x.shape[-2:]) != tuple(self.box[2:]):
+            return x  # the solver's own check reports a wrong shape
+        top, left, h, w = self.box
+        hp, wp = self.size
+        rows = tile_index(h, -top, hp, "reflect").to(x.device)
+        cols = tile_index(w, -left, wp, "reflect").to(x.device)
+        return x.index_select(-2, rows).index_select(-1, cols)
+
 
 def pad_problem(prior, operator: Operator, y: Tensor) -> PaddedProblem:
     """The padded problem for a prior (module docstring). The image size is that of operator.AT(y)."""
@@ -166,15 +178,16 @@ def pads(solver: Callable[..., Tensor]) -> Callable[..., Tensor]:
     The callback's x and x0_hat are cropped to that size too. No padding needed: a plain call."""
 
     @functools.wraps(solver)
-    def run(prior, operator: Operator, y: Tensor, *args, callback: Callable | None = None, **kw) -> Tensor:
+    def run(prior, operator: Operator, y: Tensor, *args, callback: Callable | None = None,
+            x_init: Tensor | None = None, **kw) -> Tensor:
         if not isinstance(y, Tensor) or y.ndim != 4:  # the solver's own validation and message
-            return solver(prior, operator, y, *args, callback=callback, **kw)
+            return solver(prior, operator, y, *args, callback=callback, x_init=x_init, **kw)
         p = pad_problem(prior, operator, y)
         if not p.changed:
-            return solver(prior, operator, y, *args, callback=callback, **kw)
+            return solver(prior, operator, y, *args, callback=callback, x_init=x_init, **kw)
         def cropped(d):
             callback({**d, "x": p.crop(d["x"]), "x0_hat": p.crop(d["x0_hat"])})
         cb = cropped if callback is not None else None
-        return p.crop(solver(prior, p.operator, p.y, *args, callback=cb, **kw))
+        return p.crop(solver(prior, p.operator, p.y, *args, callback=cb, x_init=p.pad_image(x_init), **kw))
 
     return run

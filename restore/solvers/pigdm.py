@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from restore.operators.base import Operator
+from restore.priors.schedule import Schedule
 from restore.priors.sampling import ddim_step
 
 from ._chain import chain, emit, finish, observe, start, tikhonov
@@ -15,8 +16,8 @@ from .padding import pads
 
 @pads
 @torch.no_grad()
-def pigdm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
-          generator: torch.Generator | None = None, callback: Callable | None = None,
+def pigdm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
+          generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
           eta: float = 1.0, weight: float = 1.0) -> Tensor:
     """PiGDM, Song et al. ICLR 2023, Sec. 3 and Algorithm 1 (with the authors' adaptive weights):
     DDIM driven by the pseudoinverse-guided conditional score.
@@ -43,7 +44,7 @@ def pigdm(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
     """
     obs = observe(prior, operator, y, sigma_y)
     s = chain(prior, steps)
-    x = start(obs, generator)
+    x = start(obs, s, generator, x_init)
     for i in reversed(range(len(s))):
         t = int(s.t[i])
         abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from restore.operators import Inpainting
 from restore.operators.base import Operator
+from restore.priors.schedule import Schedule
 from restore.priors.sampling import posterior_mean, reverse_variance
 
 from ._chain import chain, emit, finish, level_abar, levels, normal, observe, renoise, start
@@ -16,8 +17,8 @@ from .padding import pads
 
 @pads
 @torch.no_grad()
-def repaint(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
-            generator: torch.Generator | None = None, callback: Callable | None = None,
+def repaint(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
+            generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
             jump_length: int = 10, resample: int = 10, variance="beta_tilde") -> Tensor:
     """RePaint, Lugmayr et al. CVPR 2022, Algorithm 1 (eqs. 8-10) with the resampling schedule.
 
@@ -42,7 +43,7 @@ def repaint(prior, operator: Operator, y: Tensor, *, steps: int, sigma_y: float,
     s = chain(prior, steps)
     var = reverse_variance(s, variance)
     mask = operator.A(torch.ones(obs.x_shape, dtype=obs.y.dtype, device=obs.y.device))
-    x = start(obs, generator)
+    x = start(obs, s, generator, x_init)
     path = levels(len(s), jump_length, resample)
     for low, high in zip(path[:-1], path[1:]):
         if high > low:

@@ -34,9 +34,9 @@ def _accepts_batch(operator: Operator, y: Tensor, k: int) -> bool:
 
 
 def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_samples: int = 1,
-          steps: int = DEFAULT_STEPS, *, sigma_y: float, generator: torch.Generator | None = None,
+          steps=DEFAULT_STEPS, *, sigma_y: float, generator: torch.Generator | None = None,
           clamp: bool | None = None, max_batch: int | None = None, callback: Callable | None = None,
-          **kw) -> dict[str, Tensor]:
+          x_init: Tensor | None = None, **kw) -> dict[str, Tensor]:
     """Draw `num_samples` restorations of each of the B observations y (B, ...) with `method`.
 
     Returns dict(samples=(N, B, C, H, W), mean=(B, C, H, W), std=(B, C, H, W)) on [0, 1]
@@ -47,6 +47,9 @@ def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_sample
     generator is rewound, so the result does not depend on where that happened).
     clamp: clamp the samples to [0, 1] before the statistics; default (None) clamps only when
     the prior clips its x0 estimates (prior.clip); exact-prior checks use unclamped draws.
+    steps: a number of uniformly respaced steps, or a `Schedule` the caller made (a warm start:
+    `prior.schedule.upto(t0).respace(k)`); x_init (B, C, H, W) on [0, 1]: the estimate a warm
+    chain starts from (each draw from its own noising of it).
     Extra keywords go to the method (see METHODS); sigma_y is required (0 for noiseless y).
     """
     if method not in METHODS:
@@ -68,7 +71,7 @@ def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_sample
         state = generator.get_state() if generator is not None else None
         try:
             x = fn(prior, operator, y.repeat(k, 1, 1, 1), steps=steps, sigma_y=sigma_y, generator=generator,
-                   callback=callback, **kw)
+                   callback=callback, x_init=None if x_init is None else x_init.repeat(k, 1, 1, 1), **kw)
         except torch.cuda.OutOfMemoryError:
             if k == 1:
                 raise

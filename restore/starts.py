@@ -1,0 +1,90 @@
+"""Classical estimates a warm-started chain begins from, and the regions an inpainting restores.
+
+A warm start (SDEdit, Meng et al. ICLR 2022; Come-Closer-Diffuse-Faster, Chung et al. CVPR 2022)
+noises a cheap estimate of the image to an intermediate level t0 and runs the reverse chain from
+there: the estimate fixes the colours and shading the prior would otherwise have to find from pure
+noise, and the chain needs only the steps below t0. Every estimate here is computed on the [0, 1]
+scale from the observation y (B, C, h, w) and the operator that made it; scikit-image supplies the
+method where it has one.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["classical_estimate", "hole_regions", "warm_schedule"]
+
+# the Tikhonov weight of the deblurring start, rho = sigma_y^2 / SIGNAL_VAR: the Wiener filter of a
+# white signal of this variance (natural images on [0, 1] have a pixel std of about 0.25)
+SIGNAL_VAR = 0.06
+
+
+def classical_estimate(command: str, operator, y: Tensor, sigma_y: float) -> Tensor:
+    """An estimate (B, C, H, W) on [0, 1] of the image behind y: biharmonic inpainting (inpaint),
+    back-projected bicubic interpolation (sr: bicubic upscaling corrected by A^+ to agree with y),
+    Tikhonov/Wiener deconvolution (deblur), the noisy image itself (denoise)."""
+    if command == "inpaint":
+        from skimage.restoration import inpaint_biharmonic
+
+        observed = operator.A(torch.ones_like(y)) > 0.5
+        out = []
+        for yb, ob in zip(y.double().cpu(), observed.cpu()):
+            fill = ~ob.all(0).numpy()
+            img = yb.permute(1, 2, 0).numpy()
+            out.append(torch.from_numpy(inpaint_biharmonic(img, fill, channel_axis=-1) if fill.any() else img).permute(2, 0, 1))
+        x = torch.stack(out).to(y)
+    elif command == "sr":
+        h, w = operator.x_shape_of(tuple(y.shape))[-2:]
+        x = F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False)
+        x = x + operator.A_pinv(y - operator.A(x))  # back-projection: A x = y exactly (up to A^+'s rcond)
+    elif command == "deblur":
+        from restore.solvers._chain import tikhonov
+
+        rho = max(float(sigma_y), 1e-3) ** 2 / SIGNAL_VAR
+        x = tikhonov(operator, y, rho, tuple(operator.AT(y).shape))
+    elif command == "denoise":
+        x = y
+    else:
+        raise ValueError(f"no classical estimate for {command!r}")
+    return x.clamp(0, 1)
+
+
+def warm_schedule(schedule, steps: int, strength: float):
+    """The chain of a warm start: `steps` uniformly spaced steps of `schedule` below
+    t0 = round(strength T) (fewer when t0 < steps); strength 1 is the whole schedule (a cold start)."""
+    strength = float(strength)
+    if not 0 < strength <= 1:
+        raise ValueError(f"strength must be in (0, 1], got {strength}")
+    t0 = max(1, round(strength * schedule.T))
+    head = schedule.upto(t0)
+    return head.respace(min(int(steps), len(head)))
+
+
+def hole_regions(fill: np.ndarray, margin: int) -> list[tuple[int, int, int, int]]:
+    """Boxes (top, left, h, w) that cover every True pixel of `fill` (H, W) with `margin` pixels of
+    context on each side (clipped to the image); boxes that overlap or touch are merged, so each
+    box is restored once and no two boxes share a pixel."""
+    from scipy import ndimage
+
+    fill = np.asarray(fill, bool)
+    H, W = fill.shape
+    boxes = []
+    for sl in ndimage.find_objects(ndimage.label(fill)[0]):
+        boxes.append([max(0, sl[0].start - margin), max(0, sl[1].start - margin),
+                      min(H, sl[0].stop + margin), min(W, sl[1].stop + margin)])
+    merged = True
+    while merged:  # merge until no two boxes overlap or touch
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return sorted((t, l, b - t, r - l) for t, l, b, r in boxes)
