@@ -177,7 +177,7 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
 
 
 # the classical estimate each command's warm start begins from (restore.starts.classical_estimate)
-START_HELP = {"inpaint": "biharmonic", "sr": "back-projected bicubic", "deblur": "Wiener", "denoise": "the noisy image"}
+START_HELP = {"inpaint": "harmonic fill", "sr": "back-projected bicubic", "deblur": "Wiener", "denoise": "the noisy image"}
 
 
 def restoration_options(command):

@@ -9,7 +9,8 @@ objects. The observation is the photo itself (8-bit, noiseless) with the boxes m
 configuration is METHOD:STEPS:STRENGTH:SAMPLES, run through `restore.inpaint` exactly as the
 command line runs it (regions of interest, warm start from biharmonic at STRENGTH, the mean of
 SAMPLES draws, sigma_y estimated from the photo as the command line does); `biharmonic` is
-scikit-image's inpaint_biharmonic on the whole photo.
+scikit-image's inpaint_biharmonic on the whole photo, `harmonic` the membrane fill that the warm
+start begins from (`restore.starts.harmonic_fill`).
 
 Scores inside the holes: PSNR, SSIM (the mean of scikit-image's SSIM map over hole pixels) and
 low-pass PSNR (both images blurred by a Gaussian of std 4 px first: the fill's colour and
@@ -68,19 +69,21 @@ def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray) -> dict:
             "lowpass_hole": psnr(((low[1] - low[0])[fill] ** 2).mean()), "psnr_whole": psnr(((est - x) ** 2).mean())}
 
 
-def parse_config(spec: str) -> dict | None:
-    if spec == "biharmonic":
-        return None
+def parse_config(spec: str) -> dict:
     method, steps, strength, samples = spec.split(":")
     return {"method": method, "steps": int(steps), "strength": float(strength), "samples": int(samples)}
 
 
 def restore_one(x: np.ndarray, fill: np.ndarray, spec: str, prior) -> np.ndarray:
-    cfg = parse_config(spec)
-    if cfg is None:
+    if spec == "biharmonic":
         from skimage.restoration import inpaint_biharmonic
 
         return inpaint_biharmonic(np.where(fill[..., None], 0, x), fill, channel_axis=-1)
+    if spec == "harmonic":
+        from restore.starts import harmonic_fill
+
+        return harmonic_fill(np.where(fill[..., None], 0, x), fill)
+    cfg = parse_config(spec)
     import restore
 
     u8 = np.round(x * 255).astype(np.uint8)
@@ -124,7 +127,7 @@ def main(argv=None) -> None:
     ap.add_argument("--split", choices=["val", "test"], default="val")
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--configs", default="biharmonic,ddrm:15:0.3:1")
+    ap.add_argument("--configs", default="harmonic,ddrm:15:0.3:1")
     ap.add_argument("--prior", default="natural")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save", action="store_true", help="Also write each result as OUT/CONFIG/NAME.png.")

@@ -115,6 +115,32 @@ def test_classical_estimates_agree_with_the_observation():
     assert (sharp - x).pow(2).mean() < 0.5 * (blur.A(x) - x).pow(2).mean()
 
 
+def test_harmonic_fill_solves_laplace_and_keeps_to_the_boundary_colours():
+    """A linear ramp is harmonic, so it is filled exactly; on noise, every filled pixel is the mean
+    of its 4 neighbours (the discrete Laplace equation) and lies within the boundary's range."""
+    from restore.starts import harmonic_fill
+
+    yy, xx = np.mgrid[0:40, 0:50].astype(np.float64)
+    ramp = np.stack([0.01 * yy + 0.005 * xx, 0.3 + 0.0 * xx, 0.02 * xx], -1)
+    fill = np.zeros((40, 50), bool)
+    fill[10:30, 5:25] = True
+    fill[0:6, 40:50] = True  # at the image's corner, a free (Neumann) edge: filled, but not the ramp
+    out = harmonic_fill(np.where(fill[..., None], 0.0, ramp), fill)
+    inner = np.zeros_like(fill)
+    inner[10:30, 5:25] = True
+    assert np.abs(out[inner] - ramp[inner]).max() < 1e-9
+    noise = np.random.default_rng(0).uniform(0, 1, (40, 50, 3))
+    out = harmonic_fill(noise, fill)
+    ys, xs = np.nonzero(inner)
+    neighbours = (out[ys - 1, xs] + out[ys + 1, xs] + out[ys, xs - 1] + out[ys, xs + 1]) / 4
+    assert np.abs(out[ys, xs] - neighbours).max() < 1e-9
+    ring = np.zeros_like(fill)
+    ring[9:31, 4:26] = True
+    ring &= ~fill
+    assert (out[inner] >= noise[ring].min(0) - 1e-12).all() and (out[inner] <= noise[ring].max(0) + 1e-12).all()
+    assert np.array_equal(out[~fill], noise[~fill])
+
+
 def test_hole_regions_cover_merge_and_clip():
     fill = np.zeros((100, 120), bool)
     fill[10:20, 10:20] = True
