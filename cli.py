@@ -186,7 +186,7 @@ def restoration_options(command):
     from restore.api import DEFAULT_PRIOR, DEFAULTS
     from restore.solvers import METHODS
 
-    method, steps, strength = DEFAULTS[command]
+    method, steps, strength, samples = DEFAULTS[command]
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
         click.option("--prior", default=DEFAULT_PRIOR, help="Shipped prior name (restore priors) or a checkpoint path."),
@@ -199,7 +199,7 @@ def restoration_options(command):
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),
         click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),
-        click.option("--samples", default=1, help="Posterior draws; the output is their mean (1: one draw)."),
+        click.option("--samples", default=samples, help="Posterior draws; the output is their mean (1: one draw)."),
         click.option("--uncertainty", default=None, type=click.Path(), help="Write the per-pixel std as a heat-map PNG."),
         click.option("--degrade", is_flag=True, help="First synthesise the observation from a clean image (saved beside the output)."),
         click.option("--overwrite", is_flag=True, help="Allow replacing existing files."),

@@ -25,12 +25,14 @@ __all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "Default
            "restore_image"]
 
 class Default(NamedTuple):
-    """A command's default solver, number of steps (network evaluations) and warm-start strength
-    (the chain starts at t0 = strength T from the command's classical estimate; 1: from pure noise)."""
+    """A command's default solver, number of steps (network evaluations per draw), warm-start
+    strength (the chain starts at t0 = strength T from the command's classical estimate; 1: from
+    pure noise) and number of posterior draws whose mean is returned (1: one draw)."""
 
     method: str
     steps: int
     strength: float = 1.0
+    samples: int = 1
 
 
 # Chosen on natural/val and faces/val only (benchmarks/RESULTS.md, "Choosing the defaults", says by
@@ -222,7 +224,7 @@ def _prior(prior, device):
 
 def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], command: str, *, prior=None,
                   method=None, steps=None, strength=None, sigma_y=None, seed: int = 0, device: str = "auto",
-                  samples: int = 1, return_std: bool = False, keep: Tensor | None = None,
+                  samples: int | None = None, return_std: bool = False, keep: Tensor | None = None,
                   regions: list[tuple[int, int, int, int]] | None = None, callback=None, **method_options):
     """The shared path of the four functions: load, adapt channels to the prior, solve, give back.
 
@@ -241,6 +243,7 @@ def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], c
     method = method or default.method
     steps = int(steps or default.steps)
     strength = default.strength if strength is None else float(strength)
+    samples = default.samples if samples is None else int(samples)
     if sigma_y is None:
         sigma_y = estimate_noise(im.x)
     c = im.x.shape[0]

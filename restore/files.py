@@ -144,10 +144,11 @@ def _read_checked(path: Path, max_pixels: int) -> Image.Image:
 
 def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, resize_mask=False, kernel=None,
                   scale=4, prior=None, method=None, steps=None, strength=None, sigma_y=None, seed=0, device="auto",
-                  samples=1, uncertainty=None, degrade=False, overwrite=False, max_pixels=MAX_PIXELS, progress=None,
+                  samples=None, uncertainty=None, degrade=False, overwrite=False, max_pixels=MAX_PIXELS, progress=None,
                   echo=print, method_options=None) -> list[Path]:
     """Run one restoration command over files; returns the written paths. method_options: more
     keywords for the command's function in restore.api (inpaint: margin, denoise_rest)."""
+    samples = int(api.DEFAULTS[command].samples if samples is None else samples)
     files = expand_inputs(inputs)
     outs = plan_outputs(files, out, overwrite)
     if uncertainty is not None and len(files) > 1:
