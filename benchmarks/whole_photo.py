@@ -121,6 +121,22 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: float = 0.5) -> None:
+    """A JPEG of whole photos (rows) at `scale`: the observation (holes grey) and each
+    configuration's saved result (columns, from --save)."""
+    from PIL import Image
+
+    rows = []
+    for f in files:
+        x = np.asarray(Image.open(f).convert("RGB"))
+        fill = holes(f.name, *x.shape[:2])
+        cols = [np.where(fill[..., None], 128, x).astype(np.uint8)]
+        cols += [np.asarray(Image.open(out / c.replace(":", "_") / (f.stem + ".png"))) for c in configs]
+        rows.append(np.concatenate([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cols], 1))
+    im = Image.fromarray(np.concatenate(rows, 0))
+    im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS).save(path, quality=90)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data_root", type=Path)
@@ -131,6 +147,7 @@ def main(argv=None) -> None:
     ap.add_argument("--prior", default="natural")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save", action="store_true", help="Also write each result as OUT/CONFIG/NAME.png.")
+    ap.add_argument("--grid", type=int, default=0, help="With --save: OUT/grid.jpg of the first N photos.")
     a = ap.parse_args(argv)
     import torch
     from PIL import Image
@@ -169,6 +186,8 @@ def main(argv=None) -> None:
             print(f"{f.name} {spec}: hole PSNR {row['psnr_hole']:.2f} low-pass {row['lowpass_hole']:.2f} "
                   f"{secs:.1f} s", flush=True)
     print(summary(rows))
+    if a.grid and a.save:
+        grid(a.out, photos(a.data_root, a.split)[: a.grid], configs, a.out / "grid.jpg")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ class Default(NamedTuple):
 # Chosen on natural/val and faces/val only (benchmarks/RESULTS.md, "Choosing the defaults", says by
 # which rule and command). "auto": DDRM where the operator has a cheap SVD (masks, separable blurs,
 # downsampling), Pi-GDM otherwise (a motion blur).
-DEFAULTS = {"inpaint": Default("ddrm", 15, 0.3), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
+DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 50)}
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
 DEFAULT_MARGIN = 32

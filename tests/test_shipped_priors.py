@@ -78,11 +78,12 @@ def test_pigdm_stays_finite_on_a_trained_prior():
 
 def test_default_inpaint_fills_a_large_hole_in_the_colour_around_it(tmp_path):
     """The command line's defaults on a real photo (scikit-image's cat, 150x225) with a 48x48 hole,
-    larger than the natural prior's 32-px patch: the fill's mean colour is within 12 levels (of
+    larger than the natural prior's 32-px patch: the fill's mean colour is within 15 levels (of
     255) per channel of the mean of the 8-px ring around the hole (the true pixels' mean is 6.8
-    away from it). Measured 7.4 (seed 0) and 9.5 (seed 1); the cold 50-step chain of the earlier
-    default 6.2; the same warm chain started from scikit-image's biharmonic fill, which overshoots
-    around this fur, 23.7 (it would fail)."""
+    away from it). Measured 11.3 (seed 0) and 9.7 (seed 1); the cold 50-step chain of the earlier
+    default 6.2 here (its blotches show on whole photos: benchmarks/RESULTS.md, "Whole photos");
+    the same warm chain started from scikit-image's biharmonic fill, which overshoots around this
+    fur, 23.7 at strength 0.3 and 29.9 at 0.1 (it would fail)."""
     photo = skdata.chelsea()[::2, ::2]
     Image.fromarray(photo).save(tmp_path / "cat.png")
     hole = np.zeros(photo.shape[:2], np.uint8)
@@ -97,4 +98,4 @@ def test_default_inpaint_fills_a_large_hole_in_the_colour_around_it(tmp_path):
     ring[52:116, 82:146] = True
     ring &= ~fill
     assert np.array_equal(out[~fill], photo[~fill])
-    assert np.abs(out[fill].mean(0) - photo[ring].mean(0)).max() < 12, (out[fill].mean(0), photo[ring].mean(0))
+    assert np.abs(out[fill].mean(0) - photo[ring].mean(0)).max() < 15, (out[fill].mean(0), photo[ring].mean(0))
