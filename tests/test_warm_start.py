@@ -212,3 +212,21 @@ def test_regions_restore_only_near_the_holes(tiny_prior):
     restore.inpaint(a, fill, prior=tiny_prior, steps=2, strength=1.0, sigma_y=0.0, margin=3,
                     callback=lambda d: sizes.append(tuple(d["x"].shape[-2:])))
     assert sizes == [(11, 12)] * 2
+
+
+def test_whole_photo_benchmark_holes_and_scores():
+    """The whole-photo track: the same holes for a name on every run, object-sized, inside the
+    photo; scores inside the holes only; the paired interval is Student's t."""
+    from restore.benchmarks.whole_photo import holes, interval, scores
+
+    a, b = holes("x.jpg", 321, 481), holes("x.jpg", 321, 481)
+    assert np.array_equal(a, b) and not np.array_equal(a, holes("y.jpg", 321, 481))
+    assert 48 * 48 <= a.sum() <= 2 * 128 * 128 and not a[0].any() and not a[:, 0].any()
+    x = np.random.default_rng(0).uniform(0, 1, (321, 481, 3))
+    est = x.copy()
+    est[a] = 0.5
+    s = scores(x, est, a)
+    assert abs(s["psnr_hole"] - 10 * np.log10(1 / ((x[a] - 0.5) ** 2).mean())) < 1e-9
+    assert s["psnr_whole"] > s["psnr_hole"] and s["lowpass_hole"] > s["psnr_hole"]
+    m, lo, hi = interval([1.0, 2.0, 3.0])
+    assert m == 2.0 and abs(hi - m - 4.30 * 1.0 / np.sqrt(3)) < 1e-9 and abs(m - lo - (hi - m)) < 1e-12
