@@ -132,7 +132,10 @@ def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: fl
         fill = holes(f.name, *x.shape[:2])
         cols = [np.where(fill[..., None], 128, x).astype(np.uint8)]
         cols += [np.asarray(Image.open(out / c.replace(":", "_") / (f.stem + ".png"))) for c in configs]
-        rows.append(np.concatenate([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cols], 1))
+        row = Image.fromarray(np.concatenate([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cols], 1))
+        rows.append(row)
+    width = max(r.width for r in rows)  # portrait and landscape photos: rows scaled to one width
+    rows = [np.asarray(r.resize((width, round(r.height * width / r.width)), Image.LANCZOS)) for r in rows]
     im = Image.fromarray(np.concatenate(rows, 0))
     im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS).save(path, quality=90)
 
