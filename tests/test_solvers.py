@@ -59,8 +59,8 @@ BOUNDS = {
     ("ddrm", "sr-block", 0.05): (0.024, 0.63, 0.74),  # measured 0.0037 +- 0.0044, 0.686 +- 0.008
     ("ddrm", "sr-bicubic", 0.05): (0.023, 0.59, 0.69),  # measured 0.0063 +- 0.0036, 0.641 +- 0.006
     # DPS (zeta 0.2): p(y|x_t) ~ N(A x0_hat, sigma^2) ignores the spread of x0 given x_t and the step is
-    # a fixed length, not a Bayes weight: good means on SR and blur, std from 0.5 to 1. Not asserted:
-    # noiseless blur (measured 375, 32.8): the posterior there is almost a point (only the 3
+    # a fixed length, not a Bayes weight: good means on SR and blur, std ratio 0.4 to 1. Not asserted:
+    # noiseless blur (measured 375, 32.8 on one observation before issue 18): the posterior there is almost a point (only the 3
     # singular values under rcond are free), which fixed-length steps do not reach in 100 steps.
     ("dps", "inpaint", 0.0): (0.849, 0.93, 1.11),  # measured 0.4023 +- 0.1109, 1.018 +- 0.016
     ("dps", "sr-block", 0.0): (0.115, 0.82, 1.03),  # measured 0.0399 +- 0.0181, 0.926 +- 0.020
@@ -72,7 +72,7 @@ BOUNDS = {
     # PiGDM (Algorithm 1 with the authors' adaptive weight: x0_hat moves by sqrt(abar_t) r_t^2 g, abar_t
     # times Tweedie's step, and the DDIM step keeps the network's eps): the damped guidance leaves the
     # noiseless chains overdispersed at mid noise (inpainting, blur) and the noisy ones underdispersed
-    # (std ratio 0.65-0.70) with a small mean error (0.02-0.29). The Bayes-exact step (measured here
+    # (std ratio 0.65-0.69) with a small mean error (0.04-0.16). The Bayes-exact step (measured here
     # 0.004-1.68 excess, std 0.84-1.55 at commit e36b735) diverged on every trained prior (solvers/pigdm.py).
     ("pigdm", "inpaint", 0.0): (0.95, 1.04, 1.23),  # measured 0.4643 +- 0.1208, 1.133 +- 0.018
     ("pigdm", "blur", 0.0): (2.18, 1.08, 1.27),  # measured 1.5130 +- 0.1661, 1.173 +- 0.018
@@ -85,7 +85,7 @@ BOUNDS = {
     # DiffPIR (lambda 7, zeta 0.3): noiseless it is the projection x0 + A^+(y - A x0) (as DDNM) with a
     # DDIM-like step; noisy, rho_t = lambda sigma^2 / sigma_bar_t^2 treats x0_hat as 1/sqrt(lambda)
     # sigma_bar_t accurate, so lambda = 7 under-weights the data for this prior: biased, overdispersed
-    # (lambda = 1 measured 0.01-0.2 excess).
+    # (lambda = 1 measured 0.01-0.2 excess on one observation before issue 18).
     ("diffpir", "inpaint", 0.0): (2.326, 1.83, 2.18),  # measured 1.3154 +- 0.2521, 2.007 +- 0.037
     ("diffpir", "blur", 0.0): (1.427, 1.31, 1.58),  # measured 0.7906 +- 0.1583, 1.443 +- 0.027
     ("diffpir", "sr-block", 0.0): (0.115, 0.82, 0.99),  # measured 0.0551 +- 0.0142, 0.909 +- 0.015
