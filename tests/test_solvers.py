@@ -2,7 +2,8 @@
 consistency, reproducibility, the shared pieces, and end-to-end runs with a tiny random UNet.
 
 The oracle problems, the exact posterior and the metrics are those of
-`restore.benchmarks.gaussian_oracle` (its table is the same computation with 500 draws).
+`restore.benchmarks.gaussian_oracle` (its table: one observation per cell and 500 draws; its
+`--bounds`: the computation of the bounds below).
 """
 import pytest
 import torch
