@@ -1,6 +1,7 @@
 """Every solver against the exact posterior of a Gaussian prior (the oracle).
 
     python -m restore.benchmarks.gaussian_oracle [--samples 500] [--steps 100] [--seed 0]
+    python -m restore.benchmarks.gaussian_oracle --bounds [--white]   # the bounds of tests/test_solvers.py
 
 Data x' ~ N(m, C) on 1 x 6 x 6 images in the prior's [-1, 1] space (`gaussian_prior`, exact eps),
 y = A x + sigma_y n on the [0, 1] scale. In prior space y' = A x' + n', n' ~ N(0, sigma'^2 I),
@@ -71,34 +72,51 @@ def exact_posterior(m, C, A, y_p, sigma_p) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, (cov + cov.T) / 2
 
 
-def problem(task: str, sigma_y: float, seed: int = 0, moments: tuple | None = None) -> dict:
-    """Prior, operator, one observation y (1, 1, 6, 6) on [0, 1] and the exact posterior on [0, 1].
+def problem(task: str, sigma_y: float, seed: int = 0, moments: tuple | None = None, obs: int = 1) -> dict:
+    """Prior, operator, `obs` observations y (obs, 1, 6, 6) on [0, 1] and their exact posteriors on
+    [0, 1]: means (obs, 1, 6, 6), one std (1, 1, 6, 6) (the posterior covariance does not depend on y).
+    x is drawn with the prior's Cholesky factor, so the same on every machine (priors/gaussian.py).
 
     moments: (m, C) of the prior in [-1, 1] space, default `prior_moments()`."""
     m, C = moments if moments is not None else prior_moments()
     prior = gaussian_prior(m, C, SHAPE)
     op = make_operator(task)
     g = torch.Generator().manual_seed(seed)
-    x_p = prior.net.sample(1, generator=g)  # [-1, 1]
+    x_p = prior.net.sample(obs, generator=g)  # [-1, 1]
     x = (x_p + 1) / 2
     y = add_noise(op.A(x), sigma_y, g)
     y_p, s_p = to_prior_space(op, y, sigma_y)
     A = dense(op, truncated=sigma_y == 0)  # noiseless: the solvers' effective operator (see `dense`)
-    mean_p, cov_p = exact_posterior(m, C, A, y_p.flatten(), s_p)
-    std = cov_p.diagonal().clamp(min=0).sqrt() / 2
+    means = [exact_posterior(m, C, A, yi.flatten(), s_p) for yi in y_p]
+    std = means[0][1].diagonal().clamp(min=0).sqrt() / 2
     return {"prior": prior, "operator": op, "y": y, "x": x, "sigma_y": sigma_y, "A": A,
-            "mean": ((mean_p + 1) / 2).reshape(1, *SHAPE), "std": std.reshape(1, *SHAPE)}
+            "mean": torch.stack([(mp + 1) / 2 for mp, _ in means]).reshape(obs, *SHAPE),
+            "std": std.reshape(1, *SHAPE)}
 
 
 def compare(samples: torch.Tensor, prob: dict) -> dict:
-    """Excess MSE over the MMSE (relative) and std calibration of draws (N, 1, C, H, W)."""
-    mean, std = samples.mean(0), samples.std(0)
+    """Excess MSE over the MMSE (relative) and std calibration of draws (N, obs, C, H, W), per
+    observation and then averaged over observations ("_se": the standard error of that average,
+    std over observations / sqrt(obs); nan for one observation).
+
+    excess: (||mean - mean*||^2 - sum(var) / N) / MMSE with var the unbiased per-pixel variance of
+    the N draws: E ||mean - mean*||^2 = ||bias||^2 + sum(true var) / N, so this estimates the
+    solver's squared bias without the Monte Carlo term (it can be slightly negative); excess_raw:
+    ||mean - mean*||^2 / MMSE as in `table`."""
+    n = samples.shape[0]
+    mean, var = samples.mean(0), samples.var(0)
     mmse = float(prob["std"].pow(2).sum())
-    excess = float((mean - prob["mean"]).pow(2).sum()) / mmse
-    sel = prob["std"] > 0.01 * prob["std"].max()
-    ratio = float((std[sel] / prob["std"][sel]).mean())
-    return {"excess": excess, "std_ratio": ratio, "rmse": float((mean - prob["mean"]).pow(2).mean().sqrt()),
-            "mmse": mmse / D}
+    sq = (mean - prob["mean"]).pow(2).flatten(1).sum(1)
+    excess = (sq - var.flatten(1).sum(1) / n) / mmse
+    sel = (prob["std"] > 0.01 * prob["std"].max()).expand_as(var)
+    ratio = (var.sqrt() / prob["std"]).where(sel, 0).flatten(1).sum(1) / sel.flatten(1).sum(1)
+
+    def se(v):
+        return float(v.std() / len(v) ** 0.5) if len(v) > 1 else float("nan")
+
+    return {"excess": float(excess.mean()), "excess_se": se(excess), "excess_each": excess.tolist(),
+            "excess_raw": float(sq.mean()) / mmse, "std_ratio": float(ratio.mean()), "std_ratio_se": se(ratio),
+            "rmse": float(sq.mean().div(D).sqrt()), "mmse": mmse / D}
 
 
 # the solvers' settings used in the table and in tests/test_solvers.py: the defaults, except DPS,
@@ -122,15 +140,17 @@ def applicable(method: str, task: str, sigma_y: float) -> bool:
 
 
 def run(method: str, prob: dict, samples: int, steps: int, seed: int = 1, **kw) -> tuple[torch.Tensor, int]:
-    """`samples` draws (N, 1, C, H, W) in one batch and the number of network evaluations."""
+    """`samples` draws of each observation (samples, obs, C, H, W), all in one batch (draw-major:
+    batch index = draw * obs + observation), and the number of network evaluations."""
     from restore.solvers import METHODS
 
     calls = []
+    obs = len(prob["y"])
     y = prob["y"].repeat(samples, 1, 1, 1)
     x = METHODS[method](prob["prior"], prob["operator"], y, steps=steps, sigma_y=prob["sigma_y"],
                         generator=torch.Generator().manual_seed(seed), callback=lambda d: calls.append(d["i"]),
                         **{**SETTINGS[method], **kw})
-    return x.reshape(samples, 1, *SHAPE), len(calls)
+    return x.reshape(samples, obs, *SHAPE), len(calls)
 
 
 def table(samples: int = 500, steps: int = 100, seed: int = 0) -> str:
@@ -145,9 +165,40 @@ def table(samples: int = 500, steps: int = 100, seed: int = 0) -> str:
                 t0 = time.perf_counter()
                 x, nfe = run(method, prob, samples, steps)
                 c = compare(x, prob)
-                rows.append(f"| {method} | {task} | {sigma_y} | {c['excess']:.4f} | {c['std_ratio']:.3f} "
+                rows.append(f"| {method} | {task} | {sigma_y} | {c['excess_raw']:.4f} | {c['std_ratio']:.3f} "
                             f"| {c['rmse']:.4f} | {c['mmse'] ** 0.5:.4f} | {nfe} | {time.perf_counter() - t0:.2f} |")
     return "\n".join(rows)
+
+
+# the cells tests/test_solvers.py bounds: every applicable one but DPS on noiseless blur (see there)
+CELLS = [(m, t, s) for s in SIGMAS for t in TASKS for m in SETTINGS
+         if applicable(m, t, s) and (m, t, s) != ("dps", "blur", 0.0)]
+OBS, DRAWS, K = 16, 16, 4  # the tests' observations per cell, draws per observation, and bound width in SEs
+# added to k SE: 20x the largest change between MKL settings measured on these cells (1e-4 excess,
+# 0.001 std ratio, noiseless blur, where the selected exact stds are tiny); covers rounding elsewhere
+MARGIN_EXCESS, MARGIN_STD = 0.002, 0.02
+
+
+def bound_rows(obs: int = OBS, draws: int = DRAWS, steps: int = 100, k: float = K, white: bool = False) -> list[str]:
+    """The oracle tests' bounds, printed as the lines of BOUNDS in tests/test_solvers.py: per cell,
+    `obs` observations (seed 0) x `draws` draws (seed 1) in one batch, excess <= mean + k SE and
+    mean - k SE <= std ratio <= mean + k SE over the observations, widened by MARGIN_* and rounded
+    outwards.
+    white: the white-prior cells (C = I) of test_exact_for_white_prior and the PiGDM noisy blur."""
+    cells = ([(m, t, 0.0) for t in ("inpaint", "sr-bicubic") for m in ("ddnm", "ddnm_plus", "pigdm", "diffpir",
+              "repaint", "ddrm") if m != "repaint" or t == "inpaint"] + [("pigdm", "blur", 0.05)]) if white else CELLS
+    moments = (prior_moments()[0], torch.eye(D, dtype=torch.float64)) if white else None
+    rows, probs = [], {}
+    for method, task, sigma_y in cells:
+        if (task, sigma_y) not in probs:
+            probs[task, sigma_y] = problem(task, sigma_y, moments=moments, obs=obs)
+        c = compare(run(method, probs[task, sigma_y], draws, steps)[0], probs[task, sigma_y])
+        hi_e = math.ceil((c["excess"] + k * c["excess_se"] + MARGIN_EXCESS) * 1000) / 1000
+        lo_s = math.floor((c["std_ratio"] - k * c["std_ratio_se"] - MARGIN_STD) * 100) / 100
+        hi_s = math.ceil((c["std_ratio"] + k * c["std_ratio_se"] + MARGIN_STD) * 100) / 100
+        rows.append(f"    {(method, task, sigma_y)!r}: ({hi_e}, {lo_s}, {hi_s}),  # measured {c['excess']:.4f} "
+                    f"+- {c['excess_se']:.4f}, {c['std_ratio']:.3f} +- {c['std_ratio_se']:.3f}")
+    return rows
 
 
 def main() -> None:
@@ -156,9 +207,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bounds", action="store_true", help="print the BOUNDS of tests/test_solvers.py instead")
+    ap.add_argument("--white", action="store_true", help="with --bounds: the white-prior cells")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    print(table(a.samples, a.steps, a.seed))
+    print("\n".join(bound_rows(steps=a.steps, white=a.white)) if a.bounds else table(a.samples, a.steps, a.seed))
 
 
 if __name__ == "__main__":

@@ -24,12 +24,13 @@ class KroneckerSVD:
     The SVDs of M_h and M_w (torch.linalg.svd, float64) give A = U diag(s) V^T with
     s = outer(s_h, s_w). Layout of z = VT(x) per sample: the (C, h, w) block of kept coefficients
     first (pairing with s repeated per channel), then the (C, h, W - w) block, then (C, H - h, W).
+    The bases are made unique (`canonical_svd`): solvers draw noise in these coordinates, and the
+    signs LAPACK returns (and its basis of the null space) may differ between CPUs.
     """
 
     def __init__(self, M_h: Tensor, M_w: Tensor):
-        self.U_h, self.s_h, Vh_h = torch.linalg.svd(M_h.to(torch.float64))
-        self.U_w, self.s_w, Vh_w = torch.linalg.svd(M_w.to(torch.float64))
-        self.V_h, self.V_w = Vh_h.T, Vh_w.T
+        self.U_h, self.s_h, self.V_h = canonical_svd(M_h)
+        self.U_w, self.s_w, self.V_w = canonical_svd(M_w)
         self.h, self.H = M_h.shape
         self.w, self.W = M_w.shape
 
@@ -61,3 +62,21 @@ class KroneckerSVD:
     def U(self, w: Tensor, c: int) -> Tensor:
         W = w.reshape(w.shape[0], c, self.h, self.w)
         return torch.einsum("ia,bcad,jd->bcij", self.U_h.to(w), W, self.U_w.to(w))
+
+
+def canonical_svd(M: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """M = U diag(s) V[:, :k]^T (M: k x n, k <= n, float64) with V square (n x n), in a form that does
+    not depend on LAPACK's choices (so per-draw noise in V's coordinates is the same on every CPU):
+    each singular pair's sign so that V's first entry of at least half its largest magnitude is
+    positive, and the null-space columns from a Householder QR of the range columns (a fixed
+    function of them). Repeated non-zero singular values would still leave a rotation free."""
+    U, s, Vh = torch.linalg.svd(M.to(torch.float64))
+    k = len(s)
+    V = Vh[:k].T
+    big = V.abs() >= 0.5 * V.abs().amax(0, keepdim=True)
+    first = big.to(torch.int8).argmax(0)  # first index of each column with a large entry
+    sign = torch.sign(V[first, torch.arange(k)])
+    U, V = U * sign, V * sign
+    if V.shape[0] > k:
+        V = torch.cat([V, torch.linalg.qr(V, mode="complete").Q[:, k:]], 1)
+    return U, s, V

@@ -3,6 +3,11 @@
 For Gaussian data, E[eps | x_t] = sqrt(1 - abar_t) (abar_t C + (1 - abar_t) I)^{-1} (x_t - sqrt(abar_t) m),
 so every sampler and solver can be checked against closed-form answers (marginals, posteriors,
 likelihoods). Computed in the eigenbasis of C: C = Q diag(lam) Q^T.
+
+Draws (`sample`) use the Cholesky factor C = L L^T instead: L is unique for a positive definite C,
+while LAPACK's eigenvectors are only defined up to sign (and rotation within repeated eigenvalues)
+and MKL picks them by CPU, so x = m + Q lam^1/2 z would differ between machines for the same z.
+eps and log_prob are invariant to that choice (up to rounding) and keep the eigenbasis.
 """
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ class GaussianEps(nn.Module):
         self.register_buffer("cov", cov)
         self.register_buffer("lam", lam.clamp(min=0))
         self.register_buffer("Q", Q)
+        self.register_buffer("L", _unique_factor(cov, lam.clamp(min=0), Q))
         self.register_buffer("abar", schedule.abar.clone())
 
     def forward(self, x: Tensor, t_net: Tensor) -> Tensor:
@@ -43,13 +49,22 @@ class GaussianEps(nn.Module):
         return (r @ self.Q.T).reshape(x.shape).to(x.dtype)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """n draws of x0 ~ N(m, C): m + L z, the same x on every machine for the same generator."""
         z = torch.randn(n, len(self.m), generator=generator, dtype=torch.float64)
-        return (self.m + (z * self.lam.sqrt()) @ self.Q.T).reshape(n, *self.shape)
+        return (self.m + z @ self.L.T).reshape(n, *self.shape)
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log N(x; m, C) per image (C must be non-singular)."""
         r = (x.flatten(1).double() - self.m) @ self.Q
         return -0.5 * ((r**2 / self.lam).sum(1) + self.lam.log().sum() + len(self.m) * math.log(2 * math.pi))
+
+
+def _unique_factor(cov: Tensor, lam: Tensor, Q: Tensor) -> Tensor:
+    """A factor F with F F^T = cov that does not depend on LAPACK's eigenbasis: the Cholesky factor
+    (unique for positive definite cov), else (singular cov) the symmetric square root Q lam^1/2 Q^T,
+    which is unique too (the same matrix whatever basis Q spans each eigenspace with)."""
+    L, info = torch.linalg.cholesky_ex((cov + cov.T) / 2)
+    return L if int(info) == 0 else (Q * lam.sqrt()) @ Q.T
 
 
 def gaussian_prior(mean, cov, shape, schedule: Schedule | None = None) -> DDPM:

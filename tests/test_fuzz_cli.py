@@ -30,7 +30,7 @@ from restore.cli import main
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
 
 CASE_SECONDS = 30
-FAST, SLOW = 40, 1000
+FAST, SLOW = 80, 1000  # restoration cases (and a quarter as many others): default, -m slow
 COUNTS = {"cases": 0, "ok": 0, "refused": 0}
 
 
@@ -199,27 +199,20 @@ def _check(case):
 _HC = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 
 
-@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
-@given(restoration_args())
-def test_restoration_commands(case):
-    _check(case)
-
-
-@settings(max_examples=FAST // 4, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
-@given(other_args())
-def test_train_and_sample_commands(case):
-    _check(case)
-
-
-@pytest.mark.slow
-def test_cli_thousands_of_cases(capsys):
+@pytest.mark.parametrize("n", [FAST, pytest.param(SLOW, marks=pytest.mark.slow)])
+def test_cli_fuzzed(capsys, n):
+    """n restoration commands and n / 4 train and sample commands: FAST (a fixed sample, derandomized)
+    in the default suite, SLOW (fresh random cases) with -m slow; prints the counts."""
     for key in COUNTS:
         COUNTS[key] = 0
-    settings(max_examples=SLOW, deadline=None, suppress_health_check=_HC, database=None)(given(restoration_args())(_check))()
-    settings(max_examples=SLOW // 4, deadline=None, suppress_health_check=_HC, database=None)(given(other_args())(_check))()
+    fixed = n == FAST
+    settings(max_examples=n, deadline=None, suppress_health_check=_HC, database=None,
+             derandomize=fixed)(given(restoration_args())(_check))()
+    settings(max_examples=n // 4, deadline=None, suppress_health_check=_HC, database=None,
+             derandomize=fixed)(given(other_args())(_check))()
     with capsys.disabled():
         print(f"\nfuzzed command-line cases: {COUNTS}")
-    assert COUNTS["cases"] >= SLOW + SLOW // 4
+    assert COUNTS["cases"] >= n + n // 4, COUNTS
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -27,7 +27,7 @@ from restore.operators.kernels import MAX_KERNEL_SIDE, load_kernel
 
 LIMIT = 4096  # --max-pixels in these cases: any declared size above it must be refused unread
 CASE_SECONDS = 10
-FAST, SLOW = 60, 2000
+FAST, SLOW = 70, 2000  # cases per loader: default suite (210 in all), -m slow
 COUNTS: dict[str, int] = {}
 _DIR = Path(tempfile.mkdtemp(prefix="restore-fuzz-"))
 atexit.register(shutil.rmtree, _DIR, True)
@@ -204,32 +204,17 @@ def _check_kernel(case):
 _HC = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
 
 
-@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
-@given(image_files())
-def test_image_loader(case):
-    _check_image(case)
-
-
-@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
-@given(mask_files())
-def test_mask_loader(case):
-    _check_mask(case)
-
-
-@settings(max_examples=FAST, deadline=None, suppress_health_check=_HC, database=None, derandomize=True)
-@given(kernel_inputs())
-def test_kernel_loader(case):
-    _check_kernel(case)
-
-
-@pytest.mark.slow
-def test_loaders_thousands_of_cases(capsys):
+@pytest.mark.parametrize("n", [FAST, pytest.param(SLOW, marks=pytest.mark.slow)])
+def test_loaders_fuzzed(capsys, n):
+    """n cases per loader (image, mask, kernel): FAST (a fixed sample, derandomized) in the default
+    suite, SLOW (fresh random cases) with -m slow; prints how many ran of each."""
     COUNTS.clear()
     for strategy, check in [(image_files(), _check_image), (mask_files(), _check_mask), (kernel_inputs(), _check_kernel)]:
-        settings(max_examples=SLOW, deadline=None, suppress_health_check=_HC, database=None)(given(strategy)(check))()
+        settings(max_examples=n, deadline=None, suppress_health_check=_HC, database=None,
+                 derandomize=n == FAST)(given(strategy)(check))()
     with capsys.disabled():
         print(f"\nfuzzed loader cases: {COUNTS}")
-    assert all(n >= SLOW for n in COUNTS.values())
+    assert all(COUNTS.get(k, 0) >= n for k in ("image", "mask", "kernel")), COUNTS
 
 
 def test_known_hostile_files():

@@ -1,5 +1,6 @@
 """Large photos: the --max-pixels guard, the tiling check (memory and seams) on a small photo by
-default and on a 4000x3000 one with -m slow, and the seconds-per-megapixel benchmark's machinery."""
+default, on a 2000x1500 one by
+default and a 4000x3000 one with -m slow, and the seconds-per-megapixel benchmark's machinery."""
 from __future__ import annotations
 
 import json
@@ -77,15 +78,20 @@ def test_tiling_check_small_photo():
         assert res[axis]["seam_p"] >= 0.01 and res[axis]["control_seam_p"] < 0.05, res
 
 
-@pytest.mark.slow
-def test_4000x3000_photo_memory_and_seams(capsys):
-    r = subprocess.run([sys.executable, "-m", "restore.benchmarks.tiling_check", "--width", "4000", "--height", "3000",
-                        "--steps", "2", "--tile", "32"], capture_output=True, text=True, env=ENV, timeout=1800)
+@pytest.mark.parametrize("width, height, max_gb", [
+    (2000, 1500, 1.5),  # default suite: measured 0.92 GB, 31 s on one thread
+    pytest.param(4000, 3000, 4.0, marks=pytest.mark.slow),  # measured 2.74 GB (benchmarks/RESULTS.md)
+])
+def test_large_photo_memory_and_seams(capsys, width, height, max_gb):
+    """The tiling check as a separate process (its peak RSS is its own): memory under max_gb, no seam,
+    the control seam seen. -m slow runs the full 4000x3000 photo."""
+    r = subprocess.run([sys.executable, "-m", "restore.benchmarks.tiling_check", "--width", str(width), "--height",
+                        str(height), "--steps", "2", "--tile", "32"], capture_output=True, text=True, env=ENV, timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     with capsys.disabled():
-        print(f"\n4000x3000 tiling check: {res}")
-    assert res["peak_rss_gb"] < 4.0
+        print(f"\n{width}x{height} tiling check: {res}")
+    assert res["peak_rss_gb"] < max_gb
     for axis in ("rows", "cols"):
         assert res[axis]["seam_p"] >= 0.01 and res[axis]["control_seam_p"] < 0.01, res
 

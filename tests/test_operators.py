@@ -349,3 +349,33 @@ def test_to_prior_space():
     down = Downsample(2)
     y2, _ = to_prior_space(down, down.A(x), 0.0)
     assert torch.allclose(y2, down.A(2 * x - 1))
+
+
+def test_separable_svd_does_not_depend_on_lapack_signs(monkeypatch):
+    """DDRM draws noise in V's coordinates, so V must be the same whatever signs (and null-space
+    basis) LAPACK returns on a given CPU: another valid SVD (pairs' signs flipped, null space of the
+    bicubic 3x6 matrix rotated) gives the same U, s, V (canonical_svd). Fails with V = Vh^T as returned."""
+    from restore.operators.bicubic import bicubic_matrix
+    from restore.operators.svd_tools import KroneckerSVD
+
+    svd = torch.linalg.svd
+    g = torch.Generator().manual_seed(0)
+
+    def other(M, full_matrices=True):
+        U, s, Vh = svd(M, full_matrices=full_matrices)
+        k = len(s)
+        flip = torch.where(torch.arange(k) % 2 == 0, -1.0, 1.0).double()
+        Vh = Vh.clone()
+        Vh[:k] *= flip[:, None]
+        R = torch.linalg.qr(torch.randn(len(Vh) - k, len(Vh) - k, generator=g, dtype=torch.float64)).Q
+        Vh[k:] = R @ Vh[k:]
+        return U * flip, s, Vh
+
+    M_h, M_w = bicubic_matrix(6, 2), bicubic_matrix(8, 2)
+    a = KroneckerSVD(M_h, M_w)
+    monkeypatch.setattr(torch.linalg, "svd", other)
+    b = KroneckerSVD(M_h, M_w)
+    for name in ("U_h", "s_h", "V_h", "U_w", "s_w", "V_w"):
+        assert (getattr(a, name) - getattr(b, name)).abs().max() < 1e-12, name
+    x = torch.randn(2, 3, 6, 8, generator=g, dtype=torch.float64)
+    assert torch.allclose(a.V(a.VT(x), 3), x, atol=1e-12)  # still orthogonal

@@ -126,3 +126,39 @@ def test_mean_pass_is_near_one_for_the_exact_prior_and_zero_for_a_mean_blind_net
 
     blind = measure(DDPM(MeanBlind(), prior.schedule, image_size=4, channels=1, clip=False), x0, [1000])
     assert abs(blind["slope t=1000"]) < 1e-6 and blind["x0 spread"] > 10 * r["data spread"], blind
+
+
+@pytest.mark.parametrize("kind", ["stationary", "white", "singular"])
+def test_draws_and_eps_do_not_depend_on_the_eigenbasis(monkeypatch, kind):
+    """LAPACK's eigenvectors are fixed only up to sign, and up to rotation within a repeated
+    eigenvalue, and MKL's choice differs by CPU. Another valid basis (signs flipped; the repeated
+    eigenspace rotated: all of it for C = I, the null space of a rank-6 C) must give the same draws
+    for the same generator (Cholesky factor, or the symmetric square root when C is singular) and
+    the same eps. With draws m + Q lam^1/2 z they differed by O(1)."""
+    from restore.priors.gaussian import GaussianEps
+
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(D, 6, generator=g, dtype=torch.float64) * 0.1
+    C = {"stationary": stationary_covariance(4, 4, 1, std=0.25, length=1.5), "white": torch.eye(D, dtype=torch.float64),
+         "singular": B @ B.T}[kind]
+    m = 0.1 * torch.sin(torch.arange(D, dtype=torch.float64))
+    a = GaussianEps(m, C, linear_schedule(), SHAPE)
+    eigh = torch.linalg.eigh
+
+    def other_basis(A):
+        lam, Q = eigh(A)
+        Q = Q * torch.where(torch.arange(D) % 2 == 0, -1.0, 1.0).double()  # flip every other sign
+        free = (lam - lam.max()).abs() < 1e-9 if kind == "white" else lam.abs() < 1e-9 * lam.abs().max()
+        R = torch.linalg.qr(torch.randn(int(free.sum()), int(free.sum()), generator=g, dtype=torch.float64)).Q
+        Q[:, free] = Q[:, free] @ R
+        return lam, Q
+
+    monkeypatch.setattr(torch.linalg, "eigh", other_basis)
+    b = GaussianEps(m, C, linear_schedule(), SHAPE)
+    assert not torch.allclose(a.Q, b.Q)  # the bases do differ
+    xa, xb = a.sample(5, torch.Generator().manual_seed(1)), b.sample(5, torch.Generator().manual_seed(1))
+    # singular C: the zero eigenvalues come out as +-1e-17, whose square roots (3e-9) remain
+    assert (xa - xb).abs().max() < (1e-7 if kind == "singular" else 1e-12)
+    assert (xa[1:] - xa[:1]).abs().amax((1, 2, 3)).min() > 1e-3  # distinct draws
+    t = torch.tensor([0, 300, 999, 5, 500])
+    assert (a(xa, t) - b(xa, t)).abs().max() < 1e-10

@@ -133,17 +133,16 @@ def _kill_test(tiny_npz, tmp_path, kills: int, steps: int, seed: int) -> dict:
     return stats
 
 
-def test_sigkill_and_resume(tiny_npz, tmp_path):
-    stats = _kill_test(tiny_npz, tmp_path, kills=3, steps=2 * CKPT_EVERY * 3 + 12, seed=0)
-    assert stats["kills"] == 3
-
-
-@pytest.mark.slow
-def test_sigkill_and_resume_many(tiny_npz, tmp_path, capsys):
-    stats = _kill_test(tiny_npz, tmp_path, kills=15, steps=2 * CKPT_EVERY * 15 + 12, seed=1)
+@pytest.mark.parametrize("kills, seed", [(3, 0), pytest.param(15, 1, marks=pytest.mark.slow)])
+def test_sigkill_and_resume(tiny_npz, tmp_path, capsys, kills, seed):
+    """3 kills in the default suite (one of them aimed at a checkpoint write), 15 with -m slow, where
+    at least one must land inside a write (5 tries; a try can miss the write, so not asserted at 3)."""
+    stats = _kill_test(tiny_npz, tmp_path, kills=kills, steps=2 * CKPT_EVERY * kills + 12, seed=seed)
     with capsys.disabled():
         print(f"\nkill test: {stats}")
-    assert stats["kills"] == 15 and stats["kills_in_checkpoint_write"] >= 1
+    assert stats["kills"] == kills
+    if kills >= 15:
+        assert stats["kills_in_checkpoint_write"] >= 1
 
 
 # ---------------------------------------------------------------- a failing disk
