@@ -35,9 +35,10 @@ class Default(NamedTuple):
     samples: int = 1
 
 
-# Chosen on natural/val and faces/val only (benchmarks/RESULTS.md, "Choosing the defaults", says by
-# which rule and command). "auto": DDRM where the operator has a cheap SVD (masks, separable blurs,
-# downsampling), Pi-GDM otherwise (a motion blur).
+# Chosen on the val splits only, each by the rule benchmarks/RESULTS.md states: inpaint on whole
+# natural/val photos with object-sized holes ("Whole photos"), the others on 128-px crops of
+# natural/val and faces/val ("Choosing the defaults"). "auto": DDRM where the operator has a cheap
+# SVD (masks, separable blurs, downsampling), Pi-GDM otherwise (a motion blur).
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 50)}
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)

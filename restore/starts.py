@@ -4,8 +4,9 @@ A warm start (SDEdit, Meng et al. ICLR 2022; Come-Closer-Diffuse-Faster, Chung e
 noises a cheap estimate of the image to an intermediate level t0 and runs the reverse chain from
 there: the estimate fixes the colours and shading the prior would otherwise have to find from pure
 noise, and the chain needs only the steps below t0. Every estimate here is computed on the [0, 1]
-scale from the observation y (B, C, h, w) and the operator that made it; scikit-image supplies the
-method where it has one.
+scale from the observation y (B, C, h, w) and the operator that made it, by the operator's own
+linear algebra (A^+, the Tikhonov step) or a sparse solve; scikit-image's inpainting (biharmonic)
+was measured and not used (`classical_estimate`).
 """
 from __future__ import annotations
 
