@@ -239,12 +239,14 @@ def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], c
     from .starts import classical_estimate, warm_schedule
 
     im = _load(image)
-    p = _prior(prior, device)
     default = DEFAULTS[command]
     method = method or default.method
     steps = int(steps or default.steps)
     strength = default.strength if strength is None else float(strength)
+    if not 0 < strength <= 1:
+        raise ValueError(f"strength must be in (0, 1], got {strength}")
     samples = default.samples if samples is None else int(samples)
+    p = _prior(prior, device)
     if sigma_y is None:
         sigma_y = estimate_noise(im.x)
     c = im.x.shape[0]

@@ -203,6 +203,12 @@ def test_inpainting_keeps_every_pixel_outside_the_mask(tiny_prior, kind, sigma_y
     assert np.array_equal(np.asarray(out_pil)[~fill], np.asarray(pil)[~fill])
 
 
+@pytest.mark.parametrize("strength", [0.0, -0.5, 1.5, float("nan")])
+def test_strength_outside_its_range_is_refused(tiny_prior, strength):
+    with pytest.raises(ValueError, match="strength"):
+        restore.denoise(_photo("8-bit"), prior=tiny_prior, steps=2, sigma_y=0.05, strength=strength)
+
+
 def test_denoise_rest_restores_the_whole_image(tiny_prior):
     a = _photo("8-bit")
     fill = np.zeros(a.shape[:2], bool)
