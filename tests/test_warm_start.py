@@ -260,3 +260,23 @@ def test_whole_photo_sr_baselines_invert_the_same_operator():
     bic, bp = super_resolve_one(x, "bicubic", None), super_resolve_one(x, "backprojection", None)
     assert bic.shape == bp.shape == x.shape
     assert (A(bp) - y).abs().mean() < 0.3 * (A(bic) - y).abs().mean()
+
+
+def test_a_warm_start_on_a_padded_latent(tiny_prior):
+    """An image whose sides the network does not take is padded (the padding unobserved); the warm
+    start's estimate is mirrored into the padding and cropped back unchanged."""
+    from restore.solvers.padding import pad_problem
+
+    x = torch.rand(2, 3, 13, 17, generator=torch.Generator().manual_seed(0))
+    op = Inpainting(torch.ones(1, 1, 13, 17))
+    p = pad_problem(tiny_prior, op, op.A(x))
+    assert p.changed and p.size == (14, 18)
+    padded = p.pad_image(x)
+    assert padded.shape == (2, 3, 14, 18) and torch.equal(p.crop(padded), x)
+    assert p.box[:2] == (0, 0)  # the extra row and column go below and to the right
+    assert torch.equal(padded[..., 13, :17], x[..., 11, :])  # mirrored without repeating the edge
+    assert torch.equal(padded[..., :13, 17], x[..., :, 15])
+    for method in ("ddrm", "ddnm"):
+        out = METHODS[method](tiny_prior, op, op.A(x), steps=warm_schedule(tiny_prior.schedule, 3, 0.1), sigma_y=0.0,
+                              generator=torch.Generator().manual_seed(1), x_init=x)
+        assert out.shape == x.shape and torch.allclose(out, x, atol=1e-5)  # all observed, noiseless: y itself
