@@ -223,6 +223,11 @@ def _prior(prior, device):
     return load_prior(prior if prior is not None else DEFAULT_PRIOR, device=resolve_device(device))
 
 
+def _window(box: tuple[int, int, int, int]) -> tuple:
+    """The index of the crop box = (top, left, h, w) in an image (..., H, W)."""
+    return (..., slice(box[0], box[0] + box[2]), slice(box[1], box[1] + box[3]))
+
+
 def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], command: str, *, prior=None,
                   method=None, steps=None, strength=None, sigma_y=None, seed: int = 0, device: str = "auto",
                   samples: int | None = None, return_std: bool = False, keep: Tensor | None = None,
@@ -243,8 +248,6 @@ def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], c
     method = method or default.method
     steps = int(steps or default.steps)
     strength = default.strength if strength is None else float(strength)
-    if not 0 < strength <= 1:
-        raise ValueError(f"strength must be in (0, 1], got {strength}")
     samples = default.samples if samples is None else int(samples)
     p = _prior(prior, device)
     if sigma_y is None:
@@ -255,13 +258,11 @@ def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], c
     g = torch.Generator().manual_seed(int(seed))
     mean = std = None
     for box in regions or [None]:
-        y = y_all if box is None else y_all[..., box[0] : box[0] + box[2], box[1] : box[1] + box[3]]
+        y = y_all if box is None else y_all[_window(box)]
         operator = make_operator(y, box)
         pb = for_image(p, operator.AT(y).shape[-2:], generator=g)  # a patch prior runs by tiles on larger images
-        chain, x_init = steps, None
-        if strength < 1:  # a warm start from the classical estimate
-            chain = warm_schedule(pb.schedule, steps, strength)
-            x_init = classical_estimate(command, operator, y, float(sigma_y))
+        chain = warm_schedule(pb.schedule, steps, strength)  # strength 1: the whole schedule, from noise
+        x_init = classical_estimate(command, operator, y, float(sigma_y)) if strength < 1 else None
         res = solve(pb, operator, y, method=resolve_method(method, operator), num_samples=samples, steps=chain,
                     sigma_y=float(sigma_y), generator=g, clamp=True, callback=callback, x_init=x_init,
                     **method_options)
@@ -271,8 +272,7 @@ def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], c
             continue
         if mean is None:
             mean, std = im.x.clone(), torch.zeros_like(im.x)
-        mean[..., box[0] : box[0] + box[2], box[1] : box[1] + box[3]] = m
-        std[..., box[0] : box[0] + box[2], box[1] : box[1] + box[3]] = s
+        mean[_window(box)], std[_window(box)] = m, s
     if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
         raise FloatingPointError(f"the {method} restoration produced NaN or inf values")
     if keep is not None:  # the observed pixels, exactly
@@ -319,7 +319,7 @@ def inpaint(image, mask, *, margin: int = DEFAULT_MARGIN, denoise_rest: bool = F
         raise ValueError(f"margin must be >= 0, got {margin}")
 
     def operator(y, box):
-        k = keep if box is None else keep[..., box[0] : box[0] + box[2], box[1] : box[1] + box[3]]
+        k = keep if box is None else keep[_window(box)]
         return Inpainting(k.to(y.dtype))
 
     if denoise_rest:  # a noiseless one still keeps the observed pixels exactly

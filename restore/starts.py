@@ -89,6 +89,8 @@ def warm_schedule(schedule, steps: int, strength: float):
     strength = float(strength)
     if not 0 < strength <= 1:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
+    if not 1 <= int(steps) <= len(schedule):
+        raise ValueError(f"steps must be in 1..{len(schedule)}, got {steps}")
     t0 = max(1, round(strength * schedule.T))
     head = schedule.upto(t0)
     return head.respace(min(int(steps), len(head)))
