@@ -10,6 +10,8 @@ was measured and not used (`classical_estimate`).
 """
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -104,21 +106,13 @@ def hole_regions(fill: np.ndarray, margin: int) -> list[tuple[int, int, int, int
 
     fill = np.asarray(fill, bool)
     H, W = fill.shape
-    boxes = []
-    for sl in ndimage.find_objects(ndimage.label(fill)[0]):
-        boxes.append([max(0, sl[0].start - margin), max(0, sl[1].start - margin),
-                      min(H, sl[0].stop + margin), min(W, sl[1].stop + margin)])
-    merged = True
-    while merged:  # merge until no two boxes overlap or touch
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
-                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
-                break
+    boxes = [[max(0, sl[0].start - margin), max(0, sl[1].start - margin), min(H, sl[0].stop + margin),
+              min(W, sl[1].stop + margin)] for sl in ndimage.find_objects(ndimage.label(fill)[0])]
+
+    def touch(a, b) -> bool:
+        return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
+
+    while pair := next(((i, j) for i, j in combinations(range(len(boxes)), 2) if touch(boxes[i], boxes[j])), None):
+        a, b = boxes[pair[0]], boxes.pop(pair[1])  # merged until no two boxes overlap or touch
+        boxes[pair[0]] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
     return sorted((t, l, b - t, r - l) for t, l, b, r in boxes)
