@@ -4,13 +4,12 @@ Images are tensors (B, C, H, W) on the [0, 1] scale; every operator follows its 
 dtype. See `base` for the SVD convention shared by the operators with ``has_svd``.
 """
 
-from .base import Operator, SVDOperator
+from .base import Composed, Operator, SVDOperator
 from .bicubic import bicubic_matrix, keys_cubic
 from .blur import Blur
 from .cg import cgls
 from .circular_blur import CircularBlur
 from .colorize import Colorize
-from .composed import Composed
 from .crop import Crop
 from .denoise import Denoise
 from .downsample import Downsample

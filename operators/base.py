@@ -1,4 +1,4 @@
-"""Base classes: `Operator` (A, AT, A_pinv) and `SVDOperator` (adds a cheap SVD).
+"""Base classes: `Operator` (A, AT, A_pinv), `SVDOperator` (adds a cheap SVD) and `Composed` (second @ first).
 
 SVD convention (that of DDRM's ``H_functions``). For x of shape (B, C, H, W) let n = C*H*W, and let
 m be the number of entries of one observation y = A(x) (m <= n). Then A = U diag(s) V^T with
@@ -71,8 +71,6 @@ class Operator:
         return self.A(x)
 
     def __matmul__(self, first: Operator) -> Operator:
-        from .composed import Composed
-
         if not isinstance(first, Operator):
             return NotImplemented
         return Composed(first, self)
@@ -131,3 +129,28 @@ class SVDOperator(Operator):
         keep = s > self.rcond * s.amax(dim=-1, keepdim=True)
         s_inv = torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), torch.zeros_like(s))
         return self.V(pad_zeros(s_inv * self.UT(y), c * h * w), x_shape)
+
+
+class Composed(Operator):
+    """A = second.A o first.A (also written ``second @ first``); AT = first.AT o second.AT.
+
+    No cheap SVD. A_pinv is CGLS on ||A x - y||^2 + damping ||x||^2 (default damping 0: the
+    minimum-norm least-squares solution, up to tol = 1e-6 on the normal residual relative to
+    ||AT y||, at most max_iter = 500 iterations).
+    """
+
+    def __init__(self, first: Operator, second: Operator, *, damping: float = 0.0, tol: float = 1e-6,
+                 max_iter: int = 500):
+        if not isinstance(first, Operator) or not isinstance(second, Operator):
+            raise ValueError("Composed needs two operators")
+        self.first, self.second = first, second
+        self.damping, self.tol, self.max_iter = float(damping), float(tol), int(max_iter)
+
+    def __repr__(self) -> str:
+        return f"{self.second!r} @ {self.first!r}"
+
+    def A(self, x: Tensor) -> Tensor:
+        return self.second.A(self.first.A(x))
+
+    def AT(self, y: Tensor) -> Tensor:
+        return self.first.AT(self.second.AT(y))
