@@ -149,7 +149,7 @@ def budget(suite: Suite, cells_by_data: dict | None = None) -> dict:
     """Planned network evaluations per prior: images x sum over applicable (task, sigma) cells of the
     diffusion specs' NFE per image (steps x draws; RePaint's resampling counted; DPS/Pi-GDM's
     vector-Jacobian products not). Assumes every task applies (the Levin track needs 56+ px)."""
-    from restore.solvers._chain import levels
+    from restore.solvers.travel import levels
 
     out = {}
     for prior in suite.priors:

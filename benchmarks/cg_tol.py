@@ -1,17 +1,15 @@
 """PSNR and time of DiffPIR against the relative tolerance of its damped CG data step
-(`restore.solvers._chain.DATA_TOL`), on the faces validation split with the motion blur task.
+(`restore.solvers.problem.DATA_TOL`), on the faces validation split with the motion blur task.
 
     python -m restore.benchmarks.cg_tol [--images 4] [--steps 20] [--tols 1e-6,1e-4,1e-3]
 """
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
 
 import torch
 
-from restore.solvers import _chain
+from restore.solvers import problem as problem_module
 
 from .datasets import load_images
 from .methods import parse_method, run_diffusion
@@ -29,13 +27,13 @@ def main() -> None:
     torch.set_num_threads(1)
     from restore.priors import load_prior
 
-    diffpir_module = importlib.import_module("restore.solvers.diffpir")  # the module, not the function
+    default = problem_module.DATA_TOL
     prior = load_prior("faces")
     imgs = load_images("faces", a.data, "val", "motion", a.images, 0)
     print("| tol | PSNR (dB) | s / image |\n|---|---|---|")
     try:
         for tol in (float(v) for v in a.tols.split(",")):
-            diffpir_module.tikhonov = functools.partial(_chain.tikhonov, tol=tol)
+            problem_module.DATA_TOL = tol
             ps, ts = [], []
             for i, (iid, x) in enumerate(imgs):
                 p = make_problem("motion", x, 0.025, seed=0, image_id=iid, index=i)
@@ -44,7 +42,7 @@ def main() -> None:
                 ts.append(r["seconds"])
             print(f"| {tol:g} | {sum(ps) / len(ps):.2f} | {sum(ts) / len(ts):.2f} |", flush=True)
     finally:  # the solver's own tolerance back, even after an error
-        diffpir_module.tikhonov = _chain.tikhonov
+        problem_module.DATA_TOL = default
 
 
 if __name__ == "__main__":

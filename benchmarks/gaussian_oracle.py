@@ -142,13 +142,13 @@ def applicable(method: str, task: str, sigma_y: float) -> bool:
 def run(method: str, prob: dict, samples: int, steps: int, seed: int = 1, **kw) -> tuple[torch.Tensor, int]:
     """`samples` draws of each observation (samples, obs, C, H, W), all in one batch (draw-major:
     batch index = draw * obs + observation), and the number of network evaluations."""
-    from restore.solvers import METHODS
+    from restore.solvers import METHODS, pose, respaced
 
     calls = []
     obs = len(prob["y"])
     y = prob["y"].repeat(samples, 1, 1, 1)
-    x = METHODS[method](prob["prior"], prob["operator"], y, steps=steps, sigma_y=prob["sigma_y"],
-                        generator=torch.Generator().manual_seed(seed), callback=lambda d: calls.append(d["i"]),
+    x = METHODS[method](prob["prior"], pose(prob["prior"], prob["operator"], y, prob["sigma_y"]),
+                        respaced(prob["prior"], steps), generator=torch.Generator().manual_seed(seed), callback=lambda d: calls.append(d["i"]),
                         **{**SETTINGS[method], **kw})
     return x.reshape(samples, obs, *SHAPE), len(calls)
 

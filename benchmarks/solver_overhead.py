@@ -38,7 +38,7 @@ from torch import nn
 
 from restore.operators import Blur, Downsample, Inpainting, add_noise, gaussian_kernel, random_mask
 from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
-from restore.solvers import METHODS
+from restore.solvers import METHODS, pose, respaced
 
 GRADIENT = ("dps", "pigdm")
 NOISELESS = ("ddnm", "repaint")
@@ -125,7 +125,7 @@ def run_solver(prior, method, op, y, sigma_y, steps, repeats, device):
         calls = []
         sync(device)
         t0 = time.perf_counter()
-        METHODS[method](prior, top, y, steps=steps, sigma_y=sigma_y, generator=torch.Generator(device).manual_seed(r),
+        METHODS[method](prior, pose(prior, top, y, sigma_y), respaced(prior, steps), generator=torch.Generator(device).manual_seed(r),
                         callback=lambda d: calls.append(d["i"]))
         sync(device)
         wall = time.perf_counter() - t0

@@ -10,7 +10,7 @@ from .blur import Blur
 from .cg import cgls
 from .circular_blur import CircularBlur
 from .colorize import Colorize
-from .crop import Crop
+from .crop import Crop, Padded
 from .denoise import Denoise
 from .downsample import Downsample
 from .inpainting import Inpainting
@@ -29,6 +29,7 @@ __all__ = [
     "Denoise",
     "Colorize",
     "Crop",
+    "Padded",
     "LinearOperator",
     "Composed",
     "gaussian_kernel",

@@ -13,7 +13,12 @@ m be the number of entries of one observation y = A(x) (m <= n). Then A = U diag
 
 so that ``A(x) = U(s * VT(x)[:, :m], x.shape)`` and ``AT(y) = V(cat(s * UT(y), zeros(n - m)), x_shape)``.
 
-The pseudo-inverse of an SVD operator is truncated: singular values s <= rcond * max(s) count as zero.
+The one truncation rule (`Operator.kept`): singular values s <= rcond * max(s) count as zero, in the
+pseudo-inverse and in every solver that works in the spectral domain.
+
+Every operator owns its linear algebra: ``x_shape_of`` (the image shape behind an observation),
+``A_pinv`` and ``least_squares`` (the regularised least-squares step the solvers take), in closed
+form through the SVD where the operator has one and by conjugate gradients (CGLS) otherwise.
 """
 
 from __future__ import annotations
@@ -75,7 +80,38 @@ class Operator:
             return NotImplemented
         return Composed(first, self)
 
+    def x_shape_of(self, y_shape: Shape) -> Shape:
+        """The shape of the image behind an observation of shape y_shape (B, ...). This default
+        applies AT to zeros; operators that know it override it (a ValueError: y_shape does not fit)."""
+        return tuple(self.AT(torch.zeros(tuple(y_shape), dtype=torch.float64)).shape)
+
+    def least_squares(self, r: Tensor, rho: float, tol: float | None = None) -> Tensor:
+        """argmin_d ||A d - r||^2 + rho ||d||^2 = (A^T A + rho I)^{-1} A^T r; rho = 0 gives A_pinv(r).
+
+        Closed form through the SVD when the operator has one (rho > 0 bounds the gain by
+        1 / (2 sqrt(rho)), so no truncation is needed), else CGLS damped by rho, to relative
+        tolerance tol on the normal residual (default: the operator's tol) in at most max_iter steps.
+        """
+        rho = float(rho)
+        if rho < 0:
+            raise ValueError(f"rho must be >= 0, got {rho}")
+        if rho == 0:
+            return self.A_pinv(r)
+        if self.has_svd:
+            x_shape = self.x_shape_of(tuple(r.shape))
+            w = self.UT(r)
+            s = self.singulars(x_shape, dtype=r.dtype, device=r.device).expand_as(w)
+            c, h, wd = image_shape(x_shape)
+            return self.V(pad_zeros(s / (s * s + rho) * w, c * h * wd), x_shape)
+        return cgls(self.A, self.AT, r, damping=rho, tol=self.tol if tol is None else tol, max_iter=self.max_iter)
+
     # SVD pieces: only operators with a cheap SVD override these.
+    def kept(self, x_shape: Shape, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+        """Boolean mask, like ``singulars``, of the singular values kept (s > rcond * max s): the
+        one truncation rule, of A_pinv and of the solvers' spectral steps."""
+        s = self.singulars(x_shape, dtype=dtype, device=device)
+        return s > self.rcond * s.amax(dim=-1, keepdim=True)
+
     def _no_svd(self) -> NotImplementedError:
         return NotImplementedError(
             f"{type(self).__name__} has no cheap SVD; use a solver that needs only A, AT and A_pinv"
@@ -117,18 +153,33 @@ class SVDOperator(Operator):
     def x_shape_of(self, y_shape: Shape) -> Shape:
         raise NotImplementedError
 
-    def kept(self, x_shape: Shape, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
-        """Boolean mask, like ``singulars``, of the singular values kept by ``A_pinv``."""
-        s = self.singulars(x_shape, dtype=dtype, device=device)
-        return s > self.rcond * s.amax(dim=-1, keepdim=True)
-
     def A_pinv(self, y: Tensor) -> Tensor:
         x_shape = self.x_shape_of(tuple(y.shape))
         c, h, w = image_shape(x_shape)
         s = self.singulars(x_shape, dtype=y.dtype, device=y.device)
-        keep = s > self.rcond * s.amax(dim=-1, keepdim=True)
+        keep = self.kept(x_shape, dtype=y.dtype, device=y.device)
         s_inv = torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), torch.zeros_like(s))
         return self.V(pad_zeros(s_inv * self.UT(y), c * h * w), x_shape)
+
+
+class PixelSVD:
+    """The SVD of a diagonal operator (masks, the identity): U = V = identity on the flattened
+    (C, H, W) image and y of x's shape; the operator gives ``singulars``. Mix in before SVDOperator."""
+
+    def x_shape_of(self, y_shape: Shape) -> Shape:
+        return tuple(y_shape)
+
+    def VT(self, x: Tensor) -> Tensor:
+        return x.flatten(1)
+
+    def V(self, z: Tensor, x_shape: Shape) -> Tensor:
+        return z.reshape(z.shape[0], *image_shape(x_shape))
+
+    def UT(self, y: Tensor) -> Tensor:
+        return y.flatten(1)
+
+    def U(self, w: Tensor, x_shape: Shape) -> Tensor:
+        return w.reshape(w.shape[0], *image_shape(x_shape))
 
 
 class Composed(Operator):
@@ -154,3 +205,6 @@ class Composed(Operator):
 
     def AT(self, y: Tensor) -> Tensor:
         return self.first.AT(self.second.AT(y))
+
+    def x_shape_of(self, y_shape: Shape) -> Shape:
+        return self.first.x_shape_of(self.second.x_shape_of(y_shape))

@@ -1,4 +1,4 @@
-"""Crop: observe a rectangle of the image."""
+"""Crop: observe a rectangle of the image; `Padded`: an operator applied to a rectangle of a larger image."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import Shape, SVDOperator, check_image, image_shape
+from .base import Composed, Operator, Shape, SVDOperator, check_image, image_shape
 
 
 class Crop(SVDOperator):
@@ -78,3 +78,54 @@ class Crop(SVDOperator):
     def U(self, w: Tensor, x_shape: Shape) -> Tensor:
         c, _, _ = image_shape(x_shape)
         return w.reshape(w.shape[0], c, self.box[2], self.box[3])
+
+
+class Padded(Composed):
+    """``operator @ Crop(box, size)``: the operator applied to the crop ``box`` = (top, left, h, w)
+    of a latent of ``size`` = (Hp, Wp); y is the operator's (of the (h, w) image). The pixels
+    outside the box are unobserved: the null space of A C.
+
+    A cheap SVD when the operator has one: with A = U diag(s) V^T and the crop C (C C^T = I),
+    A C = U diag(s) [V^T C; E^T] where E lists the pixels outside the box, i.e. V_p^T x =
+    (V^T (C x), the outside pixels in (C, Hp*Wp) order): same singular values, same U.
+    A_pinv(y) = C^T A^+ y (exact: (A C)^+ = C^T A^+). rcond, damping, tol and max_iter are the operator's.
+    """
+
+    def __init__(self, operator: Operator, box: tuple[int, int, int, int], size: tuple[int, int]):
+        crop = Crop(box, size)
+        super().__init__(crop, operator, damping=getattr(operator, "damping", 0.0),
+                         tol=getattr(operator, "tol", 1e-6), max_iter=getattr(operator, "max_iter", 500))
+        self.operator, self.crop = operator, crop
+        self.has_svd = bool(getattr(operator, "has_svd", False))
+        self.rcond = getattr(operator, "rcond", Operator.rcond)
+
+    def __repr__(self) -> str:
+        return f"Padded({self.operator!r} @ {self.crop!r})"
+
+    def _inner(self, x_shape: Shape) -> Shape:
+        c, _, _ = image_shape(x_shape)
+        return (*x_shape[:-3], c, self.crop.box[2], self.crop.box[3])
+
+    def A_pinv(self, y: Tensor) -> Tensor:
+        return self.crop.AT(self.operator.A_pinv(y))
+
+    # SVD
+    def singulars(self, x_shape: Shape, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
+        return self.operator.singulars(self._inner(x_shape), dtype=dtype, device=device)
+
+    def VT(self, x: Tensor) -> Tensor:
+        inner = self.operator.VT(self.crop.A(x))
+        outside = x.flatten(2).index_select(2, self.crop._outside.to(x.device)).flatten(1)
+        return torch.cat([inner, outside], 1)
+
+    def V(self, z: Tensor, x_shape: Shape) -> Tensor:
+        c, _, _ = image_shape(x_shape)
+        n = c * self.crop.box[2] * self.crop.box[3]
+        inner = self.operator.V(z[:, :n], self._inner(x_shape))
+        return self.crop.V(torch.cat([inner.flatten(1), z[:, n:]], 1), x_shape)
+
+    def UT(self, y: Tensor) -> Tensor:
+        return self.operator.UT(y)
+
+    def U(self, w: Tensor, x_shape: Shape) -> Tensor:
+        return self.operator.U(w, self._inner(x_shape))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Shape, SVDOperator, check_image, image_shape
+from .base import PixelSVD, Shape, SVDOperator, check_image, image_shape
 
 
-class Inpainting(SVDOperator):
+class Inpainting(PixelSVD, SVDOperator):
     """y = mask * x (same shape as x, zeros where missing); AT = A_pinv = A.
 
     ``mask``: 1 = observed, 0 = missing, binary, of shape (H, W), (1 | C, H, W) or (B, 1 | C, H, W)
@@ -49,8 +49,9 @@ class Inpainting(SVDOperator):
     def A_pinv(self, y: Tensor) -> Tensor:
         return self.A(y)
 
-    # SVD
+    # SVD (PixelSVD: U = V = identity)
     def x_shape_of(self, y_shape: Shape) -> Shape:
+        self._mask_for(tuple(y_shape), torch.float64, None)  # raises if the mask does not fit
         return tuple(y_shape)
 
     def singulars(self, x_shape: Shape, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
@@ -58,15 +59,3 @@ class Inpainting(SVDOperator):
         m = self._mask_for((c, h, w), dtype, device)
         s = m.expand(m.shape[0], c, h, w).flatten(1)
         return s[0] if s.shape[0] == 1 else s
-
-    def VT(self, x: Tensor) -> Tensor:
-        return x.flatten(1)
-
-    def V(self, z: Tensor, x_shape: Shape) -> Tensor:
-        return z.reshape(z.shape[0], *image_shape(x_shape))
-
-    def UT(self, y: Tensor) -> Tensor:
-        return y.flatten(1)
-
-    def U(self, w: Tensor, x_shape: Shape) -> Tensor:
-        return w.reshape(w.shape[0], *image_shape(x_shape))

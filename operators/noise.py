@@ -39,5 +39,5 @@ def to_prior_space(operator: Operator, y: Tensor, sigma_y: float) -> tuple[Tenso
     A(1) is A applied to the all-ones image (not 1: they differ for masks and for operators that do
     not preserve constants).
     """
-    ones = torch.ones_like(operator.AT(y))
+    ones = y.new_ones(operator.x_shape_of(tuple(y.shape)))
     return 2 * y - operator.A(ones), 2 * sigma_y

@@ -70,6 +70,15 @@ class DDPM(nn.Module):
         p = self._tensor()
         return p.dtype if p is not None else torch.float32
 
+    @property
+    def size_multiple(self) -> int:
+        m = getattr(getattr(self.net, "config", None), "multiple", 1)
+        return max(1, int(m() if callable(m) else m))
+
+    @property
+    def min_size(self) -> int:
+        return 1
+
     def _t(self, t, x: Tensor) -> Tensor:
         t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
         if t.numel() == 1:

@@ -134,6 +134,14 @@ class TiledPrior:
         return self.prior.channels
 
     @property
+    def size_multiple(self) -> int:
+        return self.prior.size_multiple
+
+    @property
+    def min_size(self) -> int:
+        return self.tile
+
+    @property
     def core(self) -> int:
         return self.tile - 2 * self.overlap
 

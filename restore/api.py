@@ -260,7 +260,7 @@ def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], c
     for box in regions or [None]:
         y = y_all if box is None else y_all[_window(box)]
         operator = make_operator(y, box)
-        pb = for_image(p, operator.AT(y).shape[-2:], generator=g)  # a patch prior runs by tiles on larger images
+        pb = for_image(p, operator.x_shape_of(tuple(y.shape))[-2:], generator=g)  # a patch prior runs by tiles on larger images
         chain = warm_schedule(pb.schedule, steps, strength)  # strength 1: the whole schedule, from noise
         x_init = classical_estimate(command, operator, y, float(sigma_y)) if strength < 1 else None
         res = solve(pb, operator, y, method=resolve_method(method, operator), num_samples=samples, steps=chain,

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from restore.solvers.problem import DATA_TOL
+
 __all__ = ["classical_estimate", "harmonic_fill", "hole_regions", "warm_schedule"]
 
 # the Tikhonov weight of the deblurring start, rho = sigma_y^2 / SIGNAL_VAR: the Wiener filter of a
@@ -43,10 +45,8 @@ def classical_estimate(command: str, operator, y: Tensor, sigma_y: float) -> Ten
         x = F.interpolate(y, size=(h, w), mode="bicubic", align_corners=False)
         x = x + operator.A_pinv(y - operator.A(x))  # back-projection: A x = y exactly (up to A^+'s rcond)
     elif command == "deblur":
-        from restore.solvers._chain import tikhonov
-
         rho = max(float(sigma_y), 1e-3) ** 2 / SIGNAL_VAR
-        x = tikhonov(operator, y, rho, tuple(operator.AT(y).shape))
+        x = operator.least_squares(y, rho, tol=DATA_TOL)
     elif command == "denoise":
         x = y
     else:

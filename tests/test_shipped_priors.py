@@ -62,7 +62,7 @@ def test_pigdm_stays_finite_on_a_trained_prior():
     (Tweedie) guidance step of commit e36b735 blew up here (MSE 1e26 at 10 steps, NaN at step t = 632
     at 20 steps)."""
     from restore.operators import Inpainting
-    from restore.solvers import pigdm
+    from restore.solvers import pigdm, pose, respaced
 
     prior = load_prior("natural", device="cpu")
     x = torch.from_numpy(skdata.astronaut()[::4, ::4][10:42, 20:52].copy()).permute(2, 0, 1)[None].float() / 255
@@ -70,7 +70,7 @@ def test_pigdm_stays_finite_on_a_trained_prior():
     mask[..., 8:24, 8:24] = 0
     op = Inpainting(mask)
     y = op.A(x) + 0.025 * torch.randn(op.A(x).shape, generator=torch.Generator().manual_seed(0))
-    out = pigdm(prior, op, y, steps=10, sigma_y=0.025, generator=torch.Generator().manual_seed(0))
+    out = pigdm(prior, pose(prior, op, y, 0.025), respaced(prior, 10), generator=torch.Generator().manual_seed(0))
     assert torch.isfinite(out).all()
     assert float((out - x).pow(2).mean()) < 0.03
     assert float((op.A(out) - y).pow(2).mean().sqrt()) < 0.1

@@ -12,8 +12,9 @@ from restore.benchmarks import gaussian_oracle as go
 from restore.operators import (Blur, CircularBlur, Downsample, Inpainting, LinearOperator, add_noise,
                                gaussian_kernel, motion_kernel, random_mask)
 from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
-from restore.solvers import METHODS, ddnm, ddnm_plus, ddrm, diffpir, dps, repaint, solve
-from restore.solvers._chain import levels, tikhonov
+from restore.solvers import METHODS, ddnm, ddnm_plus, ddrm, diffpir, dps, pose, repaint, respaced, solve
+from restore.solvers.problem import DATA_TOL
+from restore.solvers.travel import levels
 
 OBS, DRAWS, STEPS = go.OBS, go.DRAWS, 100  # observations per cell, draws of each (one batch of 256), steps
 
@@ -188,7 +189,7 @@ def test_pigdm_adaptive_weight_on_white_prior_noisy_blur(problems):
 def test_noiseless_inpainting_reproduces_observed_pixels(problems, method):
     prob = problems("inpaint", 0.0)
     y = prob["y"].repeat(4, 1, 1, 1)
-    x = METHODS[method](prob["prior"], prob["operator"], y, steps=20, sigma_y=0.0,
+    x = METHODS[method](prob["prior"], pose(prob["prior"], prob["operator"], y, 0.0), respaced(prob["prior"], 20),
                         generator=torch.Generator().manual_seed(0))
     mask = prob["operator"].mask.bool().expand_as(x)
     assert (x - y)[mask].abs().max() < 1e-6
@@ -199,7 +200,7 @@ def test_noiseless_inpainting_reproduces_observed_pixels(problems, method):
 def test_noiseless_sr_is_consistent(problems, method):
     prob = problems("sr-bicubic", 0.0)
     y = prob["y"].repeat(4, 1, 1, 1)
-    x = METHODS[method](prob["prior"], prob["operator"], y, steps=20, sigma_y=0.0,
+    x = METHODS[method](prob["prior"], pose(prob["prior"], prob["operator"], y, 0.0), respaced(prob["prior"], 20),
                         generator=torch.Generator().manual_seed(0))
     assert (prob["operator"].A(x) - y).abs().max() < 1e-6
 
@@ -212,7 +213,7 @@ def test_same_generator_same_output(problems, method):
     y = prob["y"].repeat(3, 1, 1, 1)
 
     def run(seed):
-        return METHODS[method](prob["prior"], prob["operator"], y, steps=10, sigma_y=0.0,
+        return METHODS[method](prob["prior"], pose(prob["prior"], prob["operator"], y, 0.0), respaced(prob["prior"], 10),
                                generator=torch.Generator().manual_seed(seed))
 
     a, b, c = run(5), run(5), run(6)
@@ -224,13 +225,13 @@ def test_same_generator_same_output(problems, method):
 def test_callback_once_per_step_and_time_travel_nfe(problems):
     prob = problems("sr-block", 0.05)
     seen = []
-    ddnm_plus(prob["prior"], prob["operator"], prob["y"], steps=10, sigma_y=0.05,
+    ddnm_plus(prob["prior"], pose(prob["prior"], prob["operator"], prob["y"], 0.05), respaced(prob["prior"], 10),
               generator=torch.Generator().manual_seed(0), callback=seen.append)
     assert [d["i"] for d in seen] == list(range(9, -1, -1))
     assert [d["t"] for d in seen] == prob["prior"].schedule.respace(10).t.flip(0).tolist()
     assert set(seen[0]) == {"i", "t", "x", "x0_hat"} and seen[0]["x"].shape == (1, *go.SHAPE)
     calls = []
-    ddnm_plus(prob["prior"], prob["operator"], prob["y"], steps=10, sigma_y=0.05, travel_length=2, travel_repeat=3,
+    ddnm_plus(prob["prior"], pose(prob["prior"], prob["operator"], prob["y"], 0.05), respaced(prob["prior"], 10), travel_length=2, travel_repeat=3,
               generator=torch.Generator().manual_seed(0), callback=calls.append)
     assert len(calls) == 10 + 4 * 2 * 2  # jumps at levels 1, 3, 5, 7, twice each, 2 steps each
 
@@ -246,8 +247,8 @@ def test_levels_follow_repaint_schedule():
 def test_ddnm_plus_noiseless_is_ddnm(problems):
     prob = problems("blur", 0.0)
     y = prob["y"].repeat(3, 1, 1, 1)
-    a = ddnm(prob["prior"], prob["operator"], y, steps=15, sigma_y=0.0, generator=torch.Generator().manual_seed(1))
-    b = ddnm_plus(prob["prior"], prob["operator"], y, steps=15, sigma_y=0.0, generator=torch.Generator().manual_seed(1))
+    a = ddnm(prob["prior"], pose(prob["prior"], prob["operator"], y, 0.0), respaced(prob["prior"], 15), generator=torch.Generator().manual_seed(1))
+    b = ddnm_plus(prob["prior"], pose(prob["prior"], prob["operator"], y, 0.0), respaced(prob["prior"], 15), generator=torch.Generator().manual_seed(1))
     assert torch.allclose(a, b, atol=1e-9)
 
 
@@ -257,19 +258,19 @@ def test_errors(problems):
     motion = Blur(motion_kernel(5, generator=torch.Generator().manual_seed(0)))
     assert not motion.has_svd
     with pytest.raises(ValueError, match="cheap SVD"):
-        ddrm(p, motion, y, steps=5, sigma_y=0.05)
+        ddrm(p, pose(p, motion, y, 0.05), respaced(p, 5))
     with pytest.raises(ValueError, match="Inpainting"):
-        repaint(p, Downsample(2), go.problem("sr-block", 0.0)["y"], steps=5, sigma_y=0.0)
+        repaint(p, pose(p, Downsample(2), go.problem("sr-block", 0.0)["y"], 0.0), respaced(p, 5))
     with pytest.raises(ValueError, match="no noisy"):
-        repaint(p, op, y, steps=5, sigma_y=0.05)
+        repaint(p, pose(p, op, y, 0.05), respaced(p, 5))
     with pytest.raises(ValueError, match="ddnm_plus"):
-        ddnm(p, op, y, steps=5, sigma_y=0.05)
+        ddnm(p, pose(p, op, y, 0.05), respaced(p, 5))
     with pytest.raises(ValueError, match="steps"):
-        dps(p, op, y, steps=2000, sigma_y=0.05)
+        dps(p, pose(p, op, y, 0.05), respaced(p, 2000))
     with pytest.raises(ValueError, match="sigma_y"):
-        diffpir(p, op, y, steps=5, sigma_y=-1.0)
+        diffpir(p, pose(p, op, y, -1.0), respaced(p, 5))
     with pytest.raises(ValueError, match="unknown method"):
-        solve(p, op, y, method="nope", sigma_y=0.05)
+        solve(p, op, y, method="nope", steps=5, sigma_y=0.05)
 
 
 # ---------------------------------------------------------------- shared pieces
@@ -281,7 +282,7 @@ def _dense(op, shape):
 
 
 @pytest.mark.parametrize("name", ["inpaint", "circular", "blur-svd", "bicubic", "motion-cg", "linear-cg"])
-def test_tikhonov_matches_dense(name):
+def test_least_squares_matches_dense(name):
     """(A^T A + rho I)^{-1} A^T r: closed form through the SVD (masks, circular blur, separable blur,
     bicubic) or CGLS (no SVD), against the dense solution."""
     g = torch.Generator().manual_seed(0)
@@ -300,9 +301,9 @@ def test_tikhonov_matches_dense(name):
     r = op.A(x) + 0.1 * torch.randn(op.A(x).shape, generator=g, dtype=torch.float64)
     for rho in (0.3, 0.01):
         want = torch.linalg.solve(A.T @ A + rho * torch.eye(A.shape[1], dtype=torch.float64), A.T @ r.flatten(1).T).T
-        got = tikhonov(op, r, rho, x.shape, tol=1e-10).flatten(1)
+        got = op.least_squares(r, rho, tol=1e-10).flatten(1)
         assert torch.allclose(got, want, atol=1e-7), (name, rho, (got - want).abs().max())
-        loose = tikhonov(op, r, rho, x.shape).flatten(1)  # the chains' DATA_TOL
+        loose = op.least_squares(r, rho, tol=DATA_TOL).flatten(1)  # the chains' tolerance
         assert (loose - want).norm() <= 1e-2 * want.norm(), (name, rho)
 
 
@@ -315,7 +316,7 @@ def test_solve_batches_draws_and_matches_direct_call(problems):
                 generator=torch.Generator().manual_seed(0))
     assert out["samples"].shape == (3, 2, *go.SHAPE)
     assert out["mean"].shape == out["std"].shape == (2, *go.SHAPE)
-    direct = ddrm(prob["prior"], prob["operator"], y.repeat(3, 1, 1, 1), steps=10, sigma_y=0.05,
+    direct = ddrm(prob["prior"], pose(prob["prior"], prob["operator"], y.repeat(3, 1, 1, 1), 0.05), respaced(prob["prior"], 10),
                   generator=torch.Generator().manual_seed(0))
     # one batch of N * B, draw-major, unclamped (the Gaussian prior does not clip)
     assert torch.equal(out["samples"], direct.reshape(3, 2, *go.SHAPE))
@@ -390,11 +391,11 @@ def test_unet_end_to_end(unet_prior, method, size):
             continue
         if method == "ddrm" and not op.has_svd:
             with pytest.raises(ValueError, match="cheap SVD"):
-                ddrm(unet_prior, op, op.A(x), steps=5, sigma_y=sigma_y)
+                ddrm(unet_prior, pose(unet_prior, op, op.A(x), sigma_y), respaced(unet_prior, 5))
             continue
         y = add_noise(op.A(x), sigma_y, g)
         nfe = []
-        out = METHODS[method](unet_prior, op, y, steps=5, sigma_y=sigma_y, generator=torch.Generator().manual_seed(1),
+        out = METHODS[method](unet_prior, pose(unet_prior, op, y, sigma_y), respaced(unet_prior, 5), generator=torch.Generator().manual_seed(1),
                               callback=nfe.append, **extra.get(method, {}))
         assert out.shape == x.shape and out.dtype == x.dtype and torch.isfinite(out).all(), (method, task)
         assert len(nfe) >= 5
@@ -418,7 +419,7 @@ def test_any_number_of_steps(problems, method):
     prob = problems("inpaint", 0.0)
     y = prob["y"].repeat(2, 1, 1, 1)
     for steps in (1, 2, 7):
-        x = METHODS[method](prob["prior"], prob["operator"], y, steps=steps, sigma_y=0.0,
+        x = METHODS[method](prob["prior"], pose(prob["prior"], prob["operator"], y, 0.0), respaced(prob["prior"], steps),
                             generator=torch.Generator().manual_seed(0))
         assert torch.isfinite(x).all() and x.shape == y.shape
 

@@ -1,4 +1,4 @@
-"""Any image size in the solvers (restore.solvers.padding: the padded latent is unobserved) and the
+"""Any image size in the solvers (restore.solvers.problem: the padded latent is unobserved) and the
 tiled evaluation of eps for patch priors (restore.priors.tiling.TiledPrior)."""
 import pytest
 import torch
@@ -8,8 +8,9 @@ from restore.operators import (Blur, CircularBlur, Colorize, Denoise, Downsample
                                add_noise, gaussian_kernel, motion_kernel, random_mask)
 from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
 from restore.priors.tiling import TiledPrior, tile_index
-from restore.solvers import METHODS, ddnm, ddrm, dps, solve
-from restore.solvers.padding import Padded, pad_problem, padded_size
+from restore.solvers import METHODS, ddnm, ddrm, dps, pose, respaced, solve
+from restore.operators import Padded
+from restore.solvers.problem import padded_size
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +56,11 @@ def test_every_solver_any_size(unet4, method, size):
             continue
         if method == "ddrm" and not op.has_svd:
             with pytest.raises(ValueError, match="cheap SVD"):
-                ddrm(unet4, op, op.A(x), steps=3, sigma_y=0.0)
+                ddrm(unet4, pose(unet4, op, op.A(x), 0.0), respaced(unet4, 3))
             continue
         y = op.A(x)
         seen = []
-        out = METHODS[method](unet4, op, y, steps=3, sigma_y=0.0, generator=torch.Generator().manual_seed(1),
+        out = METHODS[method](unet4, pose(unet4, op, y, 0.0), respaced(unet4, 3), generator=torch.Generator().manual_seed(1),
                               callback=seen.append, **extra.get(method, {}))
         assert out.shape == x.shape and out.dtype == x.dtype and torch.isfinite(out).all(), (method, task)
         assert seen and seen[0]["x"].shape == x.shape and seen[0]["x0_hat"].shape == x.shape  # cropped too
@@ -73,7 +74,7 @@ def test_noiseless_ddnm_inpainting_keeps_observed_pixels_exactly(unet4):
     x = torch.rand(3, 3, 13, 9, generator=g)
     op = Inpainting(random_mask(13, 9, 0.6, generator=g))
     y = op.A(x)
-    out = ddnm(unet4, op, y, steps=3, sigma_y=0.0, generator=torch.Generator().manual_seed(0))
+    out = ddnm(unet4, pose(unet4, op, y, 0.0), respaced(unet4, 3), generator=torch.Generator().manual_seed(0))
     m = op.mask.bool().expand_as(x)
     assert (out - y)[m].abs().max() < 1e-6  # float32 rounding of x0 + (y' - x0) only
     assert (out - y)[~m].abs().max() > 0.1  # the missing pixels are drawn
@@ -85,7 +86,7 @@ def test_noisy_solvers_any_size(unet4):
     op = Blur(gaussian_kernel(5, 1.0))
     y = add_noise(op.A(x), 0.05, g)
     for method in ("ddnm_plus", "ddrm", "dps", "pigdm", "diffpir"):
-        out = METHODS[method](unet4, op, y, steps=3, sigma_y=0.05, generator=torch.Generator().manual_seed(1))
+        out = METHODS[method](unet4, pose(unet4, op, y, 0.05), respaced(unet4, 3), generator=torch.Generator().manual_seed(1))
         assert out.shape == x.shape and torch.isfinite(out).all(), method
 
 
@@ -101,19 +102,19 @@ def test_inpainting_padded_as_inpainting_and_others_composed(unet4):
     g = torch.Generator().manual_seed(0)
     mask = random_mask(13, 9, 0.5, generator=g)
     y = torch.rand(2, 3, 13, 9, generator=g)
-    p = pad_problem(unet4, Inpainting(mask), y)
-    assert type(p.operator) is Inpainting and p.size == (16, 12) and p.box == (1, 1, 13, 9)
-    assert p.y.shape == (2, 3, 16, 12) and torch.equal(p.crop(p.y), y)
+    p = pose(unet4, Inpainting(mask), y, 0.0)
+    assert type(p.operator) is Inpainting and p.x_shape == (2, 3, 16, 12) and p.box == (1, 1, 13, 9)
+    assert p.y.shape == (2, 3, 16, 12) and torch.equal(p.crop(p.y), 2 * y - Inpainting(mask).A(torch.ones_like(y)))
     pm = p.operator.mask[0, 0]
     assert pm.sum() == mask.sum() and torch.equal(p.crop(pm), mask.reshape(13, 9).to(pm))  # padding: mask 0
-    q = pad_problem(unet4, Blur(gaussian_kernel(3, 1.0)), y)
-    assert isinstance(q.operator, Padded) and q.y is y and q.operator.has_svd
+    q = pose(unet4, Blur(gaussian_kernel(3, 1.0)), y, 0.0)
+    assert isinstance(q.operator, Padded) and q.operator.has_svd
     z = torch.rand(2, 3, 16, 12, generator=g)
     z_pad = z.clone()
     z_pad[..., 1:14, 1:10] = 0
     assert q.operator.A(z_pad).abs().max() == 0  # the padding is unobserved
-    fits = pad_problem(unet4, Inpainting(random_mask(12, 16, 0.5, generator=g)), torch.rand(1, 3, 12, 16))
-    assert fits.changed is False and fits.size == (12, 16)
+    fits = pose(unet4, Inpainting(random_mask(12, 16, 0.5, generator=g)), torch.rand(1, 3, 12, 16), 0.0)
+    assert fits.x_shape == (1, 3, 12, 16) and fits.box == (0, 0, 12, 16)
 
 
 def _dense(op, shape):
@@ -152,8 +153,8 @@ def test_no_svd_padded_is_a_clear_error(unet4):
     op = LinearOperator(lambda x: x[..., ::2, :], (3, 10, 14))
     y = op.A(torch.rand(1, 3, 10, 14))
     with pytest.raises(ValueError, match="cheap SVD"):
-        ddrm(unet4, op, y, steps=3, sigma_y=0.0)
-    out = dps(unet4, op, y, steps=3, sigma_y=0.0, generator=torch.Generator().manual_seed(0))
+        ddrm(unet4, pose(unet4, op, y, 0.0), respaced(unet4, 3))
+    out = dps(unet4, pose(unet4, op, y, 0.0), respaced(unet4, 3), generator=torch.Generator().manual_seed(0))
     assert out.shape == (1, 3, 10, 14)
 
 
@@ -315,7 +316,7 @@ def test_solvers_with_tiled_prior(unet_patch):
     op = Inpainting(random_mask(20, 28, 0.5, generator=g))
     y = op.A(x)
     for method in ("dps", "ddnm", "pigdm"):
-        out = METHODS[method](tp, op, y, steps=3, sigma_y=0.0, generator=torch.Generator().manual_seed(1))
+        out = METHODS[method](tp, pose(tp, op, y, 0.0), respaced(tp, 3), generator=torch.Generator().manual_seed(1))
         assert out.shape == x.shape and torch.isfinite(out).all(), method
     assert all(p.grad is None for p in unet_patch.net.parameters())
 

@@ -10,7 +10,7 @@ import restore
 from restore.benchmarks import gaussian_oracle as go
 from restore.operators import Blur, Downsample, Inpainting, gaussian_kernel, to_prior_space
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
-from restore.solvers import METHODS
+from restore.solvers import METHODS, pose, respaced
 from restore.starts import classical_estimate, hole_regions, warm_schedule
 
 # ---------------------------------------------------------------- the chain
@@ -22,7 +22,7 @@ def test_a_schedule_argument_is_the_same_chain_as_its_step_count(method):
     the same chain bit for bit; upto(T) and a warm schedule of strength 1 are the whole schedule."""
     prob = go.problem("inpaint", 0.0)
     prior, y = prob["prior"], prob["y"].repeat(2, 1, 1, 1)
-    run = lambda steps: METHODS[method](prior, prob["operator"], y, steps=steps, sigma_y=0.0,
+    run = lambda steps: METHODS[method](prior, pose(prior, prob["operator"], y, 0.0), respaced(prior, steps),
                                         generator=torch.Generator().manual_seed(1))
     assert torch.equal(run(8), run(prior.schedule.respace(8)))
     assert prior.schedule.upto(prior.schedule.T) is prior.schedule
@@ -78,8 +78,8 @@ def test_warm_start_from_the_posterior_stays_on_the_posterior(method, task, sigm
     kw = {**go.SETTINGS[method], **({"jump_length": 5, "resample": 2} if method == "repaint" else {})}
 
     def excess(steps, x_init=None):
-        x = METHODS[method](prob["prior"], prob["operator"], prob["y"].repeat(n, 1, 1, 1), steps=steps,
-                            sigma_y=sigma_y, generator=torch.Generator().manual_seed(2),
+        x = METHODS[method](prob["prior"], pose(prob["prior"], prob["operator"], prob["y"].repeat(n, 1, 1, 1), sigma_y),
+                            respaced(prob["prior"], steps), generator=torch.Generator().manual_seed(2),
                             x_init=None if x_init is None else x_init.reshape(n * obs, *go.SHAPE), **kw)
         return go.compare(x.reshape(n, obs, *go.SHAPE), prob)["excess"]
 
@@ -94,7 +94,7 @@ def test_warm_start_from_the_posterior_stays_on_the_posterior(method, task, sigm
 def test_x_init_of_the_wrong_shape_is_refused():
     prob = go.problem("inpaint", 0.0)
     with pytest.raises(ValueError, match="x_init"):
-        METHODS["ddrm"](prob["prior"], prob["operator"], prob["y"], steps=5, sigma_y=0.0,
+        METHODS["ddrm"](prob["prior"], pose(prob["prior"], prob["operator"], prob["y"], 0.0), respaced(prob["prior"], 5),
                         x_init=torch.zeros(1, 1, 5, 6))
 
 
@@ -265,18 +265,16 @@ def test_whole_photo_sr_baselines_invert_the_same_operator():
 def test_a_warm_start_on_a_padded_latent(tiny_prior):
     """An image whose sides the network does not take is padded (the padding unobserved); the warm
     start's estimate is mirrored into the padding and cropped back unchanged."""
-    from restore.solvers.padding import pad_problem
-
     x = torch.rand(2, 3, 13, 17, generator=torch.Generator().manual_seed(0))
     op = Inpainting(torch.ones(1, 1, 13, 17))
-    p = pad_problem(tiny_prior, op, op.A(x))
-    assert p.changed and p.size == (14, 18)
-    padded = p.pad_image(x)
-    assert padded.shape == (2, 3, 14, 18) and torch.equal(p.crop(padded), x)
+    p = pose(tiny_prior, op, op.A(x), 0.0)
+    assert p.x_shape == (2, 3, 14, 18)
+    padded, two = p.latent(x), 2 * x - 1  # in prior space
+    assert padded.shape == (2, 3, 14, 18) and torch.equal(p.crop(padded), two)
     assert p.box[:2] == (0, 0)  # the extra row and column go below and to the right
-    assert torch.equal(padded[..., 13, :17], x[..., 11, :])  # mirrored without repeating the edge
-    assert torch.equal(padded[..., :13, 17], x[..., :, 15])
+    assert torch.equal(padded[..., 13, :17], two[..., 11, :])  # mirrored without repeating the edge
+    assert torch.equal(padded[..., :13, 17], two[..., :, 15])
     for method in ("ddrm", "ddnm"):
-        out = METHODS[method](tiny_prior, op, op.A(x), steps=warm_schedule(tiny_prior.schedule, 3, 0.1), sigma_y=0.0,
+        out = METHODS[method](tiny_prior, pose(tiny_prior, op, op.A(x), 0.0), warm_schedule(tiny_prior.schedule, 3, 0.1),
                               generator=torch.Generator().manual_seed(1), x_init=x)
         assert out.shape == x.shape and torch.allclose(out, x, atol=1e-5)  # all observed, noiseless: y itself

@@ -6,18 +6,16 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from restore.operators.base import Operator
-from restore.priors.schedule import Schedule
 from restore.priors.sampling import posterior_mean
+from restore.priors.schedule import Schedule
 
-from ._chain import chain, emit, finish, levels, normal, observe, renoise, safe_div, start, y_bar
-from .padding import pads
+from .problem import Problem, normal
+from .travel import levels, renoise
 
 
-@pads
 @torch.no_grad()
-def ddnm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
-         generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None) -> Tensor:
+def ddnm(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None = None,
+         generator: torch.Generator | None = None, callback: Callable | None = None) -> Tensor:
     """DDNM, Wang et al. ICLR 2023, Algorithm 1: noiseless range-null-space sampling.
 
     Each step replaces the range-space part of the prior's x0|t by the observation,
@@ -26,30 +24,27 @@ def ddnm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y
     A x = y up to A_pinv's accuracy (exactly on the observed pixels of an inpainting).
 
     sigma_y > 0 raises ValueError: Algorithm 1 is the noiseless method; `ddnm_plus` is the noisy one.
-    Returns images on [0, 1], unclamped ((x + 1) / 2 of the chain's [-1, 1]); callers clamp.
-    callback gets {i, t, x, x0_hat} (prior space, x0_hat the prior's estimate) once per step.
+    Signature and return: `restore.solvers.problem`; x0_hat in the callback is the prior's estimate.
     """
-    if float(sigma_y) > 0:
+    if problem.sigma > 0:
         raise ValueError("ddnm is DDNM's noiseless Algorithm 1 and needs sigma_y = 0; use ddnm_plus for noisy y")
-    obs = observe(prior, operator, y, sigma_y)
-    s = chain(prior, steps)
-    pinv_y = operator.A_pinv(obs.y)
-    x = start(obs, s, generator, x_init)
-    for i in reversed(range(len(s))):
-        t = int(s.t[i])
+    op = problem.operator
+    pinv_y = op.A_pinv(problem.y)
+    x = problem.start(schedule, generator, x_init)
+    for i in reversed(range(len(schedule))):
+        t = int(schedule.t[i])
         x0 = prior.x0_hat(x, t)  # DDNM eq. (12)
-        emit(callback, i, t, x, x0)
-        x0 = pinv_y + x0 - operator.A_pinv(operator.A(x0))  # DDNM eq. (13)
-        x = posterior_mean(s, i, x0, x)  # DDNM eq. (7): mean of p(x_{t-1} | x_t, x0_hat) ...
+        problem.emit(callback, i, t, x, x0)
+        x0 = pinv_y + x0 - op.A_pinv(op.A(x0))  # DDNM eq. (13)
+        x = posterior_mean(schedule, i, x0, x)  # DDNM eq. (7): mean of p(x_{t-1} | x_t, x0_hat) ...
         if i > 0:
-            x = x + float(s.beta_tilde[i]) ** 0.5 * normal(x.shape, generator, x)  # ... variance sigma_t^2
-    return finish(x, y)
+            x = x + float(schedule.beta_tilde[i]) ** 0.5 * normal(x.shape, generator, x)  # ... variance sigma_t^2
+    return problem.image(x)
 
 
-@pads
 @torch.no_grad()
-def ddnm_plus(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
-              generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
+def ddnm_plus(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None = None,
+              generator: torch.Generator | None = None, callback: Callable | None = None,
               travel_length: int = 1, travel_repeat: int = 1) -> Tensor:
     """DDNM+, Wang et al. ICLR 2023, Sec. 3.3 and Algorithm 2: scaled range-space correction for
     noisy y, with optional time travel.
@@ -66,51 +61,49 @@ def ddnm_plus(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, si
     n = sigma' is used (exact when A^+ does not amplify noise, e.g. A A^T = I).
     sigma_y = 0 and no travel reproduce `ddnm` (same draws). Limitation of the rule: the noise of
     A^+ y is budgeted as if fresh at every step but is the same each step, so it accumulates where
-    A^+ amplifies noise (exact Gaussian prior, noisy 3x3 blur: mean error 4.3 x the MMSE;
-    `restore.benchmarks.gaussian_oracle`).
+    A^+ amplifies noise (on an exact Gaussian prior with a noisy blur, the error is several times
+    the MMSE: `python -m restore.benchmarks.gaussian_oracle`).
 
-    Time travel (Algorithm 2, RePaint's schedule, `restore.solvers._chain.levels`): after reaching
+    Time travel (Algorithm 2, RePaint's schedule, `restore.solvers.travel.levels`): after reaching
     levels 1, 1 + L, 1 + 2L, ... (L = travel_length) the chain is re-noised L levels up with
     q(x_{t+L} | x_t), travel_repeat - 1 times each; travel_repeat = 1 (default) is no travel.
-    Returns images on [0, 1], unclamped; callback once per network evaluation.
+    Signature and return: `restore.solvers.problem`; callback once per network evaluation.
     """
-    obs = observe(prior, operator, y, sigma_y)
-    s = chain(prior, steps)
-    svd = getattr(operator, "has_svd", False)
+    op = problem.operator
+    svd = op.has_svd
     if svd:
-        sv, kept, ybar = y_bar(operator, obs)
+        kept, ybar, noise_std = problem.spectral()
         m = ybar.shape[1]
-        noise_std = safe_div(torch.full_like(ybar, obs.sigma), sv.expand_as(ybar), kept.expand_as(ybar))
     else:
-        pinv_y = operator.A_pinv(obs.y)
-    x = start(obs, s, generator, x_init)
-    path = levels(len(s), travel_length, travel_repeat)
-    for low, high in zip(path[:-1], path[1:]):
-        if high > low:
-            x = renoise(s, x, low, high, generator)  # time travel: x_{t+L} ~ q(x_{t+L} | x_t)
+        pinv_y = op.A_pinv(problem.y)
+    x = problem.start(schedule, generator, x_init)
+    path = levels(len(schedule), travel_length, travel_repeat)
+    for level, nxt in zip(path[:-1], path[1:]):
+        if nxt > level:
+            x = renoise(schedule, x, level, nxt, generator)  # time travel: x_{t+L} ~ q(x_{t+L} | x_t)
             continue
-        i = high
-        t = int(s.t[i])
+        i = nxt
+        t = int(schedule.t[i])
         x0 = prior.x0_hat(x, t)  # DDNM eq. (12)
-        emit(callback, i, t, x, x0)
-        sig = float(s.beta_tilde[i]) ** 0.5
-        a_t = float(s.abar_prev[i]) ** 0.5 * float(s.betas[i]) / (1 - float(s.abar[i]))
+        problem.emit(callback, i, t, x, x0)
+        sig = float(schedule.beta_tilde[i]) ** 0.5
+        a_t = float(schedule.abar_prev[i]) ** 0.5 * float(schedule.betas[i]) / (1 - float(schedule.abar[i]))
         if svd:
             an = a_t * noise_std
             lam = torch.where(an <= sig, torch.ones_like(an), sig / torch.where(an > 0, an, torch.ones_like(an)))
             gamma = (sig**2 - (lam * an) ** 2).clamp(min=0)  # DDNM Sec. 3.3, lambda_t and gamma_t per s_i
-            z = operator.VT(x0)
-            corr = torch.where(kept.expand_as(ybar), lam * (z[:, :m] - ybar), torch.zeros_like(ybar))
-            x0 = operator.V(torch.cat([z[:, :m] - corr, z[:, m:]], 1), obs.x_shape)  # DDNM eq. (17)
-            std = torch.cat([torch.where(kept.expand_as(ybar), gamma.sqrt(), torch.full_like(ybar, sig)),
+            z = op.VT(x0)
+            corr = torch.where(kept, lam * (z[:, :m] - ybar), torch.zeros_like(ybar))
+            x0 = op.V(torch.cat([z[:, :m] - corr, z[:, m:]], 1), problem.x_shape)  # DDNM eq. (17)
+            std = torch.cat([torch.where(kept, gamma.sqrt(), torch.full_like(ybar, sig)),
                              torch.full_like(z[:, m:], sig)], 1)
         else:
-            an = a_t * obs.sigma
+            an = a_t * problem.sigma
             lam = 1.0 if an <= sig else sig / an
             gamma = max(sig**2 - (lam * an) ** 2, 0.0)  # DDNM Sec. 3.3, lambda_t and gamma_t (scalar)
-            x0 = x0 - lam * (operator.A_pinv(operator.A(x0)) - pinv_y)  # DDNM eq. (17)
-        x = posterior_mean(s, i, x0, x)  # DDNM eq. (18): mean mu_t(x_t, x0_hat) ...
+            x0 = x0 - lam * (op.A_pinv(op.A(x0)) - pinv_y)  # DDNM eq. (17)
+        x = posterior_mean(schedule, i, x0, x)  # DDNM eq. (18): mean mu_t(x_t, x0_hat) ...
         if i > 0:  # ... and covariance Phi_t (zero at the last step)
             z = normal(x.shape, generator, x)
-            x = x + (operator.V(std * operator.VT(z), obs.x_shape) if svd else gamma**0.5 * z)
-    return finish(x, y)
+            x = x + (op.V(std * op.VT(z), problem.x_shape) if svd else gamma**0.5 * z)
+    return problem.image(x)

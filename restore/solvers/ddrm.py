@@ -6,17 +6,14 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from restore.operators.base import Operator
 from restore.priors.schedule import Schedule
 
-from ._chain import chain, emit, finish, init_image, normal, observe, require_svd, safe_div, y_bar
-from .padding import pads
+from .problem import Problem, normal
 
 
-@pads
 @torch.no_grad()
-def ddrm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
-         generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
+def ddrm(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None = None,
+         generator: torch.Generator | None = None, callback: Callable | None = None,
          eta: float = 0.85, eta_b: float = 1.0) -> Tensor:
     """DDRM, Kawar et al. NeurIPS 2022, eqs. (7)-(8): sampling in the spectral space of A.
 
@@ -38,44 +35,41 @@ def ddrm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y
     eq. (7) with the estimate's components V^T (2 x_init - 1) as the mean where y does not fix
     them, i.e. the forward chain q(x_t0 | x_init) there.
 
-    Operators without ``has_svd`` raise ValueError. Returns images on [0, 1], unclamped;
-    callback {i, t, x, x0_hat} once per step.
+    Operators without ``has_svd`` raise ValueError. Signature and return: `restore.solvers.problem`.
     """
-    require_svd(operator, "ddrm")
-    obs = observe(prior, operator, y, sigma_y)
-    s = chain(prior, steps)
-    sv, kept, ybar = y_bar(operator, obs)
-    m, n = ybar.shape[1], obs.x_shape[-3] * obs.x_shape[-2] * obs.x_shape[-1]
-    kept = kept.expand_as(ybar)
-    ny = safe_div(torch.full_like(ybar, obs.sigma), sv.expand_as(ybar), kept)  # sigma' / s_i: std of ybar's noise
+    op = problem.operator
+    if not op.has_svd:
+        raise ValueError(f"ddrm needs an operator with a cheap SVD; {op!r} has none")
+    kept, ybar, ny = problem.spectral()  # ny = sigma' / s_i: the std of ybar's noise
+    m, n = ybar.shape[1], problem.x_shape[-3] * problem.x_shape[-2] * problem.x_shape[-1]
 
     def draw(mean: Tensor, std: Tensor) -> Tensor:
         return mean + std * normal(mean.shape, generator, mean)
 
-    K = len(s)
-    sig_T = ((1 - float(s.abar[K - 1])) / float(s.abar[K - 1])) ** 0.5
+    K = len(schedule)
+    sig_T = ((1 - float(schedule.abar[K - 1])) / float(schedule.abar[K - 1])) ** 0.5
     z_T = normal((ybar.shape[0], n), generator, ybar)
     fits = kept & (ny <= sig_T)
     # the start's mean where y does not fix it: 0 (cold, eq. 7 as written), or V^T x0 of the warm estimate
-    prior_mean = torch.zeros_like(z_T) if x_init is None else operator.VT(init_image(obs, x_init))
+    prior_mean = torch.zeros_like(z_T) if x_init is None else op.VT(problem.latent(x_init))
     top = torch.where(fits, ybar + (sig_T**2 - ny**2).clamp(min=0).sqrt() * z_T[:, :m],
                       prior_mean[:, :m] + sig_T * z_T[:, :m])  # DDRM eq. (7)
     xbar = torch.cat([top, prior_mean[:, m:] + sig_T * z_T[:, m:]], 1)
-    x = float(s.abar[K - 1]) ** 0.5 * operator.V(xbar, obs.x_shape)
+    x = float(schedule.abar[K - 1]) ** 0.5 * op.V(xbar, problem.x_shape)
     del z_T, fits, top, xbar, prior_mean  # each del below frees an image-sized buffer early: peak memory on large photos
     for i in reversed(range(K)):
-        t = int(s.t[i])
-        abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])
+        t = int(schedule.t[i])
+        abar, abar_prev = float(schedule.abar[i]), float(schedule.abar_prev[i])
         sig_t, sig_n = ((1 - abar) / abar) ** 0.5, ((1 - abar_prev) / abar_prev) ** 0.5
         x0 = prior.x0_hat(x, t)
-        emit(callback, i, t, x, x0)
-        xbar, xth = operator.VT(x) / abar**0.5, operator.VT(x0)
+        problem.emit(callback, i, t, x, x0)
+        xbar, xth = op.VT(x) / abar**0.5, op.VT(x0)
         del x, x0
         # null space (and truncated singular values): DDRM eq. (8), first case
         null = draw(xth + (1 - eta**2) ** 0.5 * sig_n * (xbar - xth) / sig_t, torch.full_like(xth, eta * sig_n))
         del xbar
         yt, ym = xth[:, :m], ybar
-        weak = ym.new_zeros(ym.shape) if obs.sigma == 0 else (ym - yt) / torch.where(ny > 0, ny, torch.ones_like(ny))
+        weak = ym.new_zeros(ym.shape) if problem.sigma == 0 else (ym - yt) / torch.where(ny > 0, ny, torch.ones_like(ny))
         low = yt + (1 - eta**2) ** 0.5 * sig_n * weak  # DDRM eq. (8), sigma_{t-1} < sigma'/s_i (mean)
         high = (1 - eta_b) * yt + eta_b * ym  # DDRM eq. (8), sigma_{t-1} >= sigma'/s_i (mean)
         above = ny <= sig_n
@@ -86,5 +80,5 @@ def ddrm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y
         del mean, std, yt, xth
         xbar = torch.cat([top, null[:, m:]], 1)
         del top, null
-        x = abar_prev**0.5 * operator.V(xbar, obs.x_shape)
-    return finish(x, y)
+        x = abar_prev**0.5 * op.V(xbar, problem.x_shape)
+    return problem.image(x)

@@ -6,17 +6,14 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from restore.operators.base import Operator
 from restore.priors.schedule import Schedule
 
-from ._chain import chain, emit, finish, normal, observe, start, tikhonov
-from .padding import pads
+from .problem import Problem, normal
 
 
-@pads
 @torch.no_grad()
-def diffpir(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
-            generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
+def diffpir(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None = None,
+            generator: torch.Generator | None = None, callback: Callable | None = None,
             lam: float = 7.0, zeta: float = 0.3) -> Tensor:
     """DiffPIR, Zhu et al. CVPRW 2023, Algorithm 1: half-quadratic splitting with the diffusion
     model as the denoising prior.
@@ -30,24 +27,23 @@ def diffpir(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigm
     x_{t-1} = sqrt(abar_{t-1}) x0_y + sqrt(1 - abar_{t-1}) (sqrt(1 - zeta) eps_hat + sqrt(zeta) eps).
     lam (lambda) and zeta are the paper's two hyper-parameters (defaults 7.0 and 0.3).
 
-    Returns images on [0, 1], unclamped; callback {i, t, x, x0_hat} once per step.
+    Signature and return: `restore.solvers.problem`.
     """
     if not 0 <= zeta <= 1:
         raise ValueError(f"zeta must be in [0, 1], got {zeta}")
     if not lam > 0:
         raise ValueError(f"lam must be positive, got {lam}")
-    obs = observe(prior, operator, y, sigma_y)
-    s = chain(prior, steps)
-    x = start(obs, s, generator, x_init)
-    for i in reversed(range(len(s))):
-        t = int(s.t[i])
-        abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])
+    op = problem.operator
+    x = problem.start(schedule, generator, x_init)
+    for i in reversed(range(len(schedule))):
+        t = int(schedule.t[i])
+        abar, abar_prev = float(schedule.abar[i]), float(schedule.abar_prev[i])
         x0 = prior.x0_hat(x, t)  # DiffPIR Alg. 1: prior sub-problem (Tweedie)
-        emit(callback, i, t, x, x0)
-        rho = lam * obs.sigma**2 * abar / (1 - abar)  # DiffPIR: rho_t = lambda sigma_n^2 / sigma_bar_t^2
-        x0 = x0 + tikhonov(operator, obs.y - operator.A(x0), rho, obs.x_shape)  # DiffPIR Alg. 1: data sub-problem
+        problem.emit(callback, i, t, x, x0)
+        rho = lam * problem.sigma**2 * abar / (1 - abar)  # DiffPIR: rho_t = lambda sigma_n^2 / sigma_bar_t^2
+        x0 = x0 + problem.least_squares(problem.y - op.A(x0), rho)  # DiffPIR Alg. 1: data sub-problem
         eps = (x - abar**0.5 * x0) / (1 - abar) ** 0.5  # DiffPIR Alg. 1: effective noise
         x = abar_prev**0.5 * x0
         if i > 0:  # DiffPIR Alg. 1: x_{t-1} with the stochasticity zeta
             x = x + (1 - abar_prev) ** 0.5 * ((1 - zeta) ** 0.5 * eps + zeta**0.5 * normal(x.shape, generator, x))
-    return finish(x, y)
+    return problem.image(x)

@@ -6,19 +6,15 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from restore.operators.base import Operator
-from restore.priors.schedule import Schedule
 from restore.priors.sampling import posterior_mean
+from restore.priors.schedule import Schedule
 
-from ._chain import chain, emit, finish, normal, observe, start
-from .padding import pads
+from .problem import Problem, normal
 
 
-@pads
 @torch.no_grad()
-def dps(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
-        generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
-        zeta: float = 0.5) -> Tensor:
+def dps(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None = None,
+        generator: torch.Generator | None = None, callback: Callable | None = None, zeta: float = 0.5) -> Tensor:
     """DPS, Chung et al. ICLR 2023, Algorithm 1 (Gaussian noise): ancestral steps plus a gradient step
     on ||y' - A x0_hat(x_t)||^2 taken through the network.
 
@@ -33,25 +29,24 @@ def dps(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y:
     gradients), through the unclipped x0_hat; the ancestral mean uses the clipped one when the
     prior clips.
 
-    Returns images on [0, 1], unclamped; callback {i, t, x, x0_hat} once per step.
+    Signature and return: `restore.solvers.problem`.
     """
-    obs = observe(prior, operator, y, sigma_y)
-    s = chain(prior, steps)
-    x = start(obs, s, generator, x_init)
-    for i in reversed(range(len(s))):
-        t = int(s.t[i])
+    op = problem.operator
+    x = problem.start(schedule, generator, x_init)
+    for i in reversed(range(len(schedule))):
+        t = int(schedule.t[i])
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             x0 = prior.x0_hat(xg, t, clip=False)  # DPS Alg. 1, lines 3-4 (Tweedie)
-            sq = (obs.y - operator.A(x0)).pow(2).flatten(1).sum(1)
+            sq = (problem.y - op.A(x0)).pow(2).flatten(1).sum(1)
             grad = torch.autograd.grad(sq.sum(), xg)[0]
         x0 = x0.detach()
         if prior.clip:
             x0 = x0.clamp(-1, 1)
-        emit(callback, i, t, x, x0)
-        x_new = posterior_mean(s, i, x0, x)  # DPS Alg. 1, line 6 (mean) ...
+        problem.emit(callback, i, t, x, x0)
+        x_new = posterior_mean(schedule, i, x0, x)  # DPS Alg. 1, line 6 (mean) ...
         if i > 0:
-            x_new = x_new + float(s.beta_tilde[i]) ** 0.5 * normal(x.shape, generator, x)  # ... + sigma_i z
+            x_new = x_new + float(schedule.beta_tilde[i]) ** 0.5 * normal(x.shape, generator, x)  # ... + sigma_i z
         zeta_t = zeta / sq.detach().sqrt().clamp(min=torch.finfo(x.dtype).tiny)
         x = x_new - zeta_t.view(-1, 1, 1, 1) * grad  # DPS Alg. 1, line 7
-    return finish(x, y)
+    return problem.image(x)

@@ -6,18 +6,15 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from restore.operators.base import Operator
-from restore.priors.schedule import Schedule
 from restore.priors.sampling import ddim_step
+from restore.priors.schedule import Schedule
 
-from ._chain import chain, emit, finish, observe, start, tikhonov
-from .padding import pads
+from .problem import Problem
 
 
-@pads
 @torch.no_grad()
-def pigdm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
-          generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
+def pigdm(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None = None,
+          generator: torch.Generator | None = None, callback: Callable | None = None,
           eta: float = 1.0, weight: float = 1.0) -> Tensor:
     """PiGDM, Song et al. ICLR 2023, Sec. 3 and Algorithm 1 (with the authors' adaptive weights):
     DDIM driven by the pseudoinverse-guided conditional score.
@@ -34,32 +31,30 @@ def pigdm(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_
     Song et al. 2021) keeps the network's eps, as Algorithm 1 and the authors' code (NVlabs/RED-diff,
     algos/pgdm.py, awd=True: x_{t-1} = sqrt(abar_{t-1}) (x0_hat + sqrt(abar_t) r_t^2 g) + c1 z
     + c2 eps_theta). Tweedie's formula would move x0_hat by r_t^2 / sqrt(abar_t) g, abar_t times
-    less damped: that Bayes-exact step diverged (NaN) on every trained prior we ship at high noise,
-    where d x0_hat / d x_t magnifies the network's error by 1 / sqrt(abar_t), while this one ran on
-    every image (benchmarks/RESULTS.md). On a Gaussian prior it is exact only where the guidance is
-    a replacement (noiseless, white prior); tests/test_solvers.py states its measured error.
+    less damped: that Bayes-exact step can diverge at high noise, where d x0_hat / d x_t magnifies
+    the network's error by 1 / sqrt(abar_t). On a Gaussian prior this one is exact only where the
+    guidance is a replacement (noiseless, white prior); tests/test_solvers.py bounds its error.
     weight scales the guidance (the authors' grad_term_weight).
 
-    Returns images on [0, 1], unclamped; callback {i, t, x, x0_hat} once per step.
+    Signature and return: `restore.solvers.problem`.
     """
-    obs = observe(prior, operator, y, sigma_y)
-    s = chain(prior, steps)
-    x = start(obs, s, generator, x_init)
-    for i in reversed(range(len(s))):
-        t = int(s.t[i])
-        abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])
+    op = problem.operator
+    x = problem.start(schedule, generator, x_init)
+    for i in reversed(range(len(schedule))):
+        t = int(schedule.t[i])
+        abar, abar_prev = float(schedule.abar[i]), float(schedule.abar_prev[i])
         r2 = 1 - abar  # PiGDM: r_t^2 = sigma_t^2 / (1 + sigma_t^2) = 1 - abar_t
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             x0 = prior.x0_hat(xg, t, clip=False)
-            v = tikhonov(operator, obs.y - operator.A(x0.detach()), obs.sigma**2 / r2, obs.x_shape) / r2
+            v = problem.least_squares(problem.y - op.A(x0.detach()), problem.sigma**2 / r2) / r2
             # PiGDM Sec. 3: g^T = (y' - A x0)^T (r_t^2 A A^T + sigma'^2 I)^{-1} A d x0 / d x_t
             g = torch.autograd.grad(x0, xg, grad_outputs=v)[0]
         x0 = x0.detach()
         eps = (x - abar**0.5 * x0) / (1 - abar) ** 0.5  # the network's eps_theta(x_t, t) (seed eq. 20)
         if prior.clip:
             x0 = x0.clamp(-1, 1)
-        emit(callback, i, t, x, x0)
+        problem.emit(callback, i, t, x, x0)
         x0 = x0 + weight * abar**0.5 * r2 * g  # PiGDM Alg. 1: the guidance sqrt(abar_t) r_t^2 g on x0_hat
         x = ddim_step(x0, eps, abar, abar_prev, eta, generator, noise=i > 0)  # PiGDM Alg. 1: the DDIM step
-    return finish(x, y)
+    return problem.image(x)

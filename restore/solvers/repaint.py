@@ -7,18 +7,16 @@ import torch
 from torch import Tensor
 
 from restore.operators import Inpainting
-from restore.operators.base import Operator
-from restore.priors.schedule import Schedule
 from restore.priors.sampling import posterior_mean, reverse_variance
+from restore.priors.schedule import Schedule
 
-from ._chain import chain, emit, finish, level_abar, levels, normal, observe, renoise, start
-from .padding import pads
+from .problem import Problem, level_abar, normal
+from .travel import levels, renoise
 
 
-@pads
 @torch.no_grad()
-def repaint(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigma_y: float,
-            generator: torch.Generator | None = None, callback: Callable | None = None, x_init: Tensor | None = None,
+def repaint(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None = None,
+            generator: torch.Generator | None = None, callback: Callable | None = None,
             jump_length: int = 10, resample: int = 10, variance="beta_tilde") -> Tensor:
     """RePaint, Lugmayr et al. CVPR 2022, Algorithm 1 (eqs. 8-10) with the resampling schedule.
 
@@ -32,32 +30,31 @@ def repaint(prior, operator: Operator, y: Tensor, *, steps: int | Schedule, sigm
 
     Only `Inpainting` operators (ValueError otherwise). The paper defines no noisy measurement:
     sigma_y > 0 raises ValueError (known pixels would be pasted with their noise).
-    Returns images on [0, 1], unclamped; callback {i, t, x, x0_hat} once per network evaluation.
+    Signature and return: `restore.solvers.problem`; callback once per network evaluation.
     """
-    if not isinstance(operator, Inpainting):
-        raise ValueError(f"repaint is an inpainting method: it needs an Inpainting operator, got {operator!r}")
-    if float(sigma_y) > 0:
+    op = problem.operator
+    if not isinstance(op, Inpainting):
+        raise ValueError(f"repaint is an inpainting method: it needs an Inpainting operator, got {op!r}")
+    if problem.sigma > 0:
         raise ValueError("repaint: the RePaint paper defines no noisy-measurement case; "
                          "use ddnm_plus, ddrm, pigdm, diffpir or dps for sigma_y > 0")
-    obs = observe(prior, operator, y, sigma_y)
-    s = chain(prior, steps)
-    var = reverse_variance(s, variance)
-    mask = operator.A(torch.ones(obs.x_shape, dtype=obs.y.dtype, device=obs.y.device))
-    x = start(obs, s, generator, x_init)
-    path = levels(len(s), jump_length, resample)
-    for low, high in zip(path[:-1], path[1:]):
-        if high > low:
+    var = reverse_variance(schedule, variance)
+    mask = op.A(torch.ones(problem.x_shape, dtype=problem.y.dtype, device=problem.y.device))
+    x = problem.start(schedule, generator, x_init)
+    path = levels(len(schedule), jump_length, resample)
+    for level, nxt in zip(path[:-1], path[1:]):
+        if nxt > level:
             # RePaint Alg. 1, resampling: x_t ~ N(sqrt(1 - beta_t) x_{t-1}, beta_t I), j times in one draw
-            x = renoise(s, x, low, high, generator)
+            x = renoise(schedule, x, level, nxt, generator)
             continue
-        i = high
-        t = int(s.t[i])
-        ab = level_abar(s, i)
-        known = ab**0.5 * obs.y + (1 - ab) ** 0.5 * normal(x.shape, generator, x)  # RePaint eq. (8)
+        i = nxt
+        t = int(schedule.t[i])
+        ab = level_abar(schedule, i)
+        known = ab**0.5 * problem.y + (1 - ab) ** 0.5 * normal(x.shape, generator, x)  # RePaint eq. (8)
         x0 = prior.x0_hat(x, t)
-        emit(callback, i, t, x, x0)
-        unknown = posterior_mean(s, i, x0, x)  # RePaint eq. (9): mu_theta(x_t, t) ...
+        problem.emit(callback, i, t, x, x0)
+        unknown = posterior_mean(schedule, i, x0, x)  # RePaint eq. (9): mu_theta(x_t, t) ...
         if i > 0:
             unknown = unknown + float(var[i]) ** 0.5 * normal(x.shape, generator, x)  # ... + sigma_t z
         x = mask * known + (1 - mask) * unknown  # RePaint eq. (10)
-    return finish(x, y)
+    return problem.image(x)

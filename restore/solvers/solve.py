@@ -6,14 +6,15 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from restore.operators.base import Operator
+from restore.operators.base import Operator, check_image
+from restore.priors.schedule import Schedule
 
-from ._chain import DEFAULT_STEPS
 from .ddnm import ddnm, ddnm_plus
 from .ddrm import ddrm
 from .diffpir import diffpir
 from .dps import dps
 from .pigdm import pigdm
+from .problem import pose
 from .repaint import repaint
 
 METHODS: dict[str, Callable[..., Tensor]] = {
@@ -22,34 +23,44 @@ METHODS: dict[str, Callable[..., Tensor]] = {
 }
 
 
+def respaced(prior, steps: int | Schedule) -> Schedule:
+    """The chain to run: a `Schedule` the caller made, or `steps` uniformly respaced steps of the
+    prior's whole schedule."""
+    if isinstance(steps, Schedule):
+        return steps
+    if isinstance(steps, bool) or int(steps) != steps:
+        raise ValueError(f"steps must be an integer or a Schedule, got {steps!r}")
+    return prior.schedule.respace(int(steps))
+
+
 def _accepts_batch(operator: Operator, y: Tensor, k: int) -> bool:
     """Whether the operator takes k stacked copies of y's batch (not so for a batch of per-sample masks)."""
     if k == 1:
         return True
     try:
-        operator.AT(y.repeat(k, 1, 1, 1))
+        operator.x_shape_of((k * y.shape[0], *y.shape[1:]))
     except ValueError:
         return False
     return True
 
 
-def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_samples: int = 1,
-          steps=DEFAULT_STEPS, *, sigma_y: float, generator: torch.Generator | None = None,
+def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_samples: int = 1, *,
+          steps: int | Schedule, sigma_y: float, generator: torch.Generator | None = None,
           clamp: bool | None = None, max_batch: int | None = None, callback: Callable | None = None,
           x_init: Tensor | None = None, **kw) -> dict[str, Tensor]:
     """Draw `num_samples` restorations of each of the B observations y (B, ...) with `method`.
 
-    Returns dict(samples=(N, B, C, H, W), mean=(B, C, H, W), std=(B, C, H, W)) on [0, 1]
-    (std: unbiased over the N draws, zeros for N = 1). The N draws run as one batch of N * B
+    Returns dict(samples=(N, B, C, H, W), mean=(B, C, H, W), std=(B, C, H, W)) on [0, 1], on y's
+    device (std: unbiased over the N draws, zeros for N = 1). The N draws run as one batch of N * B
     images (y repeated N times, draw-major) when memory allows: at most `max_batch` images per
     call (default: all), B per call if the operator cannot take N stacked copies of y (a batch of
     per-sample masks), and the draws per call are halved after a CUDA out-of-memory error (the
     generator is rewound, so the result does not depend on where that happened).
-    clamp: clamp the samples to [0, 1] before the statistics; default (None) clamps only when
-    the prior clips its x0 estimates (prior.clip); exact-prior checks use unclamped draws.
     steps: a number of uniformly respaced steps, or a `Schedule` the caller made (a warm start:
     `prior.schedule.upto(t0).respace(k)`); x_init (B, C, H, W) on [0, 1]: the estimate a warm
     chain starts from (each draw from its own noising of it).
+    clamp: clamp the samples to [0, 1] before the statistics; default (None) clamps only when
+    the prior clips its x0 estimates (prior.clip); exact-prior checks use unclamped draws.
     Extra keywords go to the method (see METHODS); sigma_y is required (0 for noiseless y).
     """
     if method not in METHODS:
@@ -58,8 +69,8 @@ def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_sample
     n = int(num_samples)
     if n < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-    if not isinstance(y, Tensor) or y.ndim != 4:
-        raise ValueError(f"y must be a tensor (B, C, H, W), got {getattr(y, 'shape', type(y).__name__)}")
+    check_image(y, "y")
+    schedule = respaced(prior, steps)
     b = y.shape[0]
     per_call = n if max_batch is None else max(1, min(n, int(max_batch) // b))
     if not _accepts_batch(operator, y, per_call):
@@ -70,8 +81,9 @@ def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_sample
         k = min(per_call, n - done)
         state = generator.get_state() if generator is not None else None
         try:
-            x = fn(prior, operator, y.repeat(k, 1, 1, 1), steps=steps, sigma_y=sigma_y, generator=generator,
-                   callback=callback, x_init=None if x_init is None else x_init.repeat(k, 1, 1, 1), **kw)
+            problem = pose(prior, operator, y.repeat(k, 1, 1, 1), sigma_y)
+            x = fn(prior, problem, schedule, x_init=None if x_init is None else x_init.repeat(k, 1, 1, 1),
+                   generator=generator, callback=callback, **kw)
         except torch.cuda.OutOfMemoryError:
             if k == 1:
                 raise
@@ -79,7 +91,7 @@ def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_sample
                 generator.set_state(state)
             per_call = max(1, k // 2)
             continue
-        out.append(x.reshape(k, b, *x.shape[1:]))
+        out.append(x.to(y.device).reshape(k, b, *x.shape[1:]))
         done += k
     samples = torch.cat(out, 0)
     if clamp is None:
