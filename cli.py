@@ -177,14 +177,12 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
 
 
 # the classical estimate each command's warm start begins from (restore.starts.classical_estimate)
-START_HELP = {"inpaint": "harmonic fill", "sr": "back-projected bicubic", "deblur": "Wiener", "denoise": "the noisy image"}
-
-
 def restoration_options(command):
     """The options every restoration command shares, one per line in --help, with the command's
     default method and steps."""
     from restore.api import DEFAULT_PRIOR, DEFAULTS
     from restore.solvers import METHODS
+    from restore.starts import ESTIMATES
 
     method, steps, strength, samples = DEFAULTS[command]
     opts = [
@@ -195,7 +193,7 @@ def restoration_options(command):
         click.option("--steps", default=steps, type=int, help="Reverse steps (network evaluations; repaint: more)."),
         click.option("--strength", default=strength, type=click.FloatRange(0, 1, min_open=True),
                      help="Warm start: the chain starts at strength x T from a classical estimate "
-                          f"({START_HELP[command]}); 1: from pure noise.", show_default=True),
+                          f"({ESTIMATES[command]}); 1: from pure noise.", show_default=True),
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),
         click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),
@@ -217,11 +215,9 @@ def restoration_options(command):
 def _run(command, inputs, **kw):
     from tqdm import tqdm
 
-    from restore.api import DEFAULTS
     from restore.files import restore_files
 
-    method = kw.get("method") or DEFAULTS[command][0]
-    total = None if method == "repaint" else (kw.get("steps") or DEFAULTS[command][1])
+    total = None if kw["method"] == "repaint" else kw["steps"]  # the options' defaults are the command's
     bars = []  # created at the first network evaluation, so a bad input prints only its error
 
     def progress(info):
@@ -255,8 +251,8 @@ def _run(command, inputs, **kw):
 @user_errors
 def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, **kw):
     """Fill the white region of MASK in IMAGE; every other pixel is kept as it is."""
-    _run("inpaint", [image], mask=mask, mask_keeps=mask_keeps, resize_mask=resize_mask,
-         method_options={"margin": margin, "denoise_rest": denoise_rest}, **kw)
+    _run("inpaint", [image], task={"mask": mask, "mask_keeps": mask_keeps, "resize_mask": resize_mask},
+         margin=margin, denoise_rest=denoise_rest, **kw)
 
 
 @main.command()
@@ -266,7 +262,7 @@ def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, **kw):
 @user_errors
 def deblur(images, kernel, **kw):
     """Remove a known blur from IMAGES (files or globs)."""
-    _run("deblur", list(images), kernel=kernel, **kw)
+    _run("deblur", list(images), task={"kernel": kernel}, **kw)
 
 
 @main.command()
@@ -276,7 +272,7 @@ def deblur(images, kernel, **kw):
 @user_errors
 def sr(images, scale, **kw):
     """Super-resolve IMAGES (bicubic degradation model)."""
-    _run("sr", list(images), scale=scale, **kw)
+    _run("sr", list(images), task={"scale": scale}, **kw)
 
 
 @main.command()

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "DEFAULTS", "Default", "estimate_noise", "parse_kernel", "resolve_method",
-           "to_prior_channels", "from_prior_channels",
+__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "COMMANDS", "DEFAULTS", "Default", "command_operator",
+           "estimate_noise", "noise_level", "parse_kernel", "resolve_method", "to_prior_channels", "from_prior_channels",
            "restore_image"]
 
 class Default(NamedTuple):
@@ -35,10 +35,8 @@ class Default(NamedTuple):
     samples: int = 1
 
 
-# Chosen on the val splits only, each by the rule benchmarks/RESULTS.md states: inpaint on whole
-# natural/val photos with object-sized holes ("Whole photos"), the others on 128-px crops of
-# natural/val and faces/val ("Choosing the defaults"). "auto": DDRM where the operator has a cheap
-# SVD (masks, separable blurs, downsampling), Pi-GDM otherwise (a motion blur).
+# Chosen on the val splits only, by the rule benchmarks/RESULTS.md states for each. "auto": DDRM
+# where the operator has a cheap SVD (masks, separable blurs, downsampling), Pi-GDM otherwise.
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 50)}
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
@@ -94,6 +92,9 @@ def result_mode(mode: str, info: dict) -> str:
 
 
 def _load(image) -> _Image:
+    """The image decoded and checked (an `_Image` passes through: a file is decoded once)."""
+    if isinstance(image, _Image):
+        return image
     if isinstance(image, Image.Image):
         mode, info = image.mode, dict(image.info)
         target = result_mode(mode, info)
@@ -159,6 +160,11 @@ def estimate_noise(x: Tensor) -> float:
 
     a = x.permute(1, 2, 0).numpy()
     return float(estimate_sigma(a, channel_axis=-1, average_sigmas=True))
+
+
+def noise_level(image, sigma_y: float | None) -> float:
+    """The sigma_y a restoration uses: the one given, or the noise estimated from the image."""
+    return float(estimate_noise(_load(image).x) if sigma_y is None else sigma_y)
 
 
 def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
@@ -228,16 +234,33 @@ def _window(box: tuple[int, int, int, int]) -> tuple:
     return (..., slice(box[0], box[0] + box[2]), slice(box[1], box[1] + box[3]))
 
 
-def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], command: str, *, prior=None,
-                  method=None, steps=None, strength=None, sigma_y=None, seed: int = 0, device: str = "auto",
-                  samples: int | None = None, return_std: bool = False, keep: Tensor | None = None,
+def command_operator(command: str, *, keep: Tensor | None = None, kernel: Tensor | None = None,
+                     scale: int | None = None, box: tuple[int, int, int, int] | None = None):
+    """The operator a command restores through (and --degrade applies), for the crop `box` =
+    (top, left, h, w) of the image (None: all of it): inpaint an `Inpainting` of `keep` (1, H, W),
+    1 = observed; deblur a `Blur` of `kernel`; sr a bicubic `Downsample` by `scale`; denoise the identity."""
+    from restore.operators import Blur, Denoise, Downsample, Inpainting
+
+    if command == "inpaint":
+        return Inpainting(keep if box is None else keep[_window(box)])
+    if command == "deblur":
+        return Blur(kernel)
+    if command == "sr":
+        return Downsample(scale, "bicubic")
+    if command == "denoise":
+        return Denoise()
+    raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
+
+
+def restore_image(image, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
+                  sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None,
+                  return_std: bool = False, keep: Tensor | None = None,
                   regions: list[tuple[int, int, int, int]] | None = None, callback=None, **method_options):
     """The shared path of the four functions: load, adapt channels to the prior, solve, give back.
 
-    make_operator(y, box) builds the operator for the observation y (1, C, h, w), the crop `box`
-    = (top, left, h, w) of the image (None: the whole image). regions: restore only these boxes
-    (the rest of the result is the image itself); keep (1, H, W), 1 = observed: those pixels come
-    back as they are (an inpainting's observed pixels)."""
+    The operator is `command_operator(command, **task)` of each restored crop. regions: restore
+    only these boxes (the rest of the result is the image itself); keep (1, H, W), 1 = observed:
+    those pixels come back as they are (an inpainting's observed pixels)."""
     from restore.priors.tiling import for_image
     from restore.solvers import solve
 
@@ -250,8 +273,7 @@ def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], c
     strength = default.strength if strength is None else float(strength)
     samples = default.samples if samples is None else int(samples)
     p = _prior(prior, device)
-    if sigma_y is None:
-        sigma_y = estimate_noise(im.x)
+    sigma_y = noise_level(im, sigma_y)
     c = im.x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y_all = to_prior_channels(im.x[None], pc).to(torch.float32)
@@ -259,12 +281,12 @@ def restore_image(image, make_operator: Callable[[Tensor, tuple | None], Any], c
     mean = std = None
     for box in regions or [None]:
         y = y_all if box is None else y_all[_window(box)]
-        operator = make_operator(y, box)
+        operator = command_operator(command, box=box, **task)
         pb = for_image(p, operator.x_shape_of(tuple(y.shape))[-2:], generator=g)  # a patch prior runs by tiles on larger images
         chain = warm_schedule(pb.schedule, steps, strength)  # strength 1: the whole schedule, from noise
-        x_init = classical_estimate(command, operator, y, float(sigma_y)) if strength < 1 else None
+        x_init = classical_estimate(command, operator, y, sigma_y) if strength < 1 else None
         res = solve(pb, operator, y, method=resolve_method(method, operator), num_samples=samples, steps=chain,
-                    sigma_y=float(sigma_y), generator=g, clamp=True, callback=callback, x_init=x_init,
+                    sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
                     **method_options)
         m, s = (from_prior_channels(res[k].double().cpu(), c, pc)[0] for k in ("mean", "std"))
         if box is None:
@@ -310,46 +332,42 @@ def inpaint(image, mask, *, margin: int = DEFAULT_MARGIN, denoise_rest: bool = F
     Only the holes' bounding boxes plus `margin` pixels of context are restored, and every pixel
     outside the mask comes back bit-identical. denoise_rest=True instead restores the whole image
     as a noisy inpainting (sigma_y: given or estimated), which also denoises the observed pixels."""
-    from restore.operators import Inpainting
-
     from .starts import hole_regions
 
-    keep = _mask_tensor(mask, _load(image).x.shape)
+    image = _load(image)
+    keep = _mask_tensor(mask, image.x.shape)
     if int(margin) < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
 
-    def operator(y, box):
-        k = keep if box is None else keep[_window(box)]
-        return Inpainting(k.to(y.dtype))
-
+    task = {"keep": keep}
     if denoise_rest:  # a noiseless one still keeps the observed pixels exactly
-        return restore_image(image, operator, "inpaint", keep=keep if options.get("sigma_y") == 0 else None, **options)
+        return restore_image(image, "inpaint", task, keep=keep if options.get("sigma_y") == 0 else None, **options)
     regions = hole_regions(~keep[0].bool().numpy(), int(margin))
-    return restore_image(image, operator, "inpaint", keep=keep, regions=regions, **options)
+    return restore_image(image, "inpaint", task, keep=keep, regions=regions, **options)
 
 
 def deblur(image, kernel="gaussian:3.0", **options):
     """Remove a known blur: `kernel` is a 2-D array/tensor (the point-spread function) or a spec
     string 'gaussian:STD[:SIZE]', 'motion:INTENSITY[:SEED]', 'uniform:SIZE' or a kernel file."""
-    from restore.operators import Blur, check_kernel
+    from restore.operators import check_kernel
 
     k = parse_kernel(kernel) if isinstance(kernel, (str, Path)) else check_kernel(kernel)
-    return restore_image(image, lambda y, box: Blur(k), "deblur", **options)
+    return restore_image(image, "deblur", {"kernel": k}, **options)
 
 
 def super_resolve(image, scale: int = 4, **options):
     """Upscale by an integer `scale` (the output is scale times the input's size), treating the
     input as a bicubic (antialiased) downsampling of the result."""
-    from restore.operators import Downsample
-
     scale = int(scale)
     if scale < 2 or scale > 16:
         raise ValueError(f"scale must be an integer in 2..16, got {scale}")
-    return restore_image(image, lambda y, box: Downsample(scale, "bicubic"), "sr", **options)
+    return restore_image(image, "sr", {"scale": scale}, **options)
 
 
 def denoise(image, **options):
     """Remove Gaussian noise of standard deviation sigma_y (on [0, 1]; estimated when not given)."""
-    from restore.operators import Denoise
+    return restore_image(image, "denoise", {}, **options)
 
-    return restore_image(image, lambda y, box: Denoise(), "denoise", **options)
+
+# the command line's commands: the API function each runs
+COMMANDS = {"inpaint": inpaint, "deblur": deblur, "sr": super_resolve, "denoise": denoise}

@@ -93,24 +93,17 @@ def _heat(std: torch.Tensor) -> Image.Image:
     return Image.fromarray(np.round(rgb).astype(np.uint8))
 
 
-def _observation(command: str, im: Image.Image, opts: dict, seed: int, sigma_y: float):
-    """--degrade: synthesise the observation from a clean image (and, for inpainting, keep its mask)."""
-    from restore.operators import Blur, Downsample, add_noise
+def _observation(command: str, image, task: dict, seed: int, sigma_y: float) -> Image.Image:
+    """--degrade: the observation the command's operator makes of a clean image, saved as 8 bits."""
+    from restore.operators import add_noise
 
-    x = api._load(im).x[None]  # the pixels on [0, 1] as the restoration reads them (16-bit, float TIFF)
+    x = api._load(image).x[None]  # the pixels on [0, 1] as the restoration reads them (16-bit, float TIFF)
     x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
-    g = torch.Generator().manual_seed(seed)
-    if command == "inpaint":
-        y = x * torch.from_numpy(~opts["mask"]).double()[None, None]
-    elif command == "deblur":
-        y = Blur(opts["kernel"]).A(x)
-    elif command == "sr":
-        s = opts["scale"]
-        h, w = (x.shape[-2] // s) * s, (x.shape[-1] // s) * s
-        y = Downsample(s, "bicubic").A(x[..., :h, :w])
-    else:
-        y = x
-    y = add_noise(y, sigma_y, g).clamp(0, 1) if sigma_y > 0 else y
+    if command == "sr":  # a whole number of low-resolution pixels
+        s = task["scale"]
+        x = x[..., : (x.shape[-2] // s) * s, : (x.shape[-1] // s) * s]
+    y = api.command_operator(command, **task).A(x)
+    y = add_noise(y, sigma_y, torch.Generator().manual_seed(seed)).clamp(0, 1) if sigma_y > 0 else y
     return Image.fromarray(np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
 
 
@@ -131,24 +124,26 @@ def _load_mask(path, image_size, mask_keeps: bool, resize: bool, max_pixels: int
     return fill
 
 
-def _read_checked(path: Path, max_pixels: int) -> Image.Image:
-    """read_image, then the checks the restoration applies to the pixels (NaN, range), so that a
-    bad file among several is refused before anything runs or is written."""
+def _read_checked(path: Path, max_pixels: int):
+    """The file decoded once (api._load) with the checks the restoration applies (NaN, range), so
+    that a bad file among several is refused before anything runs or is written."""
     im = read_image(path, max_pixels=max_pixels)
     try:
-        api._load(im)
+        return api._load(im)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
-    return im
 
 
-def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, resize_mask=False, kernel=None,
-                  scale=4, prior=None, method=None, steps=None, strength=None, sigma_y=None, seed=0, device="auto",
-                  samples=None, uncertainty=None, degrade=False, overwrite=False, max_pixels=MAX_PIXELS, progress=None,
-                  echo=print, method_options=None) -> list[Path]:
-    """Run one restoration command over files; returns the written paths. method_options: more
-    keywords for the command's function in restore.api (inpaint: margin, denoise_rest)."""
-    samples = int(api.DEFAULTS[command].samples if samples is None else samples)
+def restore_files(command: str, inputs, out, *, task: dict | None = None, degrade=False, overwrite=False,
+                  uncertainty=None, max_pixels=MAX_PIXELS, progress=None, echo=print, **options) -> list[Path]:
+    """Run one restoration command over files; returns the written paths.
+
+    task: the command's own inputs: inpaint {mask: path, mask_keeps, resize_mask}, deblur {kernel:
+    spec}, sr {scale}; options: keywords of its function in restore.api (prior, method, steps,
+    strength, sigma_y, seed, device, samples; inpaint: margin, denoise_rest)."""
+    task = dict(task or {})
+    samples = int(api.DEFAULTS[command].samples if options.get("samples") is None else options["samples"])
+    options["samples"] = samples
     files = expand_inputs(inputs)
     outs = plan_outputs(files, out, overwrite)
     if uncertainty is not None and len(files) > 1:
@@ -162,48 +157,52 @@ def restore_files(command: str, inputs, out, *, mask=None, mask_keeps=False, res
     images = [_read_checked(f, max_pixels) for f in files]  # every input is checked first
     for dst, im in zip(outs, images):
         _check_format(api.result_mode(im.mode, im.info), dst)
+    scale = int(task.get("scale", 1))
     for f, im in zip(files, images):  # what runs at once: the result (scale^2 x larger for sr), samples times
-        s = int(scale) if command == "sr" else 1
-        w, h = im.size[0] * s, im.size[1] * s
+        h, w = im.x.shape[-2] * scale, im.x.shape[-1] * scale
         if w * h * samples > max_pixels:
             what = f"{samples} draws of the {w}x{h} result" if samples > 1 else f"the {w}x{h} result"
             raise ValueError(f"{f}: {what} would be {w * h * samples} pixels at once, more than the "
                              f"--max-pixels limit of {max_pixels}")
-    opts = {"kernel": kernel or "gaussian:3.0", "scale": int(scale)}
-    if command == "inpaint":
-        opts["mask"] = _load_mask(mask, images[0].size, mask_keeps, resize_mask, max_pixels)
-    if command == "deblur":
-        opts["kernel"] = api.parse_kernel(opts["kernel"])  # checked before anything runs
-    prior_obj = api._prior(prior, device)  # loaded once, for every input
+    if "mask" in task:  # a path: the mask of what to fill, checked against the first image
+        h, w = images[0].x.shape[-2:]
+        task = {"mask": _load_mask(task["mask"], (w, h), task.get("mask_keeps", False), task.get("resize_mask", False),
+                                   max_pixels)}
+    if "kernel" in task:
+        task["kernel"] = api.parse_kernel(task["kernel"] or "gaussian:3.0")  # checked before anything runs
+    if "scale" in task:
+        task["scale"] = scale
+    options["prior"] = api._prior(options.get("prior"), options.pop("device", "auto"))  # loaded once, for every input
+    restore = api.COMMANDS[command]
+    sigma_y = options.pop("sigma_y", None)
     written = []
     for f, dst, im in zip(files, outs, images):
         t0 = time.perf_counter()
         icc = im.info.get("icc_profile")
-        sig = sigma_y
         if degrade:
-            sig = 0.0 if sigma_y is None else sigma_y
-            im = _observation(command, im, opts, seed, sig)
+            sigma = 0.0 if sigma_y is None else sigma_y
+            observed = _observation(command, im, _operator_task(task), options.get("seed", 0), sigma)
             obs_path = dst.with_name(dst.stem + "_observed.png")
             if obs_path.exists() and not overwrite:
                 raise ValueError(f"{obs_path} exists; pass --overwrite to replace it")
-        if sig is None:
-            sig = api.estimate_noise(api._load(im).x)
-            echo(f"{f}: estimated noise sigma_y = {sig:.4f} (on [0, 1])")
-        common = dict(prior=prior_obj, method=method, steps=steps, strength=strength, sigma_y=sig, seed=seed,
-                      samples=samples, return_std=True, callback=progress, **(method_options or {}))
-        if command == "inpaint":
-            res, std = api.inpaint(im, opts["mask"], **common)
-        elif command == "deblur":
-            res, std = api.deblur(im, opts["kernel"], **common)
-        elif command == "sr":
-            res, std = api.super_resolve(im, opts["scale"], **common)
+            im = api._load(observed)
         else:
-            res, std = api.denoise(im, **common)
+            sigma = api.noise_level(im, sigma_y)
+            if sigma_y is None:
+                echo(f"{f}: estimated noise sigma_y = {sigma:.4f} (on [0, 1])")
+        res, std = restore(im, **task, sigma_y=sigma, return_std=True, callback=progress, **options)
         if degrade:  # written with the result, so a failed restoration leaves nothing behind
-            _save(im, obs_path, icc)
+            _save(observed, obs_path, icc)
         _save(res, dst, icc)
         if uncertainty is not None:
             _save(_heat(std), Path(uncertainty), None)
         echo(f"{dst} ({time.perf_counter() - t0:.1f} s)")
         written.append(dst)
     return written
+
+
+def _operator_task(task: dict) -> dict:
+    """The command's task inputs as `api.command_operator` takes them (a fill mask becomes keep)."""
+    if "mask" not in task:
+        return task
+    return {"keep": torch.from_numpy(~task["mask"]).double()[None]}

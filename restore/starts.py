@@ -19,7 +19,11 @@ from torch import Tensor
 
 from restore.solvers.problem import DATA_TOL
 
-__all__ = ["classical_estimate", "harmonic_fill", "hole_regions", "warm_schedule"]
+__all__ = ["ESTIMATES", "classical_estimate", "harmonic_fill", "hole_regions", "warm_schedule"]
+
+# what each command's warm start begins from (`classical_estimate`), in words, for --help
+ESTIMATES = {"inpaint": "harmonic fill", "sr": "back-projected bicubic", "deblur": "Tikhonov/Wiener deconvolution",
+             "denoise": "the noisy image"}
 
 # the Tikhonov weight of the deblurring start, rho = sigma_y^2 / SIGNAL_VAR: the Wiener filter of a
 # white signal of this variance (natural images on [0, 1] have a pixel std of about 0.25)
