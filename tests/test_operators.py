@@ -108,6 +108,11 @@ def test_operator(name, size):
     y = torch.randn(Ax.shape, generator=gen(11), dtype=F64)
     ATy = op.AT(y)
     assert ATy.shape == x.shape
+    assert op.x_shape_of(tuple(y.shape)) == tuple(x.shape)  # the image behind y, without applying AT
+    # the regularised least-squares step: rho = 0 is A_pinv; rho > 0 solves (A^T A + rho I) d = A^T y
+    assert torch.equal(op.least_squares(y, 0.0), op.A_pinv(y))
+    d = op.least_squares(y, 0.1, tol=1e-12)
+    assert rel(op.AT(op.A(d)) + 0.1 * d, ATy) <= 1e-6
     assert abs(dot(Ax, y) - dot(x, ATy)) <= 1e-10 * float(Ax.norm() * y.norm())
 
     # A A^+ A x = A x. SVD operators: the truncated pseudo-inverse drops components of singular
