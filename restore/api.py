@@ -234,15 +234,15 @@ def _window(box: tuple[int, int, int, int]) -> tuple:
     return (..., slice(box[0], box[0] + box[2]), slice(box[1], box[1] + box[3]))
 
 
-def command_operator(command: str, *, keep: Tensor | None = None, kernel: Tensor | None = None,
+def command_operator(command: str, *, observed: Tensor | None = None, kernel: Tensor | None = None,
                      scale: int | None = None, box: tuple[int, int, int, int] | None = None):
     """The operator a command restores through (and --degrade applies), for the crop `box` =
-    (top, left, h, w) of the image (None: all of it): inpaint an `Inpainting` of `keep` (1, H, W),
+    (top, left, h, w) of the image (None: all of it): inpaint an `Inpainting` of `observed` (1, H, W),
     1 = observed; deblur a `Blur` of `kernel`; sr a bicubic `Downsample` by `scale`; denoise the identity."""
     from restore.operators import Blur, Denoise, Downsample, Inpainting
 
     if command == "inpaint":
-        return Inpainting(keep if box is None else keep[_window(box)])
+        return Inpainting(observed if box is None else observed[_window(box)])
     if command == "deblur":
         return Blur(kernel)
     if command == "sr":
@@ -254,12 +254,12 @@ def command_operator(command: str, *, keep: Tensor | None = None, kernel: Tensor
 
 def restore_image(image, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None,
-                  return_std: bool = False, keep: Tensor | None = None,
+                  return_std: bool = False, keep_observed: Tensor | None = None,
                   regions: list[tuple[int, int, int, int]] | None = None, callback=None, **method_options):
     """The shared path of the four functions: load, adapt channels to the prior, solve, give back.
 
     The operator is `command_operator(command, **task)` of each restored crop. regions: restore
-    only these boxes (the rest of the result is the image itself); keep (1, H, W), 1 = observed:
+    only these boxes (the rest of the result is the image itself); keep_observed (1, H, W), 1 = observed:
     those pixels come back as they are (an inpainting's observed pixels)."""
     from restore.priors.tiling import for_image
     from restore.solvers import solve
@@ -297,8 +297,8 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
         mean[_window(box)], std[_window(box)] = m, s
     if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
         raise FloatingPointError(f"the {method} restoration produced NaN or inf values")
-    if keep is not None:  # the observed pixels, exactly
-        observed = keep.bool().expand_as(mean)
+    if keep_observed is not None:  # the observed pixels, exactly
+        observed = keep_observed.bool().expand_as(mean)
         mean = torch.where(observed, im.x, mean)
         std = torch.where(observed, torch.zeros_like(std), std)
     out = _give_back(im, mean)
@@ -335,15 +335,16 @@ def inpaint(image, mask, *, margin: int = DEFAULT_MARGIN, denoise_rest: bool = F
     from .starts import hole_regions
 
     image = _load(image)
-    keep = _mask_tensor(mask, image.x.shape)
+    observed = _mask_tensor(mask, image.x.shape)
     if int(margin) < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
 
-    task = {"keep": keep}
+    task = {"observed": observed}
     if denoise_rest:  # a noiseless one still keeps the observed pixels exactly
-        return restore_image(image, "inpaint", task, keep=keep if options.get("sigma_y") == 0 else None, **options)
-    regions = hole_regions(~keep[0].bool().numpy(), int(margin))
-    return restore_image(image, "inpaint", task, keep=keep, regions=regions, **options)
+        return restore_image(image, "inpaint", task, keep_observed=observed if options.get("sigma_y") == 0 else None,
+                             **options)
+    regions = hole_regions(~observed[0].bool().numpy(), int(margin))
+    return restore_image(image, "inpaint", task, keep_observed=observed, regions=regions, **options)
 
 
 def deblur(image, kernel="gaussian:3.0", **options):

@@ -202,7 +202,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
 
 
 def _operator_task(task: dict) -> dict:
-    """The command's task inputs as `api.command_operator` takes them (a fill mask becomes keep)."""
+    """The command's task inputs as `api.command_operator` takes them (a fill mask becomes the observed pixels)."""
     if "mask" not in task:
         return task
-    return {"keep": torch.from_numpy(~task["mask"]).double()[None]}
+    return {"observed": torch.from_numpy(~task["mask"]).double()[None]}
