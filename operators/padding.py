@@ -3,7 +3,8 @@
 A padding of a length-n axis by (before, after) is a map padded[i] = x[idx[i]] (idx[i] = n for a zero).
 Its adjoint scatters back: xT[idx[i]] += padded[i] ("folds" the border onto the image).
 Modes: "reflect" (mirror without repeating the edge: d c b | a b c d, as torch's "reflect"),
-"replicate" (a a a | a b c d), "zeros".
+"replicate" (a a a | a b c d), "zeros". `extend_index` is the map itself, for any distance from
+the axis and also "wrap"; the tiles of a patch prior (restore.priors.tiling) use it too.
 """
 
 from __future__ import annotations
@@ -14,21 +15,33 @@ from torch import Tensor
 PAD_MODES = ("reflect", "replicate", "zeros")
 
 
+def extend_index(n: int, start: int, length: int, mode: str) -> Tensor:
+    """Source index of positions start .. start + length - 1 of a length-n axis extended beyond
+    both ends by `mode` (n stands for a zero): "reflect" (periodic, so any distance: a length-1
+    axis repeats its value), "replicate", "wrap" (the axis as a circle) or "zeros"."""
+    i = torch.arange(start, start + length)
+    if mode == "reflect":
+        if n == 1:
+            return torch.zeros_like(i)
+        period = 2 * (n - 1)
+        i = i % period
+        return torch.where(i > n - 1, period - i, i)
+    if mode == "replicate":
+        return i.clamp(0, n - 1)
+    if mode == "wrap":
+        return i % n
+    if mode == "zeros":
+        return torch.where((i < 0) | (i > n - 1), torch.full_like(i, n), i)
+    raise ValueError(f"unknown extension {mode!r}")
+
+
 def pad_index(n: int, before: int, after: int, mode: str) -> Tensor:
     """Source index of each padded position of a length-n axis (n stands for a zero)."""
     if mode not in PAD_MODES:
         raise ValueError(f"padding must be one of {PAD_MODES}, got {mode!r}")
     if mode == "reflect" and max(before, after) > n - 1:
         raise ValueError(f"reflect padding by {max(before, after)} needs an axis longer than that, got {n}")
-    i = torch.arange(-before, n + after)
-    if mode == "reflect":
-        i = i.abs()
-        i = torch.where(i > n - 1, 2 * (n - 1) - i, i)
-    elif mode == "replicate":
-        i = i.clamp(0, n - 1)
-    else:
-        i = torch.where((i < 0) | (i > n - 1), torch.full_like(i, n), i)
-    return i
+    return extend_index(n, -before, n + before + after, mode)
 
 
 def pad(x: Tensor, idx_h: Tensor, idx_w: Tensor) -> Tensor:

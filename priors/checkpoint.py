@@ -1,14 +1,14 @@
-"""Checkpoints: safetensors weights with their config in the file's metadata, written atomically.
+"""Loading a prior, and training checkpoints.
 
-A prior file holds the network weights and, under the metadata key `restore`, a JSON config
-(format version, UNet architecture, schedule, image size and channels, training state). Loading
-never unpickles anything. A training checkpoint is a directory (weights, EMA weights, optimizer
-state, state.json) written under a temporary name and renamed into place, so a crash never pairs
-one step's weights with another step's config.
+`load_prior` takes a shipped prior's name, a prior file (prior_file.py: safetensors weights with
+their JSON config; loading never unpickles anything), a training run or checkpoint folder, or a
+pretrained network of the field. A training checkpoint is a directory (weights, EMA weights,
+optimizer state, state.json) written under a temporary name and renamed into place, so a crash
+never pairs one step's weights with another step's config. The prior-file names (`save_prior`,
+`read_config`, ...) are importable from here too.
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -18,61 +18,19 @@ import warnings
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
-from restore.io import plain_mode, temp_beside
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
 
 from .ddpm import DDPM
+from .prior_file import FORMAT, atomic_save_file, prior_config, read_config, save_prior
 from .schedule import Schedule, make_schedule
+from .shipped import list_priors, shipped_path
 from .unet import UNet, UNetConfig
 
 __all__ = ["FORMAT", "save_prior", "load_prior", "read_config", "atomic_save_file", "save_checkpoint",
            "latest_checkpoint", "checkpoint_state", "prior_config"]
 
-FORMAT = "restore-ddpm/1"
 _STEP_DIR = re.compile(r"^step-(\d{9})$")
-
-
-def atomic_save_file(tensors: dict, path: Path, metadata: dict | None = None) -> None:
-    """safetensors save to a temporary file in the same folder, fsync, then rename over `path`.
-    A failed write (full or read-only disk) is an OSError with the errno; `path` is untouched."""
-    path = Path(path)
-    tmp = temp_beside(path, ".tmp")
-    try:
-        try:
-            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        except SafetensorError as e:  # a full disk reaches us as "I/O error: ... (os error 28)"
-            code = re.search(r"os error (\d+)", str(e))
-            raise OSError(int(code.group(1)) if code else errno.EIO,
-                          os.strerror(int(code.group(1))) if code else str(e), str(path)) from None
-        os.chmod(tmp, plain_mode())  # safetensors replaces the file it writes with a 0600 one
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def prior_config(unet: UNetConfig, schedule: Schedule, image_size: int, train: dict | None = None,
-                 card: dict | None = None) -> dict:
-    sched = {"kind": schedule.kind, "T": schedule.T}
-    if schedule.kind not in ("linear", "cosine") or len(schedule) != schedule.T:
-        sched["abar"] = schedule.abar.tolist()
-    return {"format": FORMAT, "unet": unet.to_dict(), "schedule": sched, "image_size": int(image_size),
-            "channels": unet.channels, "train": dict(train or {}), "card": dict(card or {})}
-
-
-def save_prior(path, net: UNet, schedule: Schedule, image_size: int, *, train: dict | None = None,
-               dtype: torch.dtype | None = None, card: dict | None = None) -> None:
-    """Write a loadable prior: the network's weights (optionally cast, e.g. fp16) and its config."""
-    cfg = prior_config(net.config, schedule, image_size, train, card)
-    sd = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v) for k, v in net.state_dict().items()}
-    atomic_save_file(sd, Path(path), {"restore": json.dumps(cfg)})
-
-
-_CONFIG_KEYS = {"format", "unet", "schedule", "image_size", "channels", "train", "card"}
 _SCHEDULE_KEYS = {"kind", "T", "abar", "t"}
 MAX_T = 100_000
 
@@ -92,38 +50,8 @@ def _schedule_from(cfg: dict) -> Schedule:
     return make_schedule(cfg["kind"], T)
 
 
-def read_config(path) -> dict:
-    """The config stored in a prior file, with one-line errors for every way it can be wrong."""
-    path = Path(path)
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such checkpoint") from None
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a readable safetensors checkpoint (truncated or another format): {e}") from None
-    if "restore" not in meta:
-        raise ValueError(f"{path}: checkpoint has no 'restore' config in its metadata (not written by restore?)")
-    try:
-        cfg = json.loads(meta["restore"])
-    except json.JSONDecodeError:
-        raise ValueError(f"{path}: checkpoint config is not valid JSON") from None
-    if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown checkpoint format {cfg.get('format') if isinstance(cfg, dict) else cfg!r} (expected {FORMAT})")
-    missing = {"unet", "schedule", "image_size"} - set(cfg)
-    if missing:
-        raise ValueError(f"{path}: checkpoint config lacks {sorted(missing)}")
-    if set(cfg) - _CONFIG_KEYS:
-        raise ValueError(f"{path}: checkpoint config has unknown fields {sorted(set(cfg) - _CONFIG_KEYS)}")
-    return cfg
-
-
 def _file_shapes(file: Path) -> dict:
     """{name: (shape, dtype string)} from a safetensors header, without reading any weights."""
-    from safetensors import safe_open
-
     try:
         with safe_open(str(file), framework="pt") as f:
             return {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
@@ -136,8 +64,6 @@ def _resolve(path) -> Path:
     (its latest checkpoint)."""
     p = Path(path)
     if not p.exists() and p.suffix == "" and len(p.parts) == 1:
-        from .shipped import list_priors, shipped_path
-
         named = shipped_path(str(path))
         if named is None:
             names = ", ".join(r["name"] for r in list_priors()) or "none in this build"

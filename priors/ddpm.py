@@ -1,27 +1,18 @@
 """The DDPM prior (seed Step 3): forward chain, eps-network, x0_hat, reverse mean and loss.
 
-Images live in [-1, 1] inside the prior. The interface the solvers use is small:
-`schedule`, `eps(x_t, t)`, `x0_hat(x_t, t)`, where t is the seed's time index 1..T of
-`schedule` (a tensor of shape (B,) or an int); the network receives t - 1.
+Images live in [-1, 1] inside the prior. `DDPM` implements the interface the solvers use,
+written down in protocol.py (`Prior`): `schedule`, `eps(x_t, t)`, `x0_hat(x_t, t)`, ..., where t
+is the seed's time index 1..T of `schedule` (a tensor of shape (B,) or an int, checked by
+schedule.time_index); the network receives t - 1.
 """
 from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
 
-from .schedule import Schedule
+from .schedule import Schedule, gather, reverse_variance, time_index
 
-__all__ = ["DDPM", "gather", "elbo_weights", "min_snr_weights"]
-
-
-_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
-
-
-def gather(a: Tensor, idx, x: Tensor) -> Tensor:
-    """a[idx] (float64 schedule values) as x's dtype/device, broadcastable against x (B, ...)."""
-    idx = torch.as_tensor(idx, device=a.device).reshape(-1)
-    v = a[idx].to(device=x.device, dtype=x.dtype)
-    return v.reshape(-1, *([1] * (x.ndim - 1)))
+__all__ = ["DDPM", "elbo_weights", "min_snr_weights"]
 
 
 def elbo_weights(s: Schedule, variance: str = "beta") -> Tensor:
@@ -30,8 +21,6 @@ def elbo_weights(s: Schedule, variance: str = "beta") -> Tensor:
     At t = 1 (beta_tilde_1 = 0) sigma_1^2 is beta_1 ('beta') or beta_tilde_2 ('beta_tilde', as
     guided-diffusion clips it). Normalised to mean 1 so the learning rate keeps its meaning.
     """
-    from .sampling import reverse_variance
-
     w = s.betas**2 / (2 * reverse_variance(s, variance, clip_first=True) * s.alphas * (1 - s.abar))
     return w / w.mean()
 
@@ -72,28 +61,21 @@ class DDPM(nn.Module):
 
     @property
     def size_multiple(self) -> int:
+        """Image sides the network takes are multiples of this: its config's `multiple`, else 1."""
         m = getattr(getattr(self.net, "config", None), "multiple", 1)
         return max(1, int(m() if callable(m) else m))
 
     @property
     def min_size(self) -> int:
+        """The smallest image side: 1 (a whole-image prior; a patch prior is a TiledPrior)."""
         return 1
-
-    def _t(self, t, x: Tensor) -> Tensor:
-        t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
-        if t.numel() == 1:
-            t = t.expand(x.shape[0])
-        # checked eagerly (under torch.compile the data-dependent test would break the graph)
-        if not _compiling() and (bool((t < 1).any()) or bool((t > self.schedule.T).any())):
-            raise ValueError(f"t must be in 1..{self.schedule.T}")
-        return t
 
     def eps(self, x_t: Tensor, t) -> Tensor:
         """eps_theta(x_t, t) (seed eq. 19), t in 1..T; the network is fed t - 1.
 
         Outside training (net.eval()) a NaN or inf in the output raises FloatingPointError naming
         the step, so a sampler or solver stops there instead of writing a black image."""
-        tt = self._t(t, x_t)
+        tt = time_index(t, x_t, self.schedule.T)
         out = self.net(x_t.to(self.dtype), tt - 1).to(x_t.dtype)[:, : x_t.shape[1]]  # drop a learned-variance half
         if not self.net.training and not bool(torch.isfinite(out).all()):
             bad = "the input x_t" if not bool(torch.isfinite(x_t).all()) else "the network output"
@@ -102,7 +84,7 @@ class DDPM(nn.Module):
         return out
 
     def x0_from_eps(self, x_t: Tensor, t, eps: Tensor, clip: bool | None = None) -> Tensor:
-        abar = gather(self.schedule.abar, self._t(t, x_t) - 1, x_t)
+        abar = gather(self.schedule.abar, time_index(t, x_t, self.schedule.T) - 1, x_t)
         x0 = (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()  # Eq. (20) of the seed
         return x0.clamp(-1, 1) if (self.clip if clip is None else clip) else x0
 
@@ -111,7 +93,7 @@ class DDPM(nn.Module):
         return self.x0_from_eps(x_t, t, self.eps(x_t, t), clip)
 
     def q_sample(self, x0: Tensor, t, noise: Tensor) -> Tensor:
-        abar = gather(self.schedule.abar, self._t(t, x0) - 1, x0)
+        abar = gather(self.schedule.abar, time_index(t, x0, self.schedule.T) - 1, x0)
         return abar.sqrt() * x0 + (1 - abar).sqrt() * noise  # Eq. (12) of the seed
 
     def forward(self, x0: Tensor, t: Tensor, noise: Tensor, weights: Tensor | None = None) -> Tensor:
@@ -122,5 +104,5 @@ class DDPM(nn.Module):
         """Per-sample w_t ||eps - eps_theta(x_t, t)||^2 / D (seed eqs. 26-28), t in 1..T."""
         err = (noise - self.eps(self.q_sample(x0, t, noise), t)).pow(2).flatten(1).mean(1)
         if weights is not None:
-            err = err * weights.to(err.device, err.dtype)[self._t(t, x0) - 1]
+            err = err * weights.to(err.device, err.dtype)[time_index(t, x0, self.schedule.T) - 1]
         return err

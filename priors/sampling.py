@@ -2,7 +2,8 @@
 
 Both run on any respaced schedule; x0_hat is clipped to [-1, 1] when the prior's `clip` is on,
 in which case the reverse mean is that of q(x_{t-1} | x_t, x0_hat) (it equals seed eq. 21 when
-nothing is clipped).
+nothing is clipped). `reverse_variance` (the choice of sigma_t^2) lives in schedule.py and is
+importable from here too.
 """
 from __future__ import annotations
 
@@ -11,32 +12,10 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from .ddpm import gather
 from .rng import randn
-from .schedule import Schedule
+from .schedule import Schedule, gather, reverse_variance
 
 __all__ = ["reverse_variance", "posterior_mean", "reverse_mean_eps", "ancestral_sample", "ddim_step", "ddim_sample"]
-
-
-def reverse_variance(s: Schedule, variance="beta", *, clip_first: bool = False) -> Tensor:
-    """sigma_t^2 of seed eq. 16: 'beta' (beta_t), 'beta_tilde' (posterior variance), or a float v
-    in [0, 1] interpolating in log space, exp(v log beta_t + (1 - v) log beta_tilde_t).
-
-    beta_tilde_1 = 0; with clip_first it is replaced by beta_tilde_2, as guided-diffusion does
-    (needed wherever log sigma_1^2 is taken: the bound, the interpolation)."""
-    bt = s.beta_tilde
-    if clip_first or not isinstance(variance, str):
-        bt = torch.cat([bt[1:2] if len(bt) > 1 else s.betas[:1], bt[1:]])
-    if variance == "beta":
-        return s.betas
-    if variance == "beta_tilde":
-        return bt
-    if isinstance(variance, str):
-        raise ValueError(f"unknown variance {variance!r}: 'beta', 'beta_tilde' or a number in [0, 1]")
-    v = float(variance)
-    if not 0 <= v <= 1:
-        raise ValueError("the variance interpolation must be in [0, 1]")
-    return torch.exp(v * s.betas.log() + (1 - v) * bt.log())
 
 
 def posterior_mean(s: Schedule, i, x0: Tensor, x_t: Tensor) -> Tensor:

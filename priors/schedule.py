@@ -4,6 +4,9 @@ Time convention: the seed counts t = 1..T. A `Schedule` of K steps stores, for i
 k = 1..K (array position k - 1), the *original* time index `t[k - 1]` in 1..T; the network is
 always fed `t - 1` in 0..T-1 (as guided-diffusion and diffusers do), so a respaced schedule
 still feeds the original index and pretrained networks work unchanged.
+
+Also here, as the rules every user of a schedule shares: `time_index` (the check of t against
+1..T), `gather` (schedule values broadcast against a batch) and `reverse_variance` (sigma_t^2).
 """
 from __future__ import annotations
 
@@ -13,7 +16,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["Schedule", "linear_schedule", "cosine_schedule", "make_schedule"]
+__all__ = ["Schedule", "linear_schedule", "cosine_schedule", "make_schedule", "time_index", "gather",
+           "reverse_variance"]
+
+_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
 
 
 def _f64(x) -> Tensor:
@@ -128,3 +134,45 @@ def make_schedule(kind: str = "linear", T: int = 1000) -> Schedule:
     if kind == "cosine":
         return cosine_schedule(T)
     raise ValueError(f"unknown schedule {kind!r}: use 'linear' or 'cosine'")
+
+
+def time_index(t, x: Tensor, T: int) -> Tensor:
+    """t (an int, or one index per image of the batch x) as a long tensor (B,) on x's device.
+    ValueError when t is outside 1..T or has another count than x's batch."""
+    t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(x.shape[0])
+    if t.numel() != x.shape[0]:
+        raise ValueError(f"t has {t.numel()} entries for a batch of {x.shape[0]}")
+    # checked eagerly (under torch.compile the data-dependent test would break the graph)
+    if not _compiling() and (bool((t < 1).any()) or bool((t > T).any())):
+        raise ValueError(f"t must be in 1..{T}")
+    return t
+
+
+def gather(a: Tensor, idx, x: Tensor) -> Tensor:
+    """a[idx] (float64 schedule values) as x's dtype/device, broadcastable against x (B, ...)."""
+    idx = torch.as_tensor(idx, device=a.device).reshape(-1)
+    v = a[idx].to(device=x.device, dtype=x.dtype)
+    return v.reshape(-1, *([1] * (x.ndim - 1)))
+
+
+def reverse_variance(s: Schedule, variance="beta", *, clip_first: bool = False) -> Tensor:
+    """sigma_t^2 of seed eq. 16: 'beta' (beta_t), 'beta_tilde' (posterior variance), or a float v
+    in [0, 1] interpolating in log space, exp(v log beta_t + (1 - v) log beta_tilde_t).
+
+    beta_tilde_1 = 0; with clip_first it is replaced by beta_tilde_2, as guided-diffusion does
+    (needed wherever log sigma_1^2 is taken: the bound, the interpolation)."""
+    bt = s.beta_tilde
+    if clip_first or not isinstance(variance, str):
+        bt = torch.cat([bt[1:2] if len(bt) > 1 else s.betas[:1], bt[1:]])
+    if variance == "beta":
+        return s.betas
+    if variance == "beta_tilde":
+        return bt
+    if isinstance(variance, str):
+        raise ValueError(f"unknown variance {variance!r}: 'beta', 'beta_tilde' or a number in [0, 1]")
+    v = float(variance)
+    if not 0 <= v <= 1:
+        raise ValueError("the variance interpolation must be in [0, 1]")
+    return torch.exp(v * s.betas.log() + (1 - v) * bt.log())

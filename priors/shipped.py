@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import read_config, save_prior
+from .prior_file import read_config, save_prior
 from .ddpm import DDPM
 
 __all__ = ["SHIPPED_DIR", "shipped_path", "list_priors", "export_prior"]

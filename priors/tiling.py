@@ -1,9 +1,9 @@
 """Tiled evaluation of eps: a prior trained on patches applied to images of any size.
 
 `TiledPrior(prior, tile, overlap, batch, generator)` has the interface the samplers and solvers use
-(`schedule`, `eps`, `x0_hat`, `x0_from_eps`, `q_sample`, `device`, `dtype`, `clip`, `image_size`,
-`channels`, `net`) and evaluates eps(x_t, t) on a (B, C, H, W) image by tiles of `tile` x `tile`
-pixels (the prior's training size):
+(`Prior` in protocol.py, with `min_size` = the tile; also `x0_from_eps`, `q_sample`,
+`image_size`, `channels`, `net`, `meta`) and evaluates eps(x_t, t) on a (B, C, H, W) image by
+tiles of `tile` x `tile` pixels (the prior's training size):
 
 - the tile grid has stride core = tile - 2 overlap and is shifted by an offset (oy, ox), drawn
   uniformly in [0, core)^2 from `generator` afresh at EVERY call; the pixel at row i belongs to
@@ -13,7 +13,7 @@ pixels (the prior's training size):
   over the steps of a sampler they average out instead of printing a fixed grid.
 - where a tile reaches beyond the image it is filled by `boundary`: "reflect" (mirror without
   repeating the edge, repeated for tiles larger than the image; the default), "wrap" (the image
-  as a torus) or "zeros".
+  as a torus) or "zeros" (the index map is restore.operators.padding.extend_index).
 - the tiles go through the network `batch` at a time (the image's B x tiles are one list), so
   activation memory is bounded by one batch of tiles, whatever the image size.
 
@@ -27,10 +27,7 @@ call records:
   torch.utils.checkpoint; the graph keeps only each batch's input and output and the backward pass
   recomputes the network's activations one tile batch at a time, so peak activation memory is that
   of one tile batch (forward plus backward) whatever the image size, at the cost of one more
-  forward per tile. `python -m restore.benchmarks.tile_grad` measures both: on the natural prior
-  (32-pixel tiles, one thread) eps plus its VJP on one 128-pixel image (25 tiles) takes 0.53 s
-  kept against 0.72 s recomputed; on 8 draws (200 tiles) 4.2 s at 2.1 GB above the start
-  against 5.5 s at 0.24 GB.
+  forward per tile (time and memory of both: `python -m restore.benchmarks.tile_grad`).
 - `checkpoint=False` keeps every tile's activations whatever their number.
 The numbers do not depend on the choice: the same tiles in the same batches, the same gradient.
 With no gradient recorded the tiles run as plain forward passes.
@@ -43,6 +40,10 @@ import torch
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from restore.operators.padding import extend_index
+
+from .schedule import time_index
+
 __all__ = ["TiledPrior", "for_image", "tile_index"]
 
 BOUNDARIES = ("reflect", "wrap", "zeros")
@@ -50,19 +51,10 @@ BOUNDARIES = ("reflect", "wrap", "zeros")
 
 def tile_index(n: int, start: int, length: int, boundary: str) -> Tensor:
     """Source index of positions start .. start + length - 1 of a length-n axis extended by
-    `boundary` (n stands for a zero, "zeros" only)."""
-    i = torch.arange(start, start + length)
-    if boundary == "wrap":
-        return i % n
-    if boundary == "reflect":
-        if n == 1:
-            return torch.zeros_like(i)
-        period = 2 * (n - 1)
-        i = i % period
-        return torch.where(i > n - 1, period - i, i)
-    if boundary == "zeros":
-        return torch.where((i < 0) | (i > n - 1), torch.full_like(i, n), i)
-    raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+    `boundary` (n stands for a zero, "zeros" only); reflect repeats over as many periods as needed."""
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+    return extend_index(n, start, length, boundary)
 
 
 class TiledPrior:
@@ -72,7 +64,8 @@ class TiledPrior:
     batch: tiles per network call; generator: the source of the offsets (default: torch's global
     generator); boundary: "reflect", "wrap" or "zeros"; checkpoint, keep: recompute per tile
     batch in the backward pass when a call records more than `keep` tiles (and more than one
-    batch; module docstring). Attributes not defined here (meta, loss, ...) are the wrapped prior's.
+    batch; module docstring). The wrapped prior stays `self.prior`; only the attributes defined
+    here are forwarded to it.
     """
 
     def __init__(self, prior, tile: int | None = None, overlap: int = 0, batch: int = 16,
@@ -88,8 +81,8 @@ class TiledPrior:
             raise ValueError(f"batch must be >= 1, got {batch}")
         if int(keep) < 0:
             raise ValueError(f"keep must be >= 0, got {keep}")
-        m = getattr(getattr(getattr(prior, "net", None), "config", None), "multiple", 1)
-        if tile % int(m):
+        m = prior.size_multiple
+        if tile % m:
             raise ValueError(f"tile {tile} is not a multiple of the network's {m}")
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
@@ -103,11 +96,6 @@ class TiledPrior:
         return (f"TiledPrior(tile={self.tile}, overlap={self.overlap}, batch={self.batch}, "
                 f"boundary={self.boundary!r}, {type(self.prior).__name__})")
 
-    def __getattr__(self, name):  # only for attributes not found on self
-        if name == "prior":
-            raise AttributeError(name)
-        return getattr(self.prior, name)
-
     # the prior's interface
     @property
     def schedule(self):
@@ -116,6 +104,10 @@ class TiledPrior:
     @property
     def net(self):
         return self.prior.net
+
+    @property
+    def meta(self) -> dict:
+        return self.prior.meta
 
     @property
     def device(self) -> torch.device:
@@ -139,22 +131,12 @@ class TiledPrior:
 
     @property
     def min_size(self) -> int:
+        """The tile: an image side at least this (smaller images need no tiling)."""
         return self.tile
 
     @property
     def core(self) -> int:
         return self.tile - 2 * self.overlap
-
-    def _t(self, t, x: Tensor) -> Tensor:
-        t = torch.as_tensor(t, dtype=torch.long, device=x.device).reshape(-1)
-        if t.numel() == 1:
-            t = t.expand(x.shape[0])
-        if t.numel() != x.shape[0]:
-            raise ValueError(f"t has {t.numel()} entries for a batch of {x.shape[0]}")
-        T = self.schedule.T
-        if bool((t < 1).any()) or bool((t > T).any()):
-            raise ValueError(f"t must be in 1..{T}")
-        return t
 
     def offsets(self) -> tuple[int, int]:
         """A fresh (oy, ox), uniform in [0, core)^2, from the generator."""
@@ -173,7 +155,7 @@ class TiledPrior:
         if x_t.ndim != 4:
             raise ValueError(f"x_t must be (B, C, H, W), got {tuple(x_t.shape)}")
         b, c, h, w = x_t.shape
-        t = self._t(t, x_t)
+        t = time_index(t, x_t, self.schedule.T)
         oy, ox = self.offsets() if offset is None else (int(offset[0]), int(offset[1]))
         if not (0 <= oy < self.core and 0 <= ox < self.core):
             raise ValueError(f"offset must be in [0, {self.core})^2, got {(oy, ox)}")

@@ -168,7 +168,7 @@ def _eio(*args, **kwargs):
 
 
 @pytest.mark.parametrize("target, fault, code", [
-    ("restore.priors.checkpoint.save_file", _enospc, errno.ENOSPC),  # safetensors' own error for a full disk
+    ("restore.priors.prior_file.save_file", _enospc, errno.ENOSPC),  # safetensors' own error for a full disk
     ("os.rename", _erofs, errno.EROFS),  # the rename of the finished checkpoint
     ("os.fsync", _eio, errno.EIO),
 ])
@@ -192,7 +192,7 @@ def test_failing_disk_keeps_previous_checkpoint(tiny_npz, tmp_path, monkeypatch,
 def test_failing_disk_cli_one_line(tiny_npz, tmp_path, monkeypatch):
     args = ["train", str(tiny_npz), *ARGS, "--steps", "10", "-o", str(tmp_path / "run")]
     assert CliRunner().invoke(main, args).exit_code == 0
-    monkeypatch.setattr("restore.priors.checkpoint.save_file", _enospc)
+    monkeypatch.setattr("restore.priors.prior_file.save_file", _enospc)
     r = CliRunner().invoke(main, [*args[:-4], "--steps", "20", "-o", str(tmp_path / "run"), "--resume"])
     assert r.exit_code == 2, r.output
     lines = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
