@@ -32,9 +32,9 @@ from torch import Tensor
 
 from restore.operators import Inpainting, Padded, to_prior_space
 from restore.operators.base import Operator, check_image
+from restore.operators.padding import extend_index
 from restore.priors.rng import randn
 from restore.priors.schedule import Schedule
-from restore.priors.tiling import tile_index
 
 # Relative tolerance of the conjugate gradients in the solvers' damped least-squares steps (the
 # undamped A_pinv keeps the operator's own): `python -m restore.benchmarks.cg_tol` measures it.
@@ -104,8 +104,8 @@ class Problem:
                              f"got {tuple(getattr(x_init, 'shape', ()))}")
         hp, wp = self.x_shape[-2:]
         if (hp, wp) != (h, w):
-            rows = tile_index(h, -top, hp, "reflect").to(x_init.device)
-            cols = tile_index(w, -left, wp, "reflect").to(x_init.device)
+            rows = extend_index(h, -top, hp, "reflect").to(x_init.device)
+            cols = extend_index(w, -left, wp, "reflect").to(x_init.device)
             x_init = x_init.index_select(-2, rows).index_select(-1, cols)
         return 2 * x_init.to(device=self.y.device, dtype=self.y.dtype) - 1
 
