@@ -80,53 +80,55 @@ def main(ctx):
         click.echo(ctx.get_help())
 
 
+def _train_options(fn):
+    """`restore train`'s options, one per TrainConfig field that has a help text (priors/train.py):
+    --FIELD-NAME unless the field names its flags, an on/off pair for a bool, a tuple of integers
+    as comma-separated text; no default: a required option."""
+    from dataclasses import MISSING, fields
+
+    from restore.priors.train import TrainConfig
+
+    for f in reversed(fields(TrainConfig)):
+        meta, name = f.metadata, f.name.replace("_", "-")
+        if "help" not in meta:
+            continue
+        flags = meta.get("flags", [f"--{name}/--no-{name}" if isinstance(f.default, bool) else f"--{name}"])
+        kw = {"required": True} if f.default is MISSING else {"default": f.default}
+        if isinstance(f.default, tuple):
+            kw["default"] = ",".join(str(v) for v in f.default)
+        if "choices" in meta:
+            kw["type"] = click.Choice(meta["choices"])
+        elif meta.get("path"):
+            kw["type"] = click.Path()
+        elif "type" in meta:
+            kw["type"] = meta["type"]
+        fn = click.option(*flags, f.name, help=meta["help"], **kw)(fn)
+    return fn
+
+
+def _train_value(f, value):
+    """A `_train_options` value as its TrainConfig field's: a tuple's text parsed, a choice of an int as int."""
+    if isinstance(f.default, tuple):
+        return _ints(value)
+    if "choices" in f.metadata and type(f.default) is int:
+        return int(value)
+    return value
+
+
 @main.command(epilog=EXAMPLES)
 @click.argument("data", type=click.Path())
-@click.option("--out", "-o", required=True, type=click.Path(), help="Run folder (checkpoints, log, samples).")
-@click.option("--size", default=32, help="Training image size (a multiple of 2**(levels-1)).")
-@click.option("--channels", default=3, type=click.Choice(["1", "3"]), help="Image channels.")
-@click.option("--subset", default=None, help="START:STOP of the sorted files or .npz array.")
-@click.option("--scales", default=1.0, help="Crops of side size*2**u, u in [0, log2 SCALES], resized to --size.")
-@click.option("--rot90/--no-rot90", default=False, help="Random 90-degree rotations.")
-@click.option("--flip/--no-flip", default=True, help="Random horizontal flips (off for digits and text).")
-@click.option("--width", default=64, help="Base channel width of the UNet.")
-@click.option("--mults", default="1,2,2", help="Channel multipliers per level.")
-@click.option("--res-blocks", default=2, help="Residual blocks per level.")
-@click.option("--attn", default="", help="Levels with self-attention (0 = full resolution), e.g. 2.")
-@click.option("--dropout", default=0.0, help="Dropout in residual blocks.")
-@click.option("--norm-groups", default=None, type=int, help="GroupNorm groups in every layer (default: 32 where a layer's channels allow).")
-@click.option("--schedule", default="linear", type=click.Choice(["linear", "cosine"]), help="Noise schedule.")
-@click.option("--weighting", default="uniform", type=click.Choice(["uniform", "elbo", "min-snr"]), help="Loss weights w_t.")
-@click.option("--batch", default=64, help="Global batch size.")
-@click.option("--lr", default=2e-4, help="Adam learning rate.")
-@click.option("--warmup", default=500, help="Linear learning-rate warmup steps.")
-@click.option("--ema", default=0.999, help="EMA decay (warmed up as (1+step)/(10+step)).")
-@click.option("--steps", default=100_000, help="Total optimizer steps.")
-@click.option("--seed", default=0, help="Seed of every random draw.")
-@click.option("--ckpt-every", default=500, help="Checkpoint interval in steps.")
-@click.option("--sample-every", default=2000, help="Sample-grid interval in steps (0: never).")
-@click.option("--log-every", default=50, help="log.jsonl interval in steps.")
-@click.option("--channels-last/--no-channels-last", default=False, help="channels_last memory format.")
-@click.option("--compile/--no-compile", "compile_", default=False, help="torch.compile the loss.")
-@click.option("--precision", default="fp32", type=click.Choice(["fp32", "bf16"]), help="bf16: the network's forward in bfloat16 (autocast; fp32 weights, Adam and EMA).")
-@click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device.")
-@click.option("--init", "init", default=None, type=click.Path(), help="Start from this prior file's weights.")
+@_train_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--minutes", default=None, type=float, help="Stop with a checkpoint after this wall time (minutes).")
 @user_errors
-def train(data, out, size, channels, subset, scales, rot90, flip, width, mults, res_blocks, attn, dropout, norm_groups,
-          schedule, weighting, batch, lr, warmup, ema, steps, seed, ckpt_every, sample_every, log_every, channels_last, compile_,
-          precision, device, init, resume, minutes):
+def train(data, resume, minutes, **options):
     """Train a DDPM prior on DATA (a folder of images or an .npz of uint8 images)."""
+    from dataclasses import fields
+
     from restore.priors.train import TrainConfig, train as run
 
-    cfg = TrainConfig(data=str(data), out=str(out), size=size, channels=int(channels), subset=subset, scales=scales,
-                      rot90=rot90, flip=flip, width=width, mults=_ints(mults), res_blocks=res_blocks,
-                      attn_levels=_ints(attn), dropout=dropout, norm_groups=norm_groups, schedule=schedule,
-                      weighting=weighting, batch=batch, lr=lr, warmup=warmup, ema=ema, steps=steps, seed=seed,
-                      ckpt_every=ckpt_every, sample_every=sample_every,
-                      log_every=log_every, channels_last=channels_last, compile=compile_, precision=precision,
-                      device=device, init=init)
+    cfg = TrainConfig(data=data, **{f.name: _train_value(f, options[f.name]) for f in fields(TrainConfig)
+                                    if f.name in options})
     t0 = time.perf_counter()
     path = run(cfg, resume=resume, minutes=minutes)
     click.echo(f"{path} ({time.perf_counter() - t0:.1f} s)")

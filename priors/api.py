@@ -61,11 +61,14 @@ def held_out(prior, data, *, subset=None, num: int | None = None) -> torch.Tenso
 
 
 def evaluate(checkpoint, data, *, subset=None, num=256, strata=50, variance="beta", batch=64, seed=0,
-             device="auto", bands: int = 10) -> dict:
+             device="auto", bands: int = 10, net_dtype: torch.dtype = torch.float32) -> dict:
     """Held-out bound in bits/dim (mean and standard error over images, which includes the
-    Monte-Carlo error over t) and the eps-MSE in `bands` equal bands of t."""
-    prior = load_prior(checkpoint, device=resolve_device(device))
-    prior.net.double()
+    Monte-Carlo error over t) and the eps-MSE in `bands` equal bands of t.
+
+    The network runs in `net_dtype`; the images, the noise draws and the bound's arithmetic (the
+    KL terms, the decoder's discretised likelihood, the sums) are float64 whatever it is (DDPM.eps
+    casts the network's input and output)."""
+    prior = load_prior(checkpoint, device=resolve_device(device), dtype=net_dtype)
     x = held_out(prior, data, subset=subset, num=num)
     g = torch.Generator().manual_seed(seed)
     bpd, ts, mse = [], [], []

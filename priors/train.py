@@ -13,7 +13,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -32,41 +32,51 @@ from .unet import UNet, UNetConfig
 __all__ = ["TrainConfig", "train"]
 
 
+def _option(default, help: str, **cli):
+    """A TrainConfig field that `restore train` offers as an option (cli.py declares the command's
+    options from these fields): its default (none: a required option), its help text and, where
+    needed, `flags` (the option's names, if not --FIELD-NAME), `choices`, `type` (for a default of
+    None) and `path` (a file-system path)."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass
 class TrainConfig:
     data: str
-    out: str
-    size: int = 32
-    channels: int = 3
-    subset: str | None = None
-    scales: float = 1.0
-    rot90: bool = False
-    flip: bool = True
-    width: int = 64
-    mults: tuple = (1, 2, 2)
-    res_blocks: int = 2
-    attn_levels: tuple = ()
-    dropout: float = 0.0
-    norm_groups: int | None = None
-    schedule: str = "linear"
+    out: str = _option(MISSING, "Run folder (checkpoints, log, samples).", flags=("--out", "-o"), path=True)
+    size: int = _option(32, "Training image size (a multiple of 2**(levels-1)).")
+    channels: int = _option(3, "Image channels.", choices=("1", "3"))
+    subset: str | None = _option(None, "START:STOP of the sorted files or .npz array.")
+    scales: float = _option(1.0, "Crops of side size*2**u, u in [0, log2 SCALES], resized to --size.")
+    rot90: bool = _option(False, "Random 90-degree rotations.")
+    flip: bool = _option(True, "Random horizontal flips (off for digits and text).")
+    width: int = _option(64, "Base channel width of the UNet.")
+    mults: tuple = _option((1, 2, 2), "Channel multipliers per level.")
+    res_blocks: int = _option(2, "Residual blocks per level.")
+    attn_levels: tuple = _option((), "Levels with self-attention (0 = full resolution), e.g. 2.", flags=("--attn",))
+    dropout: float = _option(0.0, "Dropout in residual blocks.")
+    norm_groups: int | None = _option(None, "GroupNorm groups in every layer (default: 32 where a layer's channels "
+                                            "allow).", type=int)
+    schedule: str = _option("linear", "Noise schedule.", choices=("linear", "cosine"))
     T: int = 1000
-    weighting: str = "uniform"
-    batch: int = 64
-    lr: float = 2e-4
-    warmup: int = 500
+    weighting: str = _option("uniform", "Loss weights w_t.", choices=("uniform", "elbo", "min-snr"))
+    batch: int = _option(64, "Global batch size.")
+    lr: float = _option(2e-4, "Adam learning rate.")
+    warmup: int = _option(500, "Linear learning-rate warmup steps.")
     grad_clip: float = 1.0
-    ema: float = 0.999
-    steps: int = 100_000
-    seed: int = 0
-    ckpt_every: int = 500
-    sample_every: int = 2000
-    log_every: int = 50
+    ema: float = _option(0.999, "EMA decay (warmed up as (1+step)/(10+step)).")
+    steps: int = _option(100_000, "Total optimizer steps.")
+    seed: int = _option(0, "Seed of every random draw.")
+    ckpt_every: int = _option(500, "Checkpoint interval in steps.")
+    sample_every: int = _option(2000, "Sample-grid interval in steps (0: never).")
+    log_every: int = _option(50, "log.jsonl interval in steps.")
     keep: int = 3
-    channels_last: bool = False
-    compile: bool = False
-    precision: str = "fp32"
-    device: str = "auto"
-    init: str | None = None
+    channels_last: bool = _option(False, "channels_last memory format.")
+    compile: bool = _option(False, "torch.compile the loss.")
+    precision: str = _option("fp32", "bf16: the network's forward in bfloat16 (autocast; fp32 weights, Adam and EMA).",
+                             choices=("fp32", "bf16"))
+    device: str = _option("auto", "Device.", choices=("auto", "cpu", "cuda", "mps"))
+    init: str | None = _option(None, "Start from this prior file's weights.", path=True)
 
     def unet(self) -> UNetConfig:
         return UNetConfig(channels=self.channels, width=self.width, mults=tuple(self.mults),

@@ -62,6 +62,40 @@ def test_bad_input_one_line_exit_2(args, message, image_folder, tmp_path, monkey
     assert not (tmp_path / "g.png").exists()
 
 
+def test_train_options_are_the_config_fields(monkeypatch):
+    """`restore train`'s options are declared once, as TrainConfig's fields: each reaches its field,
+    as the field's type, and the defaults are the dataclass's."""
+    from dataclasses import MISSING, asdict, fields
+
+    import restore.priors.train as training
+
+    runs = []
+    monkeypatch.setattr(training, "train", lambda cfg, **kw: runs.append((cfg, kw)) or "run")
+    args = ["--size", "28", "--channels", "1", "--subset", "0:10", "--scales", "2", "--rot90", "--no-flip",
+            "--width", "8", "--mults", "1,2", "--res-blocks", "1", "--attn", "1", "--dropout", "0.1",
+            "--norm-groups", "4", "--schedule", "cosine", "--weighting", "min-snr", "--batch", "4", "--lr", "1e-3",
+            "--warmup", "3", "--ema", "0.9", "--steps", "7", "--seed", "2", "--ckpt-every", "3", "--sample-every", "0",
+            "--log-every", "2", "--channels-last", "--compile", "--precision", "bf16", "--device", "cpu",
+            "--init", "digits", "--resume", "--minutes", "1.5"]
+    for given in ([], args):
+        r = CliRunner().invoke(main, ["train", "DATA", "-o", "OUT", *given])
+        assert r.exit_code == 0, r.output
+    (default, kw0), (cfg, kw) = runs
+    want = {f.name: f.default for f in fields(training.TrainConfig) if f.default is not MISSING}
+    assert asdict(default) == {"data": "DATA", "out": "OUT", **want} and kw0 == {"resume": False, "minutes": None}
+    assert asdict(cfg) == {**want, "data": "DATA", "out": "OUT", "size": 28, "channels": 1, "subset": "0:10",
+                           "scales": 2.0, "rot90": True, "flip": False, "width": 8, "mults": (1, 2), "res_blocks": 1,
+                           "attn_levels": (1,), "dropout": 0.1, "norm_groups": 4, "schedule": "cosine",
+                           "weighting": "min-snr", "batch": 4, "lr": 1e-3, "warmup": 3, "ema": 0.9, "steps": 7,
+                           "seed": 2, "ckpt_every": 3, "sample_every": 0, "log_every": 2, "channels_last": True,
+                           "compile": True, "precision": "bf16", "device": "cpu", "init": "digits"}
+    assert type(cfg.channels) is int and kw == {"resume": True, "minutes": 1.5}
+    help_text = CliRunner().invoke(main, ["train", "--help"], terminal_width=200).output
+    params = {p.name for p in main.commands["train"].params}  # every field but T, grad_clip and keep
+    assert params == {f.name for f in fields(training.TrainConfig)} - {"T", "grad_clip", "keep"} | {"resume", "minutes"}
+    assert "--attn TEXT" in help_text and '[default: 1,2,2]' in help_text and "-o, --out PATH" in help_text
+
+
 def test_help_and_version():
     r = CliRunner().invoke(main, [])
     assert r.exit_code == 0 and "Examples" in r.output and "train" in r.output

@@ -162,3 +162,43 @@ def test_draws_and_eps_do_not_depend_on_the_eigenbasis(monkeypatch, kind):
     assert (xa[1:] - xa[:1]).abs().amax((1, 2, 3)).min() > 1e-3  # distinct draws
     t = torch.tensor([0, 300, 999, 5, 500])
     assert (a(xa, t) - b(xa, t)).abs().max() < 1e-10
+
+
+def test_eval_runs_the_network_in_float32_and_the_bound_in_float64(tiny_npz, tmp_path, monkeypatch):
+    """`restore eval`'s network runs in float32, the bound's arithmetic in float64 (the images, the
+    noise, the KL terms, the decoder's likelihood, the sums): per image within 0.01 bits/dim of the
+    all-float64 bound, with the same t and noise draws."""
+    from restore.priors import api, load_prior
+    from restore.priors.checkpoint import save_prior
+    from restore.priors.likelihood import bound_terms
+
+    torch.manual_seed(0)
+    net = UNet(UNetConfig(channels=1, width=8, mults=(1, 2), num_res_blocks=1))
+    for p in net.parameters():  # a random network whose eps is far from 0
+        torch.nn.init.normal_(p, std=0.05)
+    path = tmp_path / "random.safetensors"
+    save_prior(path, net, linear_schedule(), 8)
+    seen, real = [], api.bits_per_dim
+
+    def spy(prior, x0, **kw):
+        r = real(prior, x0, **kw)
+        seen.append((prior.dtype, x0.dtype, r["bpd"].dtype, r["mse"].dtype))
+        return r
+
+    monkeypatch.setattr(api, "bits_per_dim", spy)
+    r32 = api.evaluate(path, tiny_npz, num=16, strata=20, batch=8, device="cpu")
+    r64 = api.evaluate(path, tiny_npz, num=16, strata=20, batch=8, device="cpu", net_dtype=torch.float64)
+    f32, f64 = torch.float32, torch.float64
+    assert seen == [(f32, f64, f64, f64)] * 2 + [(f64, f64, f64, f64)] * 2
+    assert r32["bits_per_dim"] != r64["bits_per_dim"] and abs(r32["bits_per_dim"] - r64["bits_per_dim"]) < 0.01
+    assert r32["bits_per_dim"] > 1  # a random network: far from the data, the test is not of a tiny bound
+
+    x0 = api.held_out(load_prior(path), tiny_npz, num=16)
+    per_image = []
+    for dtype in (f32, f64):
+        prior = load_prior(path, dtype=dtype)
+        noise = torch.randn(x0.shape, dtype=f64, generator=torch.Generator().manual_seed(1))
+        terms, mse = bound_terms(prior, x0, torch.arange(16) * 60 + 1, noise)  # t = 1 (the decoder), 61, ..., 901
+        assert prior.dtype == dtype and terms.dtype == mse.dtype == f64
+        per_image.append(bits_per_dim(prior, x0, strata=20, generator=torch.Generator().manual_seed(0))["bpd"])
+    assert (per_image[0] - per_image[1]).abs().max() < 0.01
