@@ -5,7 +5,7 @@ wall time of each and their ratio, on crops of natural/val photos with the shipp
         [--repeats 3] [--threads 1] [--data ../shared/data]
 
 The two ways alternate (one by one, batched, then batched, one by one, ...) so that a loaded
-machine's changing load falls on both; the ratio is of their total times. The PSNR of each way
+machine's changing load falls on both; the ratios are of their total wall and CPU (process) times. The PSNR of each way
 against the clean crops is printed beside it (batched files get other random draws, not worse ones).
 """
 from __future__ import annotations
@@ -58,20 +58,22 @@ def measure(root: str, *, files=4, size=256, task="denoise", steps=10, sigma=0.0
     if "kernel" in t:
         t["kernel"] = api.parse_kernel(t["kernel"])
     opts = dict(prior=prior, steps=steps, sigma_y=sigma, seed=seed)
-    seconds, scores = {"one by one": 0.0, "batched": 0.0}, {}
+    seconds, cpu, scores = {"one by one": 0.0, "batched": 0.0}, {"one by one": 0.0, "batched": 0.0}, {}
     for r in range(repeats):
         for way in (list(seconds) if r % 2 == 0 else list(seconds)[::-1]):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             if way == "batched":
                 outs = api.restore_batch(ys, task, t, **opts)
             else:
                 outs = [api.restore_image(y, task, t, **opts) for y in ys]
             seconds[way] += time.perf_counter() - t0
+            cpu[way] += time.process_time() - c0
             scores[way] = float(np.mean([psnr(o, c) for o, c in zip(outs, clean)]))
     mp = files * (size * size) / 1e6
     return {"task": task, "files": files, "size": size, "steps": steps, "threads": torch.get_num_threads(),
             "s_single": seconds["one by one"] / repeats, "s_batch": seconds["batched"] / repeats,
-            "ratio": seconds["one by one"] / seconds["batched"], "psnr_single": scores["one by one"],
+            "ratio": seconds["one by one"] / seconds["batched"], "cpu_single": cpu["one by one"] / repeats,
+            "cpu_batch": cpu["batched"] / repeats, "cpu_ratio": cpu["one by one"] / cpu["batched"], "psnr_single": scores["one by one"],
             "psnr_batch": scores["batched"], "s_per_mp_nfe": seconds["one by one"] / repeats / mp / steps}
 
 
@@ -90,11 +92,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     r = measure(args.data, files=args.files, size=args.size, task=args.task, steps=args.steps, sigma=args.sigma,
                 repeats=args.repeats, seed=args.seed)
-    print("| task | files | size | steps | threads | s, one by one | s, batched | one by one / batched | "
-          "PSNR one by one | PSNR batched |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| task | files | size | steps | threads | s, one by one | s, batched | ratio | CPU s, one by one | "
+          "CPU s, batched | CPU ratio | PSNR one by one | PSNR batched |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print(f"| {r['task']} | {r['files']} | {r['size']}x{r['size']} | {r['steps']} | {r['threads']} | {r['s_single']:.1f} | "
-          f"{r['s_batch']:.1f} | {r['ratio']:.3f} | {r['psnr_single']:.2f} | {r['psnr_batch']:.2f} |")
+          f"{r['s_batch']:.1f} | {r['ratio']:.3f} | {r['cpu_single']:.1f} | {r['cpu_batch']:.1f} | {r['cpu_ratio']:.3f} | "
+          f"{r['psnr_single']:.2f} | {r['psnr_batch']:.2f} |")
     print(f"({r['s_per_mp_nfe']:.2f} s per megapixel per NFE one by one)")
 
 

@@ -44,10 +44,10 @@ def expand_inputs(patterns) -> list[Path]:
     return out
 
 
-def plan_outputs(inputs: list[Path], out, overwrite: bool, skip_existing: bool = False) -> list[Path]:
+def plan_outputs(inputs: list[Path], out, overwrite: bool, check_existing: bool = True) -> list[Path]:
     """One output path per input: `out` itself for one input (a file path, or a folder that exists),
     out/NAME for several (the folder must exist). Never an input, never an existing file unless
-    overwrite is given (skip_existing: existing outputs are allowed here; the caller skips them)."""
+    overwrite is given (check_existing=False: the caller checks that)."""
     out = Path(out)
     if len(inputs) > 1 or out.is_dir():
         if not out.is_dir():
@@ -62,7 +62,7 @@ def plan_outputs(inputs: list[Path], out, overwrite: bool, skip_existing: bool =
     for src, dst in zip(inputs, paths):
         if dst.resolve() == src.resolve() and not overwrite:
             raise ValueError(f"{dst}: output would replace its input; pass --overwrite to allow it")
-        if dst.exists() and not (overwrite or skip_existing):
+        if check_existing and dst.exists() and not overwrite:
             raise ValueError(f"{dst} exists; pass --overwrite to replace it")
     return paths
 
@@ -212,29 +212,23 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     if int(batch_files) < 1:
         raise ValueError("--batch-files must be at least 1")
     files = expand_inputs(inputs)
-    outs = plan_outputs(files, out, overwrite, skip_existing)
+    # existing outputs are checked below, for this process's files only (the others' may appear meanwhile)
+    outs = plan_outputs(files, out, overwrite, check_existing=False)
     if uncertainty is not None and len(files) > 1:
         raise ValueError("--uncertainty takes one input; run the inputs one by one")
     if uncertainty is not None and samples < 2:
         raise ValueError("--uncertainty needs --samples of at least 2")
     if uncertainty is not None:
-        plan_outputs(files, uncertainty, overwrite, skip_existing)
+        plan_outputs(files, uncertainty, overwrite, check_existing=False)
     if samples < 1:
         raise ValueError("--samples must be at least 1")
-    # every output of each file: finished when all exist (skip_existing), refused when only some do
-    written_by = [[dst] + ([dst.with_name(dst.stem + "_observed.png")] if degrade else [])
-                  + ([Path(uncertainty)] if uncertainty is not None else []) for dst in outs]
-    finished = [skip_existing and all(p.exists() for p in paths) for paths in written_by]
-    for paths, done in zip(written_by, finished):
-        there = [p for p in paths if p.exists()]
-        if there and not done and not overwrite:
-            raise ValueError(f"{there[0]} exists; pass --overwrite to replace it")
-    images = [_read_checked(f, max_pixels) for f in files]  # every input is checked first, by every process
-    for dst, im in zip(outs, images):
-        _check_format(api.result_mode(im.mode, im.info), dst)
     scale = int(task.get("scale", 1))
-    at_once = []
-    for f, im in zip(files, images):  # what runs at once: the result (scale^2 x larger for sr), samples times
+    shapes, at_once = [], []
+    for f, dst in zip(files, outs):  # every input is checked first, by every process; decoded again when its turn
+        im = _read_checked(f, max_pixels)  # comes (memory holds one batch of files), unless it is the only one
+        decoded = {0: im} if len(files) == 1 else {}
+        _check_format(api.result_mode(im.mode, im.info), dst)
+        shapes.append(tuple(im.x.shape))
         h, w = im.x.shape[-2] * scale, im.x.shape[-1] * scale
         at_once.append(w * h * samples)
         if w * h * samples > max_pixels:
@@ -242,7 +236,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
             raise ValueError(f"{f}: {what} would be {w * h * samples} pixels at once, more than the "
                              f"--max-pixels limit of {max_pixels}")
     if "mask" in task:  # a path: the mask of what to fill, checked against the first image
-        h, w = images[0].x.shape[-2:]
+        h, w = shapes[0][-2:]
         task = {"mask": _load_mask(task["mask"], (w, h), task.get("mask_keeps", False), task.get("resize_mask", False),
                                    max_pixels)}
     if "kernel" in task:
@@ -252,8 +246,16 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     sigma_y = options.pop("sigma_y", None)
     # a batch shares one noise level: known (given, or 0 for --degrade) for all its files, not estimated
     batchable = command != "inpaint" and (sigma_y is not None or degrade)
-    keys = [tuple(im.x.shape) if batchable else None for im in images]
+    keys = [shape if batchable else None for shape in shapes]
     groups = plan_groups(keys, at_once, batch_files, max_pixels)[rank::world]
+    # each file's outputs: finished when all exist (skip_existing), refused when some do (unless overwrite)
+    written_by = [[dst] + ([dst.with_name(dst.stem + "_observed.png")] if degrade else [])
+                  + ([Path(uncertainty)] if uncertainty is not None else []) for dst in outs]
+    finished = [skip_existing and all(p.exists() for p in paths) for paths in written_by]
+    for i in (i for g in groups for i in g):
+        there = [p for p in written_by[i] if p.exists()]
+        if there and not finished[i] and not overwrite:
+            raise ValueError(f"{there[0]} exists; pass --overwrite to replace it")
     todo = [g for g in groups if not all(finished[i] for i in g)]
     for i in (i for g in groups if g not in todo for i in g):
         echo(f"{outs[i]} exists: skipped")
@@ -263,12 +265,13 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     written = []
     for g in todo:
         t0 = time.perf_counter()
-        observed, restored = _restore_group(command, [files[i] for i in g], [images[i] for i in g], task, degrade,
-                                            sigma_y, options, progress, echo)
-        for i, (res, std), obs in zip(g, restored, observed):
+        images = [decoded.pop(i, None) or _read_checked(files[i], max_pixels) for i in g]
+        observed, restored = _restore_group(command, [files[i] for i in g], images, task, degrade, sigma_y, options,
+                                            progress, echo)
+        for i, im, (res, std), obs in zip(g, images, restored, observed):
             if finished[i]:  # restored again with its batch (so that its neighbours' draws are those of the first run)
                 continue
-            icc = images[i].info.get("icc_profile")
+            icc = im.info.get("icc_profile")
             if degrade:  # written with the result, so a failed restoration leaves nothing behind
                 _save(obs, written_by[i][1], icc)
             _save(res, outs[i], icc)

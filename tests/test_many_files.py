@@ -178,3 +178,16 @@ def test_two_processes_write_what_one_does(shots):
     assert "d.png (" in r.output
     assert {n: (shots / "two" / n).stat().st_mtime_ns for n in before} == before
     assert {n: (shots / "two" / n).read_bytes() for n in NAMES} == one
+
+
+def test_a_rank_checks_only_its_own_outputs(shots):
+    """Another rank's outputs (which appear while this one starts) are no error, even without skipping."""
+    o = shots / "o"
+    o.mkdir()
+    kw = dict(prior=api._prior(str(shots / "tiny.safetensors"), "cpu"), steps=2, sigma_y=0.02, degrade=True,
+              skip_existing=False, echo=lambda m: None)
+    restore_files("denoise", [str(shots / "shots" / "*.png")], o, shard=(0, 2), **kw)
+    restore_files("denoise", [str(shots / "shots" / "*.png")], o, shard=(1, 2), **kw)
+    assert len(list(o.iterdir())) == 10  # 5 results, 5 observations
+    with pytest.raises(ValueError, match="exists; pass --overwrite"):
+        restore_files("denoise", [str(shots / "shots" / "*.png")], o, shard=(1, 2), **kw)
