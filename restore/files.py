@@ -223,10 +223,11 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     if samples < 1:
         raise ValueError("--samples must be at least 1")
     scale = int(task.get("scale", 1))
-    shapes, at_once = [], []
+    shapes, at_once, decoded = [], [], {}
     for f, dst in zip(files, outs):  # every input is checked first, by every process; decoded again when its turn
         im = _read_checked(f, max_pixels)  # comes (memory holds one batch of files), unless it is the only one
-        decoded = {0: im} if len(files) == 1 else {}
+        if len(files) == 1:
+            decoded[0] = im
         _check_format(api.result_mode(im.mode, im.info), dst)
         shapes.append(tuple(im.x.shape))
         h, w = im.x.shape[-2] * scale, im.x.shape[-1] * scale
@@ -270,6 +271,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                                             progress, echo)
         for i, im, (res, std), obs in zip(g, images, restored, observed):
             if finished[i]:  # restored again with its batch (so that its neighbours' draws are those of the first run)
+                echo(f"{outs[i]} exists: kept")
                 continue
             icc = im.info.get("icc_profile")
             if degrade:  # written with the result, so a failed restoration leaves nothing behind
