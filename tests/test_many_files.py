@@ -191,3 +191,19 @@ def test_a_rank_checks_only_its_own_outputs(shots):
     assert len(list(o.iterdir())) == 10  # 5 results, 5 observations
     with pytest.raises(ValueError, match="exists; pass --overwrite"):
         restore_files("denoise", [str(shots / "shots" / "*.png")], o, shard=(1, 2), **kw)
+
+
+def test_a_batch_with_a_missing_output_is_restored_whole(shots):
+    """Rerun with --batch-files: the missing file gets the bytes of the first run (its batch is the
+    same), the finished ones are kept as they are."""
+    (shots / "out").mkdir()
+    r = cli(shots, shots / "out", "--sigma-y", "0.02", "--batch-files", "2")
+    assert r.exit_code == 0, r.output
+    first = {n: (shots / "out" / n).read_bytes() for n in NAMES}
+    mtime = (shots / "out" / "a.png").stat().st_mtime_ns
+    (shots / "out" / "b.png").unlink()
+    r = cli(shots, shots / "out", "--sigma-y", "0.02", "--batch-files", "2", "--skip-existing")
+    assert r.exit_code == 0, r.output
+    assert "a.png exists: kept" in r.output and "b.png (" in r.output and r.output.count("exists: skipped") == 3
+    assert {n: (shots / "out" / n).read_bytes() for n in NAMES} == first
+    assert (shots / "out" / "a.png").stat().st_mtime_ns == mtime
