@@ -18,6 +18,8 @@ Examples:
   restore deblur photo.png --kernel gaussian:3.0 -o sharp.png
   restore sr small.png --scale 4 -o large.png
   restore denoise 'shots/*.jpg' -o clean/
+  restore denoise 'shots/*.jpg' --sigma-y 0.02 --batch-files 4 -o clean/
+  torchrun --nproc_per_node 4 -m restore.cli denoise 'shots/*.jpg' -o clean/
   restore train mnist.npz --subset 0:8000 --size 28 --channels 1 -o runs/digits
   restore sample runs/digits --num 16 -o grid.png
   restore eval runs/digits mnist.npz --subset 8000:9000
@@ -203,8 +205,17 @@ def restoration_options(command):
         click.option("--uncertainty", default=None, type=click.Path(), help="Write the per-pixel std as a heat-map PNG."),
         click.option("--degrade", is_flag=True, help="First synthesise the observation from a clean image (saved beside the output)."),
         click.option("--overwrite", is_flag=True, help="Allow replacing existing files."),
-        click.option("--max-pixels", default=64_000_000, help="Refuse larger images."),
+        click.option("--skip-existing/--no-skip-existing", default=None,
+                     help="Skip the inputs whose outputs all exist (a rerun finishes what is left) "
+                          "[default: on under torchrun with several processes, else off]."),
+        click.option("--max-pixels", default=64_000_000, help="Refuse larger images (and larger batches)."),
     ]
+    if command != "inpaint":  # one image
+        opts.append(click.option(
+            "--batch-files", default=1, type=click.IntRange(1),
+            help="Restore up to N files of one size and channels as one batch, when --sigma-y is given (or "
+                 "--degrade); a batch draws from one random generator, so its files get other random draws "
+                 "than one by one."))
 
     def decorate(fn):
         for opt in reversed(opts):

@@ -22,7 +22,7 @@ from torch import Tensor
 
 __all__ = ["inpaint", "deblur", "super_resolve", "denoise", "COMMANDS", "DEFAULTS", "Default", "command_operator",
            "estimate_noise", "noise_level", "parse_kernel", "resolve_method", "to_prior_channels", "from_prior_channels",
-           "restore_image"]
+           "restore_image", "restore_batch"]
 
 class Default(NamedTuple):
     """A command's default solver, number of steps (network evaluations per draw), warm-start
@@ -192,24 +192,24 @@ def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
 
 
 def to_prior_channels(y: Tensor, prior_channels: int) -> Tensor:
-    """An observation (1, C, H, W) as a prior of `prior_channels` channels sees it: a gray image
+    """Observations (B, C, H, W) as a prior of `prior_channels` channels sees them: a gray image
     with an RGB prior is restored as RGB (its channel repeated); an RGB image with a gray prior is
-    restored channel by channel (the channels become the batch)."""
-    c = y.shape[1]
+    restored channel by channel (each image's channels become 3 items of the batch, (3 B, 1, H, W))."""
+    b, c = y.shape[:2]
     if prior_channels == 3 and c == 1:
-        return y.expand(1, 3, *y.shape[-2:])
+        return y.expand(b, 3, *y.shape[-2:])
     if prior_channels == 1 and c == 3:
-        return y.permute(1, 0, 2, 3)
+        return y.reshape(b * 3, 1, *y.shape[-2:])
     return y
 
 
 def from_prior_channels(x: Tensor, channels: int, prior_channels: int) -> Tensor:
-    """A result (B, C', H, W) of `to_prior_channels` back to the image's `channels`: RGB averaged
-    to gray, or the batch of gray channels back to the channels of one RGB image."""
+    """A result of `to_prior_channels` back to the images' `channels` (B, channels, H, W): RGB
+    averaged to gray, or each image's 3 gray items of the batch back to its RGB channels."""
     if prior_channels == 3 and channels == 1:
         return x.mean(1, keepdim=True)
     if prior_channels == 1 and channels == 3:
-        return x.permute(1, 0, 2, 3)
+        return x.reshape(-1, 3, *x.shape[-2:])
     return x
 
 
@@ -252,6 +252,43 @@ def command_operator(command: str, *, observed: Tensor | None = None, kernel: Te
     raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
 
 
+def _options(command: str, method, steps, strength, samples) -> tuple[str, int, float, int]:
+    """method, steps, strength and samples, the command's defaults where None."""
+    default = DEFAULTS[command]
+    return (method or default.method, int(steps or default.steps),
+            default.strength if strength is None else float(strength), default.samples if samples is None else int(samples))
+
+
+def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch.Generator, method: str, steps: int,
+           strength: float, samples: int, callback, method_options: dict) -> tuple[Tensor, Tensor]:
+    """The posterior mean and std (B, C', H, W), float64 on the CPU, of observations y in the
+    prior's channels, restored through `command_operator(command, box=box, **task)`."""
+    from restore.priors.tiling import for_image
+    from restore.solvers import solve
+
+    from .starts import classical_estimate, warm_schedule
+
+    operator = command_operator(command, box=box, **task)
+    pb = for_image(p, operator.x_shape_of(tuple(y.shape))[-2:], generator=g)  # a patch prior runs by tiles on larger images
+    chain = warm_schedule(pb.schedule, steps, strength)  # strength 1: the whole schedule, from noise
+    x_init = classical_estimate(command, operator, y, sigma_y) if strength < 1 else None
+    res = solve(pb, operator, y, method=resolve_method(method, operator), num_samples=samples, steps=chain,
+                sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init, **method_options)
+    return res["mean"].double().cpu(), res["std"].double().cpu()
+
+
+def _finish(im: _Image, mean: Tensor, std: Tensor, method: str, keep_observed: Tensor | None, return_std: bool):
+    """A restoration (C, H, W) given back in the image's own kind (module docstring)."""
+    if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
+        raise FloatingPointError(f"the {method} restoration produced NaN or inf values")
+    if keep_observed is not None:  # the observed pixels, exactly
+        observed = keep_observed.bool().expand_as(mean)
+        mean = torch.where(observed, im.x, mean)
+        std = torch.where(observed, torch.zeros_like(std), std)
+    out = _give_back(im, mean)
+    return (out, std.float()) if return_std else out
+
+
 def restore_image(image, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None,
                   return_std: bool = False, keep_observed: Tensor | None = None,
@@ -261,17 +298,8 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     The operator is `command_operator(command, **task)` of each restored crop. regions: restore
     only these boxes (the rest of the result is the image itself); keep_observed (1, H, W), 1 = observed:
     those pixels come back as they are (an inpainting's observed pixels)."""
-    from restore.priors.tiling import for_image
-    from restore.solvers import solve
-
-    from .starts import classical_estimate, warm_schedule
-
     im = _load(image)
-    default = DEFAULTS[command]
-    method = method or default.method
-    steps = int(steps or default.steps)
-    strength = default.strength if strength is None else float(strength)
-    samples = default.samples if samples is None else int(samples)
+    method, steps, strength, samples = _options(command, method, steps, strength, samples)
     p = _prior(prior, device)
     sigma_y = noise_level(im, sigma_y)
     c = im.x.shape[0]
@@ -281,28 +309,47 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     mean = std = None
     for box in regions or [None]:
         y = y_all if box is None else y_all[_window(box)]
-        operator = command_operator(command, box=box, **task)
-        pb = for_image(p, operator.x_shape_of(tuple(y.shape))[-2:], generator=g)  # a patch prior runs by tiles on larger images
-        chain = warm_schedule(pb.schedule, steps, strength)  # strength 1: the whole schedule, from noise
-        x_init = classical_estimate(command, operator, y, sigma_y) if strength < 1 else None
-        res = solve(pb, operator, y, method=resolve_method(method, operator), num_samples=samples, steps=chain,
-                    sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
-                    **method_options)
-        m, s = (from_prior_channels(res[k].double().cpu(), c, pc)[0] for k in ("mean", "std"))
+        m, s = (from_prior_channels(v, c, pc)[0] for v in _solve(p, command, task, y, box, sigma_y, g, method, steps,
+                                                                 strength, samples, callback, method_options))
         if box is None:
             mean, std = m, s
             continue
         if mean is None:
             mean, std = im.x.clone(), torch.zeros_like(im.x)
         mean[_window(box)], std[_window(box)] = m, s
-    if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
-        raise FloatingPointError(f"the {method} restoration produced NaN or inf values")
-    if keep_observed is not None:  # the observed pixels, exactly
-        observed = keep_observed.bool().expand_as(mean)
-        mean = torch.where(observed, im.x, mean)
-        std = torch.where(observed, torch.zeros_like(std), std)
-    out = _give_back(im, mean)
-    return (out, std.float()) if return_std else out
+    return _finish(im, mean, std, method, keep_observed, return_std)
+
+
+def restore_batch(images, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
+                  sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None,
+                  return_std: bool = False, callback=None, **method_options) -> list:
+    """Restore several images of one size and one number of channels as ONE batch: y of shape
+    (N, C, H, W) through one solve (a tiled prior runs the N images' tiles in one list), a list of
+    what `restore_image` returns for each. Not for inpaint (each image has its own holes).
+
+    The batch draws its noise from one generator seeded with `seed`, so each image gets other
+    random draws than in its own `restore_image` run (equally good ones, not the same numbers).
+    sigma_y: one noise level for the whole batch; None estimates each image's and needs them equal."""
+    if command == "inpaint":
+        raise ValueError("inpaint restores one image at a time (each has its own mask)")
+    ims = [_load(im) for im in images]
+    if not ims:
+        return []
+    shapes = {tuple(im.x.shape) for im in ims}
+    if len(shapes) > 1:
+        raise ValueError(f"a batch needs images of one size and number of channels, got {sorted(shapes)}")
+    levels = {noise_level(im, sigma_y) for im in ims}
+    if len(levels) > 1:
+        raise ValueError("the images' estimated noise levels differ: give one sigma_y for the batch")
+    method, steps, strength, samples = _options(command, method, steps, strength, samples)
+    p = _prior(prior, device)
+    c = ims[0].x.shape[0]
+    pc = int(getattr(p, "channels", None) or c)
+    y = to_prior_channels(torch.stack([im.x for im in ims]), pc).to(torch.float32)
+    g = torch.Generator().manual_seed(int(seed))
+    mean, std = (from_prior_channels(v, c, pc) for v in _solve(p, command, task, y, None, levels.pop(), g, method,
+                                                               steps, strength, samples, callback, method_options))
+    return [_finish(im, m, s, method, None, return_std) for im, m, s in zip(ims, mean, std)]
 
 
 def _mask_tensor(mask, shape) -> Tensor:

@@ -2,10 +2,19 @@
 
 Used by the command line; every failure is a ValueError with a one-line message, raised before
 anything is written. Outputs keep the input's mode (gray, RGB, RGBA, 16-bit) and ICC profile.
+
+Many files: files of one size and number of channels with a known noise level (--sigma-y given,
+or --degrade) are restored up to `batch_files` at a time as one batch (`api.restore_batch`: one
+random generator per batch, so their draws differ from a one-by-one run). Many processes: the
+batches ("groups"; one file each by default) are formed over the whole list of inputs, and a
+process of rank r in a world of W (torchrun's RANK and WORLD_SIZE, or torch.distributed's)
+restores groups r, r + W, ...: a file's result depends on neither, and a rerun skips the groups
+whose outputs all exist (`skip_existing`, the default when W > 1).
 """
 from __future__ import annotations
 
 import glob
+import os
 import time
 from pathlib import Path
 
@@ -16,7 +25,7 @@ from PIL import Image
 from . import api
 from .io import IMAGE_SUFFIXES, MAX_PIXELS, atomic_write, read_image
 
-__all__ = ["expand_inputs", "plan_outputs", "restore_files"]
+__all__ = ["expand_inputs", "plan_groups", "plan_outputs", "process_shard", "restore_files"]
 
 
 def expand_inputs(patterns) -> list[Path]:
@@ -35,10 +44,10 @@ def expand_inputs(patterns) -> list[Path]:
     return out
 
 
-def plan_outputs(inputs: list[Path], out, overwrite: bool) -> list[Path]:
+def plan_outputs(inputs: list[Path], out, overwrite: bool, check_existing: bool = True) -> list[Path]:
     """One output path per input: `out` itself for one input (a file path, or a folder that exists),
     out/NAME for several (the folder must exist). Never an input, never an existing file unless
-    overwrite is given."""
+    overwrite is given (check_existing=False: the caller checks that)."""
     out = Path(out)
     if len(inputs) > 1 or out.is_dir():
         if not out.is_dir():
@@ -53,9 +62,46 @@ def plan_outputs(inputs: list[Path], out, overwrite: bool) -> list[Path]:
     for src, dst in zip(inputs, paths):
         if dst.resolve() == src.resolve() and not overwrite:
             raise ValueError(f"{dst}: output would replace its input; pass --overwrite to allow it")
-        if dst.exists() and not overwrite:
+        if check_existing and dst.exists() and not overwrite:
             raise ValueError(f"{dst} exists; pass --overwrite to replace it")
     return paths
+
+
+def process_shard() -> tuple[int, int]:
+    """(rank, world size) of this process: torch.distributed's when a process group is
+    initialised, else the RANK and WORLD_SIZE that torchrun sets, else (0, 1)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+    if rank is None and world is None:
+        return 0, 1
+    try:
+        r, w = int(rank if rank is not None else 0), int(world if world is not None else 1)
+    except ValueError:
+        raise ValueError(f"RANK={rank} and WORLD_SIZE={world} must be integers") from None
+    if not (w >= 1 and 0 <= r < w):
+        raise ValueError(f"RANK={rank} must lie in 0..WORLD_SIZE-1 (WORLD_SIZE={world})")
+    return r, w
+
+
+def plan_groups(keys: list, sizes: list[int], batch_files: int, max_pixels: int) -> list[list[int]]:
+    """The files restored together, as lists of indices in input order, ordered by their first
+    file: files of equal key (None: a file of its own) up to `batch_files` at a time and at most
+    `max_pixels` pixels at once (sizes: each file's pixels at once). Depends on the inputs alone."""
+    groups: list[list[int]] = []
+    open_: dict = {}
+    for i, (key, size) in enumerate(zip(keys, sizes)):
+        room = min(int(batch_files), max(1, int(max_pixels) // max(1, size)))
+        g = open_.get(key) if key is not None else None
+        if g is None or len(g) >= room:
+            g = []
+            groups.append(g)
+            if key is not None:
+                open_[key] = g
+        g.append(i)
+    return groups
 
 
 def _check_format(mode: str, path: Path) -> None:
@@ -134,71 +180,128 @@ def _read_checked(path: Path, max_pixels: int):
         raise ValueError(f"{path}: {e}") from None
 
 
+def _device(device: str) -> str:
+    """`device`, with "auto"/"cuda" made cuda:LOCAL_RANK under torchrun (one GPU per process)."""
+    import torch
+
+    local = os.environ.get("LOCAL_RANK")
+    if device in ("auto", "cuda") and local is not None and local.isdigit() and torch.cuda.is_available():
+        return f"cuda:{int(local) % torch.cuda.device_count()}"
+    return device
+
+
 def restore_files(command: str, inputs, out, *, task: dict | None = None, degrade=False, overwrite=False,
+                  skip_existing: bool | None = None, batch_files: int = 1, shard: tuple[int, int] | None = None,
                   uncertainty=None, max_pixels=MAX_PIXELS, progress=None, echo=print, **options) -> list[Path]:
     """Run one restoration command over files; returns the written paths.
 
     task: the command's own inputs: inpaint {mask: path, mask_keeps, resize_mask}, deblur {kernel:
     spec}, sr {scale}; options: keywords of its function in restore.api (prior, method, steps,
-    strength, sigma_y, seed, device, samples; inpaint: margin, denoise_rest)."""
+    strength, sigma_y, seed, device, samples; inpaint: margin, denoise_rest).
+    batch_files: files restored as one batch at most (module docstring); shard: (rank, world) of
+    this process (default: `process_shard()`); skip_existing: a file whose outputs all exist is
+    not restored (default: when world > 1); overwrite: they are replaced."""
     task = dict(task or {})
     samples = int(api.DEFAULTS[command].samples if options.get("samples") is None else options["samples"])
     options["samples"] = samples
+    rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
+    if skip_existing is None:
+        skip_existing = world > 1 and not overwrite
+    if skip_existing and overwrite:
+        raise ValueError("--skip-existing and --overwrite exclude each other")
+    if int(batch_files) < 1:
+        raise ValueError("--batch-files must be at least 1")
     files = expand_inputs(inputs)
-    outs = plan_outputs(files, out, overwrite)
+    # existing outputs are checked below, for this process's files only (the others' may appear meanwhile)
+    outs = plan_outputs(files, out, overwrite, check_existing=False)
     if uncertainty is not None and len(files) > 1:
         raise ValueError("--uncertainty takes one input; run the inputs one by one")
     if uncertainty is not None and samples < 2:
         raise ValueError("--uncertainty needs --samples of at least 2")
     if uncertainty is not None:
-        plan_outputs(files, uncertainty, overwrite)
+        plan_outputs(files, uncertainty, overwrite, check_existing=False)
     if samples < 1:
         raise ValueError("--samples must be at least 1")
-    images = [_read_checked(f, max_pixels) for f in files]  # every input is checked first
-    for dst, im in zip(outs, images):
-        _check_format(api.result_mode(im.mode, im.info), dst)
     scale = int(task.get("scale", 1))
-    for f, im in zip(files, images):  # what runs at once: the result (scale^2 x larger for sr), samples times
+    shapes, at_once, decoded = [], [], {}
+    for f, dst in zip(files, outs):  # every input is checked first, by every process; decoded again when its turn
+        im = _read_checked(f, max_pixels)  # comes (memory holds one batch of files), unless it is the only one
+        if len(files) == 1:
+            decoded[0] = im
+        _check_format(api.result_mode(im.mode, im.info), dst)
+        shapes.append(tuple(im.x.shape))
         h, w = im.x.shape[-2] * scale, im.x.shape[-1] * scale
+        at_once.append(w * h * samples)
         if w * h * samples > max_pixels:
             what = f"{samples} draws of the {w}x{h} result" if samples > 1 else f"the {w}x{h} result"
             raise ValueError(f"{f}: {what} would be {w * h * samples} pixels at once, more than the "
                              f"--max-pixels limit of {max_pixels}")
     if "mask" in task:  # a path: the mask of what to fill, checked against the first image
-        h, w = images[0].x.shape[-2:]
+        h, w = shapes[0][-2:]
         task = {"mask": _load_mask(task["mask"], (w, h), task.get("mask_keeps", False), task.get("resize_mask", False),
                                    max_pixels)}
     if "kernel" in task:
         task["kernel"] = api.parse_kernel(task["kernel"] or "gaussian:3.0")  # checked before anything runs
     if "scale" in task:
         task["scale"] = scale
-    options["prior"] = api._prior(options.get("prior"), options.pop("device", "auto"))  # loaded once, for every input
-    restore = api.COMMANDS[command]
     sigma_y = options.pop("sigma_y", None)
+    # a batch shares one noise level: known (given, or 0 for --degrade) for all its files, not estimated
+    batchable = command != "inpaint" and (sigma_y is not None or degrade)
+    keys = [shape if batchable else None for shape in shapes]
+    groups = plan_groups(keys, at_once, batch_files, max_pixels)[rank::world]
+    # each file's outputs: finished when all exist (skip_existing), refused when some do (unless overwrite)
+    written_by = [[dst] + ([dst.with_name(dst.stem + "_observed.png")] if degrade else [])
+                  + ([Path(uncertainty)] if uncertainty is not None else []) for dst in outs]
+    finished = [skip_existing and all(p.exists() for p in paths) for paths in written_by]
+    for i in (i for g in groups for i in g):
+        there = [p for p in written_by[i] if p.exists()]
+        if there and not finished[i] and not overwrite:
+            raise ValueError(f"{there[0]} exists; pass --overwrite to replace it")
+    todo = [g for g in groups if not all(finished[i] for i in g)]
+    for i in (i for g in groups if g not in todo for i in g):
+        echo(f"{outs[i]} exists: skipped")
+    if not todo:
+        return []
+    options["prior"] = api._prior(options.get("prior"), _device(options.pop("device", "auto")))  # loaded once
     written = []
-    for f, dst, im in zip(files, outs, images):
+    for g in todo:
         t0 = time.perf_counter()
-        icc = im.info.get("icc_profile")
-        if degrade:
-            sigma = 0.0 if sigma_y is None else sigma_y
-            observed = _observation(command, im, _operator_task(task), options.get("seed", 0), sigma)
-            obs_path = dst.with_name(dst.stem + "_observed.png")
-            if obs_path.exists() and not overwrite:
-                raise ValueError(f"{obs_path} exists; pass --overwrite to replace it")
-            im = api._load(observed)
-        else:
-            sigma = api.noise_level(im, sigma_y)
-            if sigma_y is None:
-                echo(f"{f}: estimated noise sigma_y = {sigma:.4f} (on [0, 1])")
-        res, std = restore(im, **task, sigma_y=sigma, return_std=True, callback=progress, **options)
-        if degrade:  # written with the result, so a failed restoration leaves nothing behind
-            _save(observed, obs_path, icc)
-        _save(res, dst, icc)
-        if uncertainty is not None:
-            _save(_heat(std), Path(uncertainty), None)
-        echo(f"{dst} ({time.perf_counter() - t0:.1f} s)")
-        written.append(dst)
+        images = [decoded.pop(i, None) or _read_checked(files[i], max_pixels) for i in g]
+        observed, restored = _restore_group(command, [files[i] for i in g], images, task, degrade, sigma_y, options,
+                                            progress, echo)
+        for i, im, (res, std), obs in zip(g, images, restored, observed):
+            if finished[i]:  # restored again with its batch (so that its neighbours' draws are those of the first run)
+                echo(f"{outs[i]} exists: kept")
+                continue
+            icc = im.info.get("icc_profile")
+            if degrade:  # written with the result, so a failed restoration leaves nothing behind
+                _save(obs, written_by[i][1], icc)
+            _save(res, outs[i], icc)
+            if uncertainty is not None:
+                _save(_heat(std), Path(uncertainty), None)
+            echo(f"{outs[i]} ({time.perf_counter() - t0:.1f} s{f', a batch of {len(g)}' if len(g) > 1 else ''})")
+            written.append(outs[i])
     return written
+
+
+def _restore_group(command, files, images, task, degrade, sigma_y, options, progress, echo):
+    """([observation or None], [(result, std)]) of files restored together (one: by the command's own function)."""
+    observed = [None] * len(files)
+    ims = list(images)
+    if degrade:
+        sigma = 0.0 if sigma_y is None else sigma_y
+        observed = [_observation(command, im, _operator_task(task), options.get("seed", 0), sigma) for im in images]
+        ims = [api._load(o) for o in observed]
+    else:
+        sigma = sigma_y
+        if sigma_y is None:  # one file (files batch only with a known noise level)
+            sigma = api.noise_level(ims[0], None)
+            echo(f"{files[0]}: estimated noise sigma_y = {sigma:.4f} (on [0, 1])")
+    if len(ims) == 1:
+        restored = [api.COMMANDS[command](ims[0], **task, sigma_y=sigma, return_std=True, callback=progress, **options)]
+    else:
+        restored = api.restore_batch(ims, command, task, sigma_y=sigma, return_std=True, callback=progress, **options)
+    return observed, restored
 
 
 def _operator_task(task: dict) -> dict:

@@ -78,7 +78,7 @@ def _bad_fields(draw, fields):
 
 
 RESTORE_FIELDS = ["image", "mask", "out", "--steps", "--sigma-y", "--seed", "--samples", "--method", "--max-pixels",
-                  "--device", "--prior", "--kernel", "--scale", "extra"]
+                  "--device", "--prior", "--kernel", "--scale", "--batch-files", "extra"]
 
 
 @st.composite
@@ -110,6 +110,8 @@ def restoration_args(draw):
                              str(POOL / "khuge.npy"), "gaussian:x", "motion", "gaussian:-1"])
     if cmd == "sr":
         opts["--scale"] = (["2"], ["0", "1", "17", "-2", "1000000000", "x"])
+    if cmd != "inpaint":
+        opts["--batch-files"] = (["1", "2"], ["0", "-1", "x", ""])
     for name, (good, hostile) in opts.items():
         if name in bad or name in ("--prior", "--steps", "--device") or draw(st.booleans()):
             args += [name, _pick(draw, name, bad, good, hostile)]
