@@ -12,6 +12,13 @@ SAMPLES draws, sigma_y estimated from the photo as the command line does); `biha
 scikit-image's inpaint_biharmonic on the whole photo, `harmonic` the membrane fill that the warm
 start begins from (`restore.starts.harmonic_fill`).
 
+--task deblur / motion / denoise: the whole photo blurred by the command line's default kernel
+(gaussian:3.0) or a 61-tap camera shake (motion:0.5, drawn from the photo's name), or not at all,
+plus noise of std --sigma (drawn from the name), saved as 8 bits; scores over the whole photo. A
+configuration is then METHOD:STEPS:STRENGTH:SAMPLES run through `restore.deblur` / `restore.denoise`
+with the true sigma_y, or a classical baseline of `restore.benchmarks.baselines` as NAME@VALUE
+(NAME@grid: every value of its grid, for choosing on val), or `observed` (y itself).
+
 Scores inside the holes: PSNR, SSIM (the mean of scikit-image's SSIM map over hole pixels) and
 low-pass PSNR (both images blurred by a Gaussian of std 4 px first: the fill's colour and
 shading, where blotches show); whole-image PSNR; seconds per image and per megapixel (wall
@@ -97,6 +104,57 @@ def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4) -> np.nda
     return est[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 
+DEGRADATIONS = ("deblur", "motion", "denoise")
+
+
+def degrade(x: np.ndarray, task: str, sigma: float, name: str):
+    """The `tasks.Problem` of a photo x (H, W, 3) for a DEGRADATIONS task (module docstring)."""
+    import torch
+
+    from restore.api import command_operator, parse_kernel
+    from restore.operators import add_noise
+
+    from .tasks import Problem
+
+    seed = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
+    g = torch.Generator().manual_seed(seed)
+    kernel = {"deblur": "gaussian:3.0", "motion": f"motion:0.5:{seed % 1000}"}.get(task)
+    kernel = parse_kernel(kernel) if kernel else None
+    op = command_operator("denoise" if kernel is None else "deblur", kernel=kernel)
+    xt = torch.from_numpy(x).permute(2, 0, 1)[None]
+    y = torch.round(add_noise(op.A(xt), sigma, g).clamp(0, 1) * 255) / 255  # an 8-bit file, as a user's
+    return Problem("denoise" if kernel is None else "gauss", sigma, xt, op, y, name, kernel=kernel)
+
+
+def expand(specs: list[str]) -> list[str]:
+    """NAME@grid -> NAME@v for every value v of baseline NAME's grid."""
+    from .baselines import BASELINES
+
+    out = []
+    for s in specs:
+        name, _, value = s.partition("@")
+        out += [f"{name}@{v:g}" for v in BASELINES[name].grid] if value == "grid" else [s]
+    return out
+
+
+def restore_degraded(p, spec: str, prior, task: str) -> np.ndarray:
+    """A configuration (module docstring) on the observation of `degrade`."""
+    import restore
+
+    from .baselines import run_baseline
+
+    if spec == "observed":
+        est = p.y
+    elif "@" in spec:
+        name, _, value = spec.partition("@")
+        est = run_baseline(name, p, float(value))[0]
+    else:
+        u8 = np.round(p.y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+        fn = restore.denoise if task == "denoise" else lambda im, **kw: restore.deblur(im, p.kernel, **kw)
+        return fn(u8, prior=prior, seed=0, sigma_y=p.sigma_y, **parse_config(spec)).astype(np.float64) / 255
+    return est[0].permute(1, 2, 0).clamp(0, 1).double().numpy()
+
+
 def restore_one(x: np.ndarray, fill: np.ndarray, spec: str, prior) -> np.ndarray:
     if spec == "biharmonic":
         from skimage.restoration import inpaint_biharmonic
@@ -168,8 +226,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data_root", type=Path)
     ap.add_argument("--split", choices=["val", "test"], default="val")
-    ap.add_argument("--task", choices=["holes", "sr4"], default="holes",
-                    help="holes: two object-sized boxes; sr4: x4 super-resolution (scores over the whole photo).")
+    ap.add_argument("--task", choices=["holes", "sr4", *DEGRADATIONS], default="holes",
+                    help="holes: two object-sized boxes; sr4: x4 super-resolution; deblur, motion, denoise "
+                         "(module docstring); all but holes are scored over the whole photo.")
+    ap.add_argument("--sigma", type=float, default=0.025, help="deblur, motion, denoise: the noise std on [0, 1].")
+    ap.add_argument("--base", default=None, help="The configuration margins are taken over [default: "
+                    "biharmonic (holes), bicubic (sr4), observed (the others)].")
     ap.add_argument("-o", "--out", type=Path, required=True)
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--configs", default="harmonic,ddrm:15:0.3:1")
@@ -189,18 +251,24 @@ def main(argv=None) -> None:
     rows = list(csv.DictReader(path.open())) if path.exists() else []
     done = {(r["image"], r["config"]) for r in rows}
     prior = load_prior(a.prior)
-    base = "biharmonic" if a.task == "holes" else "bicubic"
-    configs = [base, *[c for c in a.configs.split(",") if c != base]]
+    base = a.base or {"holes": "biharmonic", "sr4": "bicubic"}.get(a.task, "observed")
+    configs = [base, *[c for c in expand(a.configs.split(",")) if c != base]]
     for f in photos(a.data_root, a.split)[: a.images]:
         x = np.asarray(Image.open(f).convert("RGB")).astype(np.float64) / 255
         if a.task == "sr4":
             x = x[: x.shape[0] // 4 * 4, : x.shape[1] // 4 * 4]
         fill = holes(f.name, *x.shape[:2]) if a.task == "holes" else np.ones(x.shape[:2], bool)
+        p = degrade(x, a.task, a.sigma, f.name) if a.task in DEGRADATIONS else None
         for spec in configs:
             if (f.name, spec) in done:
                 continue
             t0 = time.perf_counter()
-            est = restore_one(x, fill, spec, prior) if a.task == "holes" else super_resolve_one(x, spec, prior)
+            if a.task == "holes":
+                est = restore_one(x, fill, spec, prior)
+            elif a.task == "sr4":
+                est = super_resolve_one(x, spec, prior)
+            else:
+                est = restore_degraded(p, spec, prior, a.task)
             secs = time.perf_counter() - t0
             row = {"image": f.name, "config": spec, **scores(x, est, fill), "seconds": secs,
                    "megapixels": x.shape[0] * x.shape[1] / 1e6}
