@@ -42,6 +42,9 @@ DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), 
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
 DEFAULT_MARGIN = 32
 DEFAULT_PRIOR = "natural"
+# the network forward's precision (restore.priors.ddpm.PRECISIONS) for a prior loaded by name or path:
+# chosen by measurement (CHANGELOG 0.1.0, python -m restore.benchmarks.whole_photo --precision)
+DEFAULT_PRECISION = "fp32"
 
 
 @dataclass
@@ -220,13 +223,20 @@ def resolve_method(method: str, operator) -> str:
     return "ddrm" if getattr(operator, "has_svd", False) else "pigdm"
 
 
-def _prior(prior, device):
+def _prior(prior, device, precision: str | None = None):
+    """The prior object: `prior` itself when it is one (at `precision` when given, else as it is),
+    else the shipped prior or checkpoint it names (default DEFAULT_PRIOR) loaded on `device`, at
+    `precision` (default DEFAULT_PRECISION)."""
     from restore.priors import load_prior
+    from restore.priors.ddpm import PRECISIONS, with_precision
     from restore.priors.train import resolve_device
 
+    if precision is not None and precision not in PRECISIONS:  # checked before a prior is loaded
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if hasattr(prior, "eps") and hasattr(prior, "schedule"):
-        return prior
-    return load_prior(prior if prior is not None else DEFAULT_PRIOR, device=resolve_device(device))
+        return with_precision(prior, precision)
+    p = load_prior(prior if prior is not None else DEFAULT_PRIOR, device=resolve_device(device))
+    return with_precision(p, DEFAULT_PRECISION if precision is None else precision)
 
 
 def _window(box: tuple[int, int, int, int]) -> tuple:
@@ -255,13 +265,18 @@ def command_operator(command: str, *, observed: Tensor | None = None, kernel: Te
 def restore_image(image, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None,
                   return_std: bool = False, keep_observed: Tensor | None = None,
-                  regions: list[tuple[int, int, int, int]] | None = None, callback=None, **method_options):
+                  regions: list[tuple[int, int, int, int]] | None = None, callback=None, precision: str | None = None,
+                  workers: int | None = None, **method_options):
     """The shared path of the four functions: load, adapt channels to the prior, solve, give back.
 
     The operator is `command_operator(command, **task)` of each restored crop. regions: restore
     only these boxes (the rest of the result is the image itself); keep_observed (1, H, W), 1 = observed:
-    those pixels come back as they are (an inpainting's observed pixels)."""
-    from restore.priors.tiling import for_image
+    those pixels come back as they are (an inpainting's observed pixels). precision: the network
+    forward's precision, "fp32", "bf16" or "fp16" (CUDA only) (default: DEFAULT_PRECISION for a prior
+    given by name, a prior object's own otherwise). workers: processes a tiled prior's tile batches
+    are split across (default: every core on a CPU, 1 elsewhere; `restore.priors.tiling`); the
+    result does not depend on it."""
+    from restore.priors.tiling import default_workers, for_image
     from restore.solvers import solve
 
     from .starts import classical_estimate, warm_schedule
@@ -272,7 +287,10 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     steps = int(steps or default.steps)
     strength = default.strength if strength is None else float(strength)
     samples = default.samples if samples is None else int(samples)
-    p = _prior(prior, device)
+    p = _prior(prior, device, precision)
+    if workers is not None and int(workers) < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers = default_workers(p.device) if workers is None else int(workers)
     sigma_y = noise_level(im, sigma_y)
     c = im.x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
@@ -282,7 +300,7 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     for box in regions or [None]:
         y = y_all if box is None else y_all[_window(box)]
         operator = command_operator(command, box=box, **task)
-        pb = for_image(p, operator.x_shape_of(tuple(y.shape))[-2:], generator=g)  # a patch prior runs by tiles on larger images
+        pb = for_image(p, operator.x_shape_of(tuple(y.shape))[-2:], generator=g, workers=workers)  # a patch prior runs by tiles on larger images
         chain = warm_schedule(pb.schedule, steps, strength)  # strength 1: the whole schedule, from noise
         x_init = classical_estimate(command, operator, y, sigma_y) if strength < 1 else None
         res = solve(pb, operator, y, method=resolve_method(method, operator), num_samples=samples, steps=chain,

@@ -140,7 +140,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
 
     task: the command's own inputs: inpaint {mask: path, mask_keeps, resize_mask}, deblur {kernel:
     spec}, sr {scale}; options: keywords of its function in restore.api (prior, method, steps,
-    strength, sigma_y, seed, device, samples; inpaint: margin, denoise_rest)."""
+    strength, sigma_y, seed, device, precision, workers, samples; inpaint: margin, denoise_rest)."""
     task = dict(task or {})
     samples = int(api.DEFAULTS[command].samples if options.get("samples") is None else options["samples"])
     options["samples"] = samples
@@ -172,7 +172,10 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         task["kernel"] = api.parse_kernel(task["kernel"] or "gaussian:3.0")  # checked before anything runs
     if "scale" in task:
         task["scale"] = scale
-    options["prior"] = api._prior(options.get("prior"), options.pop("device", "auto"))  # loaded once, for every input
+    if not options.get("workers"):
+        options["workers"] = None  # 0: the default
+    options["prior"] = api._prior(options.get("prior"), options.pop("device", "auto"),  # loaded once, for every input
+                                  options.pop("precision", None))
     restore = api.COMMANDS[command]
     sigma_y = options.pop("sigma_y", None)
     written = []
