@@ -176,6 +176,11 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         options["workers"] = None  # 0: the default
     options["prior"] = api._prior(options.get("prior"), options.pop("device", "auto"),  # loaded once, for every input
                                   options.pop("precision", None))
+    from restore.priors.tiling import default_workers
+
+    workers = options["workers"] or default_workers(options["prior"].device)
+    if workers > 1 and options["prior"].device.type == "cpu":
+        torch.set_num_threads(1)  # the cores go to the tile workers: one thread here (benchmarks/cores.py)
     restore = api.COMMANDS[command]
     sigma_y = options.pop("sigma_y", None)
     written = []
