@@ -199,9 +199,9 @@ def restoration_options(command):
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),
         click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),
-        click.option("--precision", default=DEFAULT_PRECISION, type=click.Choice(["fp32", "bf16", "fp16"]),
-                     show_default=True, help="The network's arithmetic: bf16 (CPUs with AVX512-BF16/AMX, GPUs) "
-                                             "is faster and rounds more; fp16 on CUDA only."),
+        click.option("--precision", default=DEFAULT_PRECISION, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+                     show_default=True, help="The network's arithmetic; auto: bf16 on a CPU with native bfloat16 "
+                                             "(AVX512-BF16/AMX), fp32 elsewhere; fp16 on CUDA only."),
         click.option("--workers", default=0, type=click.IntRange(0),
                      help="Processes the network's tiles are split across (0: every core on a CPU, 1 on a GPU; "
                           "the result does not depend on it)."),

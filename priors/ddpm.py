@@ -12,7 +12,8 @@ from torch import Tensor, nn
 
 from .schedule import Schedule, gather, reverse_variance, time_index
 
-__all__ = ["DDPM", "PRECISIONS", "elbo_weights", "min_snr_weights", "inference_precision", "with_precision"]
+__all__ = ["DDPM", "PRECISIONS", "elbo_weights", "min_snr_weights", "inference_precision", "native_bf16",
+           "with_precision"]
 
 # precision of the network's forward at inference: None = the weights' own dtype, else torch.autocast to it
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -29,6 +30,21 @@ def inference_precision(device: torch.device | str, precision: str):
         raise ValueError("precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
     dt = PRECISIONS[precision]
     return torch.autocast(kind, dtype=dt or torch.float32, enabled=dt is not None)
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether `device` computes in bfloat16 natively: a CPU with AVX512-BF16 or AMX (oneDNN's
+    check), a CUDA GPU that supports it."""
+    kind = torch.device(device).type
+    if kind == "cpu":
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        try:
+            return bool(torch.backends.mkldnn.is_available() and check is not None and check())
+        except RuntimeError:
+            return False
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return False
 
 
 def with_precision(prior, precision: str | None):

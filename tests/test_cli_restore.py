@@ -182,14 +182,17 @@ def test_subprocess(files):
 
 
 def test_precision_and_workers_options(files):
-    """--precision bf16 runs (and differs from fp32: it rounds); --workers 1 and 2 write the same image."""
+    """--workers 1 and 2 write the same image; --precision fp32 and bf16 both run (bf16 rounds:
+    close, not equal); auto is one of them."""
     outs = {}
-    for name, extra in (("w1", ["--workers", "1"]), ("w2", ["--workers", "2"]), ("bf", ["--precision", "bf16"])):
+    for name, extra in (("w1", ["--workers", "1", "--precision", "fp32"]), ("w2", ["--workers", "2", "--precision", "fp32"]),
+                        ("bf", ["--precision", "bf16"]), ("auto", [])):
         r = run(files, "denoise", str(files / "astro.png"), "--sigma-y", "0.05", "-o", str(files / f"{name}.png"), *extra)
         assert r.exit_code == 0, r.output
         outs[name] = np.asarray(Image.open(files / f"{name}.png"))
     assert np.array_equal(outs["w1"], outs["w2"])
     assert np.abs(outs["bf"].astype(int) - outs["w1"].astype(int)).mean() < 8
+    assert np.array_equal(outs["auto"], outs["bf"]) or np.array_equal(outs["auto"], outs["w1"])
 
 
 def test_icc_profile_is_carried_over(files):
