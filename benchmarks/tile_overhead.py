@@ -9,7 +9,7 @@ default (the operator, DDRM's V / V^T, the draws), on one photo of --size x --si
 Every row is timed --repeats times, the rows interleaved round-robin (so load on the machine
 falls on all of them alike) and the fastest run of each kept. A solver step is the marginal cost
 (t(--steps-b) - t(--steps-a)) / (NFE_b - NFE_a) of `restore.api.restore_image` with the command's
-default method, so the fixed cost (SVD set-up, warm start, conversions) is left out. The ratio
+default method, in this process (workers=1), so the fixed cost (SVD set-up, warm start, conversions) is left out. The ratio
 column is each row over the bare network at the same precision. --variants adds bare-network rows
 for the levers of issue 21 item 3: channels_last, larger tile batches. Prints a markdown table.
 """
@@ -108,7 +108,7 @@ def main(argv=None) -> None:
 
             def step(cmd=cmd, y=y, task=task, kw=kw, prior=prior, count=count, steps=None):
                 count[0] = 0
-                restore_image(y, cmd, task, prior=prior, steps=steps, seed=0, device=a.device,
+                restore_image(y, cmd, task, prior=prior, steps=steps, seed=0, device=a.device, workers=1,
                               callback=lambda info: count.__setitem__(0, count[0] + 1), **kw)
                 return count[0]
 

@@ -55,7 +55,7 @@ from restore.operators.padding import extend_index
 from .ddpm import with_precision
 from .schedule import time_index
 
-__all__ = ["TiledPrior", "for_image", "tile_index", "default_workers", "shutdown_workers"]
+__all__ = ["TiledPrior", "for_image", "tile_index", "default_workers", "start_workers", "shutdown_workers"]
 
 BOUNDARIES = ("reflect", "wrap", "zeros")
 
@@ -102,6 +102,19 @@ def _pool(prior, workers: int):
                                     initargs=(prior,))
         hit = _POOLS[key] = (prior.net, ex)
     return hit[1]
+
+
+def start_workers(prior, workers: int) -> None:
+    """Start the tile workers of `prior` now (they are forked from this process: started before the
+    large buffers of a restoration exist, they do not keep copies of them alive). No-op for
+    workers <= 1, a prior without a network, or a device other than the CPU."""
+    net = getattr(prior, "net", None)
+    inner = getattr(prior, "prior", prior)
+    if int(workers) <= 1 or net is None or torch.device(getattr(prior, "device", "cpu")).type != "cpu":
+        return
+    ex = _pool(inner, int(workers))
+    for f in [ex.submit(int) for _ in range(int(workers))]:
+        f.result()
 
 
 @atexit.register

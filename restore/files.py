@@ -181,6 +181,11 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     workers = options["workers"] or default_workers(options["prior"].device)
     if workers > 1 and options["prior"].device.type == "cpu":
         torch.set_num_threads(1)  # the cores go to the tile workers: one thread here (benchmarks/cores.py)
+        size = getattr(options["prior"], "image_size", None)
+        if size and any(max(im.x.shape[-2:]) * scale > int(size) for im in images):  # it will run by tiles
+            from restore.priors.tiling import start_workers
+
+            start_workers(options["prior"], workers)  # forked now, before a restoration's buffers exist
     restore = api.COMMANDS[command]
     sigma_y = options.pop("sigma_y", None)
     written = []
