@@ -184,7 +184,7 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
 def restoration_options(command):
     """The options every restoration command shares, one per line in --help, with the command's
     default method and steps."""
-    from restore.api import DEFAULT_PRIOR, DEFAULTS
+    from restore.api import DEFAULT_PRECISION, DEFAULT_PRIOR, DEFAULTS
     from restore.solvers import METHODS
     from restore.starts import ESTIMATES
 
@@ -201,6 +201,12 @@ def restoration_options(command):
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),
         click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),
+        click.option("--precision", default=DEFAULT_PRECISION, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+                     show_default=True, help="The network's arithmetic; auto: bf16 on a CPU with native bfloat16 "
+                                             "(AVX512-BF16/AMX), fp32 elsewhere; fp16 on CUDA only."),
+        click.option("--workers", default=0, type=click.IntRange(0),
+                     help="Processes the network's tiles are split across (0: every core on a CPU, 1 on a GPU; "
+                          "the result does not depend on it)."),
         click.option("--samples", default=samples, help="Posterior draws; the output is their mean (1: one draw)."),
         click.option("--uncertainty", default=None, type=click.Path(), help="Write the per-pixel std as a heat-map PNG."),
         click.option("--degrade", is_flag=True, help="First synthesise the observation from a clean image (saved beside the output)."),

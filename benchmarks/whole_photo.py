@@ -1,7 +1,7 @@
 """Whole photos at native size: object-sized holes filled by `restore.inpaint` against biharmonic.
 
     python -m restore.benchmarks.whole_photo DATA_ROOT --split val -o OUT [--images 8]
-        [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2]
+        [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2] [--precision fp32|bf16]
 
 Each photo of natural/{val,test/CBSD68} gets two boxes of 48-128 px per side (drawn from the
 photo's name, so every configuration and every rerun sees the same holes), as a user marks
@@ -237,6 +237,8 @@ def main(argv=None) -> None:
     ap.add_argument("--configs", default="harmonic,ddrm:15:0.3:1")
     ap.add_argument("--prior", default="natural")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                    help="The network forward's precision (restore --precision); use one OUT per precision.")
     ap.add_argument("--save", action="store_true", help="Also write each result as OUT/CONFIG/NAME.png.")
     ap.add_argument("--grid", type=int, default=0, help="With --save: OUT/grid.jpg of the first N photos.")
     a = ap.parse_args(argv)
@@ -244,13 +246,14 @@ def main(argv=None) -> None:
     from PIL import Image
 
     from restore.priors import load_prior
+    from restore.priors.ddpm import with_precision
 
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
     path = a.out / "rows.csv"
     rows = list(csv.DictReader(path.open())) if path.exists() else []
     done = {(r["image"], r["config"]) for r in rows}
-    prior = load_prior(a.prior)
+    prior = with_precision(load_prior(a.prior), a.precision)
     base = a.base or {"holes": "biharmonic", "sr4": "bicubic"}.get(a.task, "observed")
     configs = [base, *[c for c in expand(a.configs.split(",")) if c != base]]
     for f in photos(a.data_root, a.split)[: a.images]:

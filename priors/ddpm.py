@@ -12,7 +12,69 @@ from torch import Tensor, nn
 
 from .schedule import Schedule, gather, reverse_variance, time_index
 
-__all__ = ["DDPM", "elbo_weights", "min_snr_weights"]
+__all__ = ["DDPM", "PRECISIONS", "elbo_weights", "min_snr_weights", "inference_precision", "native_bf16",
+           "with_precision"]
+
+# precision of the network's forward at inference: None = the weights' own dtype, else torch.autocast to it
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def inference_precision(device: torch.device | str, precision: str):
+    """The context a network forward runs in at `precision` ("fp32": unchanged; "bf16", "fp16":
+    torch.autocast to it on the device's type). fp16 needs CUDA (a CPU has no fast float16 kernels);
+    an unknown precision is a ValueError."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    kind = torch.device(device).type
+    if precision == "fp16" and kind == "cpu":
+        raise ValueError("precision fp16 needs a CUDA device; on the CPU use bf16 or fp32")
+    dt = PRECISIONS[precision]
+    return torch.autocast(kind, dtype=dt or torch.float32, enabled=dt is not None)
+
+
+def native_bf16(device: torch.device | str) -> bool:
+    """Whether `device` computes in bfloat16 natively: a CPU with AVX512-BF16 or AMX (oneDNN's
+    check), a CUDA GPU that supports it."""
+    kind = torch.device(device).type
+    if kind == "cpu":
+        check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+        try:
+            return bool(torch.backends.mkldnn.is_available() and check is not None and check())
+        except RuntimeError:
+            return False
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return False
+
+
+def with_precision(prior, precision: str | None):
+    """`prior` with its network forward run at `precision` (`DDPM.precision`): a shallow copy sharing
+    the network (the caller's prior is not changed); a TiledPrior gets its wrapped prior's copy;
+    None or the prior's own precision: the prior itself. A prior without a precision setting (not a
+    DDPM) is returned as it is for "fp32" and refused (ValueError) otherwise."""
+    import copy
+
+    if precision is None:
+        return prior
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if hasattr(prior, "prior") and hasattr(prior, "tile"):  # a TiledPrior
+        inner = with_precision(prior.prior, precision)
+        if inner is prior.prior:
+            return prior
+        out = copy.copy(prior)
+        out.prior = inner
+        return out
+    if not hasattr(prior, "precision"):
+        if precision == "fp32":
+            return prior
+        raise ValueError(f"precision {precision} is not supported by {type(prior).__name__}")
+    if prior.precision == precision:
+        return prior
+    inference_precision(prior.device, precision)  # checks it (fp16 on a CPU)
+    out = copy.copy(prior)
+    out.precision = precision
+    return out
 
 
 def elbo_weights(s: Schedule, variance: str = "beta") -> Tensor:
@@ -36,6 +98,8 @@ class DDPM(nn.Module):
 
     `net(x, t - 1)` predicts eps. `clip` is the default for clipping x0_hat to [-1, 1].
     """
+
+    precision = "fp32"  # the network forward's precision in eps (PRECISIONS; set by with_precision)
 
     def __init__(self, net: nn.Module, schedule: Schedule, *, image_size: int | None = None,
                  channels: int | None = None, clip: bool = True, meta: dict | None = None):
@@ -74,9 +138,16 @@ class DDPM(nn.Module):
         """eps_theta(x_t, t) (seed eq. 19), t in 1..T; the network is fed t - 1.
 
         Outside training (net.eval()) a NaN or inf in the output raises FloatingPointError naming
-        the step, so a sampler or solver stops there instead of writing a black image."""
+        the step, so a sampler or solver stops there instead of writing a black image.
+        With `precision` "bf16" or "fp16" the forward runs under torch.autocast to it and eps comes
+        back in x_t's dtype."""
         tt = time_index(t, x_t, self.schedule.T)
-        out = self.net(x_t.to(self.dtype), tt - 1).to(x_t.dtype)[:, : x_t.shape[1]]  # drop a learned-variance half
+        if self.precision == "fp32":
+            out = self.net(x_t.to(self.dtype), tt - 1)
+        else:
+            with inference_precision(x_t.device, self.precision):
+                out = self.net(x_t.to(self.dtype), tt - 1)
+        out = out.to(x_t.dtype)[:, : x_t.shape[1]]  # drop a learned-variance half
         if not self.net.training and not bool(torch.isfinite(out).all()):
             bad = "the input x_t" if not bool(torch.isfinite(x_t).all()) else "the network output"
             raise FloatingPointError(f"{bad} has NaN or inf values at diffusion step t={int(tt.max())} "

@@ -31,10 +31,20 @@ call records:
 - `checkpoint=False` keeps every tile's activations whatever their number.
 The numbers do not depend on the choice: the same tiles in the same batches, the same gradient.
 With no gradient recorded the tiles run as plain forward passes.
+
+Worker processes (`workers` > 1, CPU only, no gradient recorded): the tile batches are split, whole
+batches at a time, across that many processes (forked on Linux, spawned elsewhere), each holding a copy of the prior (sent once,
+when the first call needs them; kept for later calls on the same network and precision) and running
+one intra-op thread; one pool lives at a time (a call with another network or precision replaces
+it; `shutdown_workers()` stops it). The tiles, the batches and the network's arithmetic are the same as in one
+process (a network's output does not depend on its thread count), so the numbers are too. A call
+that records a gradient, or runs on another device, evaluates in-process.
 """
 from __future__ import annotations
 
+import atexit
 import math
+import sys
 
 import torch
 from torch import Tensor
@@ -42,11 +52,77 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from restore.operators.padding import extend_index
 
+from .ddpm import with_precision
 from .schedule import time_index
 
-__all__ = ["TiledPrior", "for_image", "tile_index"]
+__all__ = ["TiledPrior", "for_image", "tile_index", "default_workers", "start_workers", "shutdown_workers"]
 
 BOUNDARIES = ("reflect", "wrap", "zeros")
+
+_POOLS: dict = {}  # (id(net), precision, workers) -> (the network the workers hold, ProcessPoolExecutor); one at most
+_WORKER_PRIOR = None  # in a worker process: its copy of the prior
+
+
+def default_workers(device) -> int:
+    """The tile workers a restoration uses by default on `device`: every core of a CPU (tiles across
+    processes measured faster than intra-op threads: benchmarks/cores.py), 1 (in-process) elsewhere."""
+    import os
+
+    if torch.device(device).type != "cpu":
+        return 1
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, n)
+
+
+def _init_worker(prior) -> None:
+    global _WORKER_PRIOR
+    torch.set_num_threads(1)
+    _WORKER_PRIOR = prior
+
+
+def _worker_eps(tiles: Tensor, t: Tensor, batch: int) -> Tensor:
+    with torch.no_grad():
+        return torch.cat([_WORKER_PRIOR.eps(tiles[s : s + batch], t[s : s + batch]) for s in range(0, len(tiles), batch)])
+
+
+def _pool(prior, workers: int):
+    key = (id(prior.net), getattr(prior, "precision", "fp32"), workers)
+    hit = _POOLS.get(key)
+    if hit is None or hit[0] is not prior.net:
+        import concurrent.futures as cf
+
+        shutdown_workers()  # one pool at a time: another network's workers are stopped
+
+        import torch.multiprocessing as tmp
+
+        # fork where there is one (Linux: the workers inherit the prior, and a script without a
+        # `if __name__ == "__main__"` guard still works), spawn elsewhere
+        method = "fork" if "fork" in tmp.get_all_start_methods() and sys.platform.startswith("linux") else "spawn"
+        ex = cf.ProcessPoolExecutor(workers, mp_context=tmp.get_context(method), initializer=_init_worker,
+                                    initargs=(prior,))
+        hit = _POOLS[key] = (prior.net, ex)
+    return hit[1]
+
+
+def start_workers(prior, workers: int) -> None:
+    """Start the tile workers of `prior` now (they are forked from this process: started before the
+    large buffers of a restoration exist, they do not keep copies of them alive). No-op for
+    workers <= 1, a prior without a network, or a device other than the CPU."""
+    net = getattr(prior, "net", None)
+    inner = getattr(prior, "prior", prior)
+    if int(workers) <= 1 or net is None or torch.device(getattr(prior, "device", "cpu")).type != "cpu":
+        return
+    ex = _pool(inner, int(workers))
+    for f in [ex.submit(int) for _ in range(int(workers))]:
+        f.result()
+
+
+@atexit.register
+def shutdown_workers() -> None:
+    """Stop every tile worker process (they also stop when this process exits)."""
+    for _, ex in list(_POOLS.values()):
+        ex.shutdown(wait=True, cancel_futures=True)
+    _POOLS.clear()
 
 
 def tile_index(n: int, start: int, length: int, boundary: str) -> Tensor:
@@ -64,13 +140,15 @@ class TiledPrior:
     batch: tiles per network call; generator: the source of the offsets (default: torch's global
     generator); boundary: "reflect", "wrap" or "zeros"; checkpoint, keep: recompute per tile
     batch in the backward pass when a call records more than `keep` tiles (and more than one
-    batch; module docstring). The wrapped prior stays `self.prior`; only the attributes defined
-    here are forwarded to it.
+    batch; module docstring); precision: the network forward's precision ("fp32", "bf16", "fp16";
+    None: the prior's own; `restore.priors.ddpm.with_precision`). The wrapped prior stays
+    `self.prior`; only the attributes defined here are forwarded to it. workers: processes the tile
+    batches are split across on a CPU (module docstring; 1: in this process).
     """
 
     def __init__(self, prior, tile: int | None = None, overlap: int = 0, batch: int = 16,
                  generator: torch.Generator | None = None, *, boundary: str = "reflect",
-                 checkpoint: bool = True, keep: int = 256):
+                 checkpoint: bool = True, keep: int = 256, precision: str | None = None, workers: int = 1):
         tile = tile if tile is not None else getattr(prior, "image_size", None)
         if tile is None:
             raise ValueError("tile is required when the prior has no image_size")
@@ -79,6 +157,8 @@ class TiledPrior:
             raise ValueError(f"need tile >= 1 and 0 <= 2 overlap < tile, got tile {tile}, overlap {overlap}")
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
+        if int(workers) < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         if int(keep) < 0:
             raise ValueError(f"keep must be >= 0, got {keep}")
         m = prior.size_multiple
@@ -86,9 +166,10 @@ class TiledPrior:
             raise ValueError(f"tile {tile} is not a multiple of the network's {m}")
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+        prior = with_precision(prior, precision)
         self.prior, self.tile, self.overlap, self.batch = prior, tile, overlap, batch
         self.generator, self.boundary, self.checkpoint = generator, boundary, bool(checkpoint)
-        self.keep = int(keep)
+        self.keep, self.workers = int(keep), int(workers)
         self.clip = bool(getattr(prior, "clip", True))
         self.last_offset: tuple[int, int] | None = None  # (oy, ox) of the latest eps call
 
@@ -116,6 +197,10 @@ class TiledPrior:
     @property
     def dtype(self) -> torch.dtype:
         return self.prior.dtype
+
+    @property
+    def precision(self) -> str:
+        return getattr(self.prior, "precision", "fp32")
 
     @property
     def image_size(self) -> int:
@@ -199,6 +284,9 @@ class TiledPrior:
         b, _, ny, nx, _, _ = view.shape
         ov, core, n = self.overlap, self.core, b * ny * nx
         out = grid = None
+        nb = -(-n // self.batch)
+        if self.workers > 1 and nb > 1 and view.device.type == "cpu" and type(self)._eval is TiledPrior._eval:
+            return self._eps_workers(view, t)
         for s in range(0, n, self.batch):
             idx = torch.arange(s, min(s + self.batch, n), device=view.device)
             bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
@@ -207,6 +295,37 @@ class TiledPrior:
                 out = e.new_empty((b, e.shape[1], ny * core, nx * core))
                 grid = out.view(b, e.shape[1], ny, core, nx, core)
             grid[bi, :, yi, :, xi, :] = e
+        return out
+
+    def _eps_workers(self, view: Tensor, t: Tensor) -> Tensor:
+        """`_eps_lean` with the tile batches split across `workers` processes: jobs of whole
+        batches, at most two per worker in flight (memory: a few jobs of tiles, not all of them)."""
+        b, _, ny, nx, _, _ = view.shape
+        ov, core, n = self.overlap, self.core, b * ny * nx
+        nb = -(-n // self.batch)
+        per_job = self.batch * max(1, min(8, -(-nb // (2 * self.workers))))  # whole batches
+        ex = _pool(self.prior, self.workers)
+        out = grid = None
+        pending: list = []
+
+        def collect():
+            nonlocal out, grid
+            idx, fut = pending.pop(0)
+            bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
+            e = fut.result()[..., ov : ov + core, ov : ov + core]
+            if out is None:
+                out = e.new_empty((b, e.shape[1], ny * core, nx * core))
+                grid = out.view(b, e.shape[1], ny, core, nx, core)
+            grid[bi, :, yi, :, xi, :] = e
+
+        for s in range(0, n, per_job):
+            idx = torch.arange(s, min(s + per_job, n))
+            bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
+            pending.append((idx, ex.submit(_worker_eps, view[bi, :, yi, xi].contiguous(), t[bi], self.batch)))
+            if len(pending) >= 2 * self.workers:
+                collect()
+        while pending:
+            collect()
         return out
 
     def x0_from_eps(self, x_t: Tensor, t, eps: Tensor, clip: bool | None = None) -> Tensor:

@@ -197,7 +197,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
 
     task: the command's own inputs: inpaint {mask: path, mask_keeps, resize_mask}, deblur {kernel:
     spec}, sr {scale}; options: keywords of its function in restore.api (prior, method, steps,
-    strength, sigma_y, seed, device, samples; inpaint: margin, denoise_rest).
+    strength, sigma_y, seed, device, precision, workers, samples; inpaint: margin, denoise_rest).
     batch_files: files restored as one batch at most (module docstring); shard: (rank, world) of
     this process (default: `process_shard()`); skip_existing: a file whose outputs all exist is
     not restored (default: when world > 1); overwrite: they are replaced."""
@@ -262,7 +262,16 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         echo(f"{outs[i]} exists: skipped")
     if not todo:
         return []
-    options["prior"] = api._prior(options.get("prior"), _device(options.pop("device", "auto")))  # loaded once
+    prior = options["prior"] = api._prior(options.get("prior"), _device(options.pop("device", "auto")),  # loaded once
+                                          options.pop("precision", None))
+    options["workers"] = workers = api._workers(prior, options.get("workers") or None)  # 0: the default
+    if workers > 1 and prior.device.type == "cpu":
+        torch.set_num_threads(1)  # the cores go to the tile workers: one thread here (benchmarks/cores.py)
+        size = getattr(prior, "image_size", None)
+        if size and any(max(shape[-2:]) * scale > int(size) for shape in shapes):  # it will run by tiles
+            from restore.priors.tiling import start_workers
+
+            start_workers(prior, workers)  # forked now, before a restoration's buffers exist
     written = []
     for g in todo:
         t0 = time.perf_counter()

@@ -134,6 +134,8 @@ def bad_cases(f):
         "output is input": (["denoise", str(f / "astro.png"), "-o", str(f / "astro.png")], "replace its input"),
         "missing folder": (["denoise", str(f / "astro.png"), "-o", str(f / "no/dir/o.png")], "does not exist"),
         "existing output": (["denoise", str(f / "astro.png"), "-o", str(f / "camera.png")], "exists"),
+        "fp16 on a CPU": (["denoise", str(f / "astro.png"), "--device", "cpu", "--precision", "fp16", "-o", str(f / "o.png")],
+                          "needs a CUDA"),
     }
 
 
@@ -179,6 +181,20 @@ def test_subprocess(files):
         assert "--help')" in lines[0] and not r.stdout
 
 
+def test_precision_and_workers_options(files):
+    """--workers 1 and 2 write the same image; --precision fp32 and bf16 both run (bf16 rounds:
+    close, not equal); auto is one of them."""
+    outs = {}
+    for name, extra in (("w1", ["--workers", "1", "--precision", "fp32"]), ("w2", ["--workers", "2", "--precision", "fp32"]),
+                        ("bf", ["--precision", "bf16"]), ("auto", [])):
+        r = run(files, "denoise", str(files / "astro.png"), "--sigma-y", "0.05", "-o", str(files / f"{name}.png"), *extra)
+        assert r.exit_code == 0, r.output
+        outs[name] = np.asarray(Image.open(files / f"{name}.png"))
+    assert np.array_equal(outs["w1"], outs["w2"])
+    assert np.abs(outs["bf"].astype(int) - outs["w1"].astype(int)).mean() < 8
+    assert np.array_equal(outs["auto"], outs["bf"]) or np.array_equal(outs["auto"], outs["w1"])
+
+
 def test_icc_profile_is_carried_over(files):
     from PIL import ImageCms
 
@@ -199,7 +215,7 @@ def test_patch_prior_runs_by_tiles_on_larger_images(files):
     forward = prior.net.forward
     prior.net.forward = lambda x, t: (seen.append(tuple(x.shape[-2:])), forward(x, t))[1]
     image = np.asarray(Image.open(files / "astro.png"))
-    out = restore.denoise(image, prior=prior, steps=3, sigma_y=0.05)
+    out = restore.denoise(image, prior=prior, steps=3, sigma_y=0.05, workers=1)  # the hook sees this process's calls
     assert out.shape == image.shape and out.dtype == np.uint8
     assert seen and set(seen) == {(8, 8)}
 

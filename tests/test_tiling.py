@@ -333,3 +333,56 @@ def test_tiled_prior_errors(unet_patch):
     assert tp.channels == unet_patch.channels and tp.clip == unet_patch.clip and tp.meta == unet_patch.meta
     with pytest.raises(ValueError, match="t must be"):
         tp.eps(torch.zeros(1, 3, 16, 16), 0)
+
+
+@pytest.mark.parametrize("boundary", ["reflect", "wrap", "zeros"])
+def test_tile_workers_give_identical_eps(unet_patch, boundary):
+    """Tiles split across worker processes: the same tiles in the same batches, bit for bit the
+    in-process eps, at every boundary, with and without overlap, on sizes that are not multiples."""
+    from restore.priors.tiling import shutdown_workers
+
+    x = torch.randn(2, 3, 45, 37, generator=torch.Generator().manual_seed(3))
+    try:
+        for overlap in (0, 3):
+            one = TiledPrior(unet_patch, tile=16, overlap=overlap, batch=3, boundary=boundary,
+                             generator=torch.Generator().manual_seed(7))
+            many = TiledPrior(unet_patch, tile=16, overlap=overlap, batch=3, boundary=boundary,
+                              generator=torch.Generator().manual_seed(7), workers=2)
+            with torch.no_grad():
+                for t in (10, 600):
+                    a, b = one.eps(x, t), many.eps(x, t)
+                    assert one.last_offset == many.last_offset
+                    assert torch.equal(a, b)
+    finally:
+        shutdown_workers()
+    with pytest.raises(ValueError, match="workers"):
+        TiledPrior(unet_patch, tile=16, workers=0)
+
+
+def test_precision_option(unet_patch):
+    """bf16: the forward under autocast, eps in the chain's dtype and within a stated tolerance of
+    fp32 on a tiny random prior; the caller's prior is unchanged; fp16 needs CUDA; bad names refused."""
+    from restore.priors.ddpm import with_precision
+
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    bf = with_precision(unet_patch, "bf16")
+    assert bf is not unet_patch and bf.net is unet_patch.net and unet_patch.precision == "fp32"
+    assert with_precision(unet_patch, "fp32") is unet_patch and with_precision(unet_patch, None) is unet_patch
+    with torch.no_grad():
+        e32, e16 = unet_patch.eps(x, 300), bf.eps(x, 300)
+        e64 = bf.eps(x.double(), 300)
+    assert e16.dtype == torch.float32 and e64.dtype == torch.float64
+    assert not torch.equal(e16, e32)  # it does round
+    assert (e16 - e32).abs().max() < 0.05 * e32.abs().max()
+    tp = TiledPrior(unet_patch, tile=16, batch=3, generator=torch.Generator().manual_seed(0), precision="bf16")
+    assert tp.precision == "bf16" and unet_patch.precision == "fp32"
+    xl = torch.randn(1, 3, 40, 24, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = tp.eps(xl, 300, offset=(2, 5))
+        b = TiledPrior(unet_patch, tile=16, batch=3).eps(xl, 300, offset=(2, 5))
+    assert (a - b).abs().max() < 0.05 * b.abs().max()
+    assert with_precision(tp, "fp32").precision == "fp32" and tp.precision == "bf16"
+    with pytest.raises(ValueError, match="CUDA"):
+        with_precision(unet_patch, "fp16")
+    with pytest.raises(ValueError, match="precision"):
+        with_precision(unet_patch, "fp8")
