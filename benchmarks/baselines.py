@@ -4,13 +4,19 @@
 | name | tasks | method | parameter (default; grid) |
 |---|---|---|---|
 | biharmonic | box, random | `inpaint_biharmonic` (noisy observed pixels are kept as they are) | none |
-| tv_inpaint | box, random | isotropic colour TV with a data term on the observed pixels, min TV(x) + lam/2 \\|M (x - y)\\|^2, 500 Chambolle-Pock iterations from a mean fill | lam (inf = hard constraint when noiseless; 40 when noisy; grid 5, 10, 20, 40, 80, 160) |
-| wiener | gauss, motion, levin | `wiener` per channel, Laplacian regulariser, on y padded by the kernel size with its edge values (then cropped) and edge-tapered (`edgetaper`) | balance (1e-4 noiseless, 1e-2 noisy; grid 1e-4 .. 1e-1) |
+| tv_inpaint | box, random | isotropic colour TV with a data term on the observed pixels, min TV(x) + lam/2 \\|M (x - y)\\|^2, 500 Chambolle-Pock iterations from a mean fill | lam (inf = hard constraint when noiseless; 40 when noisy; grid 2.5 .. 1280, factors of 2) |
+| wiener | gauss, motion, levin | `wiener` per channel, Laplacian regulariser, on y padded by the kernel size with its edge values (then cropped) and edge-tapered (`edgetaper`) | balance (1e-4 noiseless, 1e-2 noisy; grid 1e-7 .. 3, steps of about 3x) |
 | unsup_wiener | gauss, motion, levin | `unsupervised_wiener` per channel (its Gibbs sampler seeded), same padding and tapering | none |
-| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], reflect-padded by the kernel size (measured better than edge padding here) | num_iter (100 noiseless, 20 noisy; grid 5, 10, 20, 50, 100, 200) |
+| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], reflect-padded by the kernel size (measured better than edge padding here) | num_iter (100 noiseless, 20 noisy; grid 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000) |
 | bicubic | sr4 | `skimage.transform.resize` with order 3 (cubic spline), no antialiasing | none |
-| tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.5, 1, 2, 3, 4, 6) |
-| nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.4, 0.6, 0.8, 1.0, 1.2) |
+| backprojection | sr4 | bicubic interpolation (torch) corrected towards the observation through the solvers' own operator: x = b + step A^+(y - A b) (`backproject`; step 1: A x = y exactly, one step of iterative back-projection with the exact pseudo-inverse, which converges at once) | step (1 noiseless, 0.5 noisy; grid 0 .. 1 by 0.125; 0 is bicubic, 1 exact consistency: both ends are bounds by nature) |
+| tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.25 .. 16) |
+| nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.1 .. 4) |
+
+Grids (issue 22): each was widened until the value chosen on the val splits is inside it
+(`at_edge` says whether a value sits at an end of its grid; `python -m restore.benchmarks.grids`
+tunes every baseline on every cell and counts them). A grid end that is a bound by nature
+(`Baseline.bounds`: a step fraction of 0 or 1) is reported but not widened.
 
 Every baseline takes a `tasks.Problem` and returns (1, C, H, W) float32 on [0, 1]; the noise level
 sigma_y is known to all of them (as it is to the diffusion solvers).
@@ -27,7 +33,7 @@ from torch import Tensor
 
 from .tasks import Problem
 
-__all__ = ["BASELINES", "Baseline", "run_baseline", "tune", "applicable_baseline"]
+__all__ = ["BASELINES", "Baseline", "run_baseline", "tune", "applicable_baseline", "backproject", "at_edge"]
 
 
 def _hwc(t: Tensor) -> np.ndarray:
@@ -171,6 +177,23 @@ def bicubic(p: Problem, _param=None, seed: int = 0) -> Tensor:
     return _back(resize(_hwc(p.y), (h, w), order=3, mode="reflect", anti_aliasing=False))
 
 
+def backproject(operator, y: Tensor, shape, step: float = 1.0) -> Tensor:
+    """Super-resolution that inverts the solvers' own operator: the bicubic interpolation b of y
+    (B, C, h, w) to `shape` (H, W), corrected by `step` times A^+(y - A b) (step 1: A x = y exactly,
+    up to A^+'s rcond); clamped to [0, 1]. The warm start of `restore sr` is step 1
+    (`restore.starts.classical_estimate`)."""
+    import torch.nn.functional as F
+
+    y = y.to(torch.float32)
+    b = F.interpolate(y, size=tuple(shape), mode="bicubic", align_corners=False)
+    return (b + float(step) * operator.A_pinv(y - operator.A(b))).clamp(0, 1)
+
+
+def backprojection(p: Problem, step: float | None = None, seed: int = 0) -> Tensor:
+    step = _default("backprojection", p) if step is None else float(step)
+    return backproject(p.operator, p.y, p.x.shape[-2:], step).float()
+
+
 # --- denoising ----------------------------------------------------------------------------------
 
 def tv_denoise(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
@@ -200,19 +223,41 @@ class Baseline:
     noisy: object = None  # its default with noise
     grid: tuple = ()
     needs_noise: bool = False
+    bounds: tuple = ()  # grid values that are limits by nature (not widened past)
 
 
 BLURS = ("gauss", "motion", "levin")
+_WIENER = (1e-7, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0)
 BASELINES: dict[str, Baseline] = {
     "biharmonic": Baseline(biharmonic, ("box", "random")),
-    "tv_inpaint": Baseline(tv_inpaint, ("box", "random"), "lam", math.inf, 40.0, (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)),
-    "wiener": Baseline(wiener, BLURS, "balance", 1e-4, 1e-2, (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)),
+    "tv_inpaint": Baseline(tv_inpaint, ("box", "random"), "lam", math.inf, 40.0,
+                           (2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0)),
+    "wiener": Baseline(wiener, BLURS, "balance", 1e-4, 1e-2, _WIENER),
     "unsup_wiener": Baseline(unsup_wiener, BLURS),
-    "richardson_lucy": Baseline(richardson_lucy, BLURS, "num_iter", 100, 20, (5, 10, 20, 50, 100, 200)),
+    "richardson_lucy": Baseline(richardson_lucy, BLURS, "num_iter", 100, 20, (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)),
     "bicubic": Baseline(bicubic, ("sr4",)),
-    "tv_denoise": Baseline(tv_denoise, ("denoise",), "weight/sigma_y", None, 2.0, (0.5, 1.0, 2.0, 3.0, 4.0, 6.0), True),
-    "nlm": Baseline(nlm, ("denoise",), "h/sigma_y", None, 0.8, (0.4, 0.6, 0.8, 1.0, 1.2), True),
+    "backprojection": Baseline(backprojection, ("sr4",), "step", 1.0, 0.5,
+                               (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0), bounds=(0.0, 1.0)),
+    "tv_denoise": Baseline(tv_denoise, ("denoise",), "weight/sigma_y", None, 2.0,
+                           (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0), True),
+    "nlm": Baseline(nlm, ("denoise",), "h/sigma_y", None, 0.8, (0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0), True),
 }
+
+
+def at_edge(name: str, value) -> str | None:
+    """"low" / "high" when `value` is the first / last value of baseline `name`'s grid (the optimum may
+    lie beyond it), "bound" when that end is a limit by nature (`Baseline.bounds`), None inside the
+    grid or for a value not on it."""
+    b = BASELINES[name]
+    if not b.grid or value is None:
+        return None
+    v = float(value)
+    lo, hi = float(min(b.grid)), float(max(b.grid))
+    if v not in (lo, hi) or lo == hi:
+        return None
+    if v in (float(x) for x in b.bounds):
+        return "bound"
+    return "low" if v == lo else "high"
 
 
 def _default(name: str, p: Problem):
