@@ -12,8 +12,8 @@ it goes; rows already there are skipped, so a suite can be run in pieces or resu
 first `grid_images` images of each cell) and outputs/ (those images' restorations as PNG).
 OUT/priors.json records a digest of each prior's weights: rows of other weights under the same
 prior name are refused, so a retrained prior cannot mix with its predecessor's rows.
-`results=PATH` also writes the tables into that file between `<!-- bench:SUITE-SPLIT begin/end -->`
-markers, keeping the rest of it.
+`results=PATH` also writes a short pointer (the command, the row count, a link to OUT/results.md)
+into that file between `<!-- bench:SUITE-SPLIT begin/end -->` markers, keeping the rest of it.
 
 Priors: NAME[=PRIOR][@DATA]: NAME is the data it is scored on (natural, faces, digits, see
 `datasets`) unless @DATA gives it (folder:PATH for any folder of images); PRIOR is what
@@ -27,6 +27,7 @@ import datetime
 import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,11 +276,11 @@ def run_bench(suite: str | Suite = "quick", data_root="../shared/data", out="ben
                          grids=grids, link_base=out, notes=notes)
     md_path = out / "results.md"
     md_path.write_text(md + "\n")
-    if results:
+    if results:  # the short form only: the tables live in OUT/results.md
         rp = Path(results)
-        md2 = report.markdown(rows, title=title, command=command or f"restore bench --suite {s.name}", date=date,
-                              grids=grids, link_base=rp.parent, notes=notes)
-        report.update_section(rp, f"{s.name}-{split}", md2)
+        link = os.path.relpath(md_path, rp.parent)
+        report.update_section(rp, f"{s.name}-{split}", report.short(title, command or f"restore bench --suite {s.name}",
+                                                                     date, rows, link))
     return {"csv": csv_path, "markdown": md_path, "grids": [g for g in grids.values() if g], "rows": rows}
 
 
