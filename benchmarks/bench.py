@@ -96,7 +96,8 @@ def full_methods(sweep: tuple[str, str]) -> tuple[tuple[str, ...], dict]:
     20/50/100 steps, every other solver at 50 (RePaint at 20: 110 NFE), and the mean of draws of the
     first sweep solver that applies: 8 draws where the posterior is widest (box inpainting,
     denoising), 4 elsewhere; at 50 steps, 100 on random inpainting (faces/val: the mean of 4 Pi-GDM
-    draws gains 0.8 dB from 50 to 100 steps there, benchmarks/RESULTS.md)."""
+    draws gains 0.8 dB from 50 to 100 steps there: benchmarks/val-random/results.md), and the
+    command line's default for each task (`methods.default_spec`) where the list lacks it."""
     methods = (*(f"{m}:50" for m in SOLVERS if m not in sweep), "repaint:20",
                *(f"{m}:{k}" for m in sweep for k in (20, 50, 100)))
     extra = {}
