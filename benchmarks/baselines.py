@@ -7,10 +7,10 @@
 | tv_inpaint | box, random | isotropic colour TV with a data term on the observed pixels, min TV(x) + lam/2 \\|M (x - y)\\|^2, 500 Chambolle-Pock iterations from a mean fill | lam (inf = hard constraint when noiseless; 40 when noisy; grid 2.5 .. 1280, factors of 2, and inf: the hard constraint is the limit by nature) |
 | wiener | gauss, motion, levin | `wiener` per channel, Laplacian regulariser, on y padded by the kernel size with its edge values (then cropped) and edge-tapered (`edgetaper`) | balance (1e-4 noiseless, 1e-2 noisy; grid 1e-7 .. 3, steps of about 3x) |
 | unsup_wiener | gauss, motion, levin | `unsupervised_wiener` per channel (its Gibbs sampler seeded), same padding and tapering | none |
-| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], reflect-padded by the kernel size (measured better than edge padding here) | num_iter (100 noiseless, 20 noisy; grid 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000) |
+| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], reflect-padded by the kernel size (measured better than edge padding here) | num_iter (100 noiseless, 20 noisy; grid 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) |
 | bicubic | sr4 | `skimage.transform.resize` with order 3 (cubic spline), no antialiasing | none |
 | backprojection | sr4 | bicubic interpolation (torch) corrected towards the observation through the solvers' own operator: x = b + step A^+(y - A b) (`backproject`; step 1: A x = y exactly, one step of iterative back-projection with the exact pseudo-inverse, which converges at once) | step (1 noiseless, 0.5 noisy; grid 0 .. 1 by 0.125; 0 is bicubic, 1 exact consistency: both ends are bounds by nature) |
-| tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.25 .. 16) |
+| tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.0625 .. 16) |
 | nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.1 .. 4) |
 
 Grids (issue 22): each was widened until the value chosen on the val splits is inside it
@@ -257,12 +257,12 @@ BASELINES: dict[str, Baseline] = {
                            (2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, math.inf), bounds=(math.inf,)),
     "wiener": Baseline(wiener, BLURS, "balance", 1e-4, 1e-2, _WIENER),
     "unsup_wiener": Baseline(unsup_wiener, BLURS),
-    "richardson_lucy": Baseline(richardson_lucy, BLURS, "num_iter", 100, 20, (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)),
+    "richardson_lucy": Baseline(richardson_lucy, BLURS, "num_iter", 100, 20, (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)),
     "bicubic": Baseline(bicubic, ("sr4",)),
     "backprojection": Baseline(backprojection, ("sr4",), "step", 1.0, 0.5,
                                (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0), bounds=(0.0, 1.0)),
     "tv_denoise": Baseline(tv_denoise, ("denoise",), "weight/sigma_y", None, 2.0,
-                           (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0), True),
+                           (0.0625, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0), True),
     "nlm": Baseline(nlm, ("denoise",), "h/sigma_y", None, 0.8, (0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0), True),
 }
 

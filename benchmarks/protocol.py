@@ -183,6 +183,8 @@ def family_table(choices: dict, test_rows: list[dict], prior: str) -> str:
         if key[0] != prior:
             continue
         methods = cells.get(key, {})
+        if not methods:  # a cell chosen on val but not (yet) scored on test
+            continue
         c = _test_stats(methods, ch["classical"])
         default = parse_method(ch["default"]).labels()[-1]
         entries = [("default", default)] + sorted(ch["families"].items()) + [("classical", ch["classical"])]
