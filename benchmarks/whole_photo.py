@@ -1,7 +1,7 @@
 """Whole photos at native size: object-sized holes filled by `restore.inpaint` against biharmonic.
 
     python -m restore.benchmarks.whole_photo DATA_ROOT --split val -o OUT [--images 8]
-        [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2]
+        [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2] [--base harmonic]
 
 Each photo of natural/{val,test/CBSD68} gets two boxes of 48-128 px per side (drawn from the
 photo's name, so every configuration and every rerun sees the same holes), as a user marks
@@ -166,6 +166,8 @@ def main(argv=None) -> None:
     ap.add_argument("--configs", default="harmonic,ddrm:15:0.3:1")
     ap.add_argument("--prior", default="natural")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--base", default=None,
+                    help="The configuration the margins are taken over [default: biharmonic; sr4: bicubic].")
     ap.add_argument("--save", action="store_true", help="Also write each result as OUT/CONFIG/NAME.png.")
     ap.add_argument("--grid", type=int, default=0, help="With --save: OUT/grid.jpg of the first N photos.")
     a = ap.parse_args(argv)
@@ -208,7 +210,7 @@ def main(argv=None) -> None:
                     a.out / spec.replace(":", "_") / (f.stem + ".png"))
             print(f"{f.name} {spec}: hole PSNR {row['psnr_hole']:.2f} low-pass {row['lowpass_hole']:.2f} "
                   f"{secs:.1f} s", flush=True)
-    print(summary(rows, base))
+    print(summary(rows, a.base or base))
     if a.grid and a.save:
         grid(a.out, photos(a.data_root, a.split)[: a.grid], configs, a.out / "grid.jpg")
 
