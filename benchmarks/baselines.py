@@ -4,13 +4,20 @@
 | name | tasks | method | parameter (default; grid) |
 |---|---|---|---|
 | biharmonic | box, random | `inpaint_biharmonic` (noisy observed pixels are kept as they are) | none |
-| tv_inpaint | box, random | isotropic colour TV with a data term on the observed pixels, min TV(x) + lam/2 \\|M (x - y)\\|^2, 500 Chambolle-Pock iterations from a mean fill | lam (inf = hard constraint when noiseless; 40 when noisy; grid 5, 10, 20, 40, 80, 160) |
-| wiener | gauss, motion, levin | `wiener` per channel, Laplacian regulariser, on y padded by the kernel size with its edge values (then cropped) and edge-tapered (`edgetaper`) | balance (1e-4 noiseless, 1e-2 noisy; grid 1e-4 .. 1e-1) |
+| tv_inpaint | box, random | isotropic colour TV with a data term on the observed pixels, min TV(x) + lam/2 \\|M (x - y)\\|^2, 500 Chambolle-Pock iterations from a mean fill | lam (inf = hard constraint when noiseless; 40 when noisy; grid 2.5 .. 1280, factors of 2, and inf: the hard constraint is the limit by nature) |
+| wiener | gauss, motion, levin | `wiener` per channel, Laplacian regulariser, on y padded by the kernel size with its edge values (then cropped) and edge-tapered (`edgetaper`) | balance (1e-4 noiseless, 1e-2 noisy; grid 1e-7 .. 3, steps of about 3x) |
 | unsup_wiener | gauss, motion, levin | `unsupervised_wiener` per channel (its Gibbs sampler seeded), same padding and tapering | none |
-| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], reflect-padded by the kernel size (measured better than edge padding here) | num_iter (100 noiseless, 20 noisy; grid 5, 10, 20, 50, 100, 200) |
+| richardson_lucy | gauss, motion, levin | `richardson_lucy` per channel on y clipped to [1e-3, 1], reflect-padded by the kernel size (measured better than edge padding here) | num_iter (100 noiseless, 20 noisy; grid 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) |
 | bicubic | sr4 | `skimage.transform.resize` with order 3 (cubic spline), no antialiasing | none |
-| tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.5, 1, 2, 3, 4, 6) |
-| nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.4, 0.6, 0.8, 1.0, 1.2) |
+| backprojection | sr4 | bicubic interpolation (torch) corrected towards the observation through the solvers' own operator: x = b + step A^+(y - A b) (`backproject`; step 1: A x = y exactly, one step of iterative back-projection with the exact pseudo-inverse, which converges at once) | step (1 noiseless, 0.5 noisy; grid 0 .. 1 by 0.125; 0 is bicubic, 1 exact consistency: both ends are bounds by nature) |
+| tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.0625 .. 16) |
+| nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.1 .. 4) |
+
+Grids (issue 22): each was widened until the value chosen on the val splits is inside it
+(`at_edge` says whether a value sits at an end of its grid; `python -m restore.benchmarks.grids`
+tunes every baseline on every cell and counts them). A grid end that is a bound by nature
+(`Baseline.bounds`: a step fraction of 0 or 1, TV inpainting's hard constraint lam = inf) is reported
+but not widened.
 
 Every baseline takes a `tasks.Problem` and returns (1, C, H, W) float32 on [0, 1]; the noise level
 sigma_y is known to all of them (as it is to the diffusion solvers).
@@ -27,7 +34,7 @@ from torch import Tensor
 
 from .tasks import Problem
 
-__all__ = ["BASELINES", "Baseline", "run_baseline", "tune", "applicable_baseline"]
+__all__ = ["BASELINES", "Baseline", "run_baseline", "tune", "applicable_baseline", "backproject", "at_edge"]
 
 
 def _hwc(t: Tensor) -> np.ndarray:
@@ -152,14 +159,37 @@ def unsup_wiener(p: Problem, _param=None, seed: int = 0) -> Tensor:
     return _back(_per_channel(_hwc(p.y), lambda a: _padded(a, max(k.shape), f)))
 
 
-def richardson_lucy(p: Problem, num_iter: int | None = None, seed: int = 0) -> Tensor:
-    from skimage.restoration import richardson_lucy as sk_rl
+def _rl_iterates(a: np.ndarray, k: np.ndarray, counts) -> dict:
+    """{n: the n-th Richardson-Lucy iterate of the (H, W) image a} for every n in counts, in one pass
+    of max(counts) iterations: scikit-image's `richardson_lucy` loop (start 0.5, eps 1e-12, no
+    clipping), so the value for n equals richardson_lucy(a, k, num_iter=n, clip=False)."""
+    from scipy.signal import convolve
 
-    num_iter = int(_default("richardson_lucy", p) if num_iter is None else num_iter)
+    a = a.astype(np.float64)
+    k = k.astype(np.float64)
+    km = np.flip(k)
+    x = np.full(a.shape, 0.5)
+    want, out = set(int(n) for n in counts), {}
+    for i in range(1, max(want) + 1):
+        x = x * convolve(a / (convolve(x, k, mode="same") + 1e-12), km, mode="same")
+        if i in want:
+            out[i] = x.copy()
+    return out
+
+
+def _rl_all(p: Problem, counts) -> dict:
+    """{n: richardson_lucy(p, n)} for every n in counts, in one pass per channel."""
     k = p.kernel.numpy()
-    f = lambda a: sk_rl(a, k, num_iter=num_iter, clip=False)  # noqa: E731
+    pad = max(k.shape)
     y = np.clip(_hwc(p.y), 1e-3, 1)
-    return _back(_per_channel(y, lambda a: _padded(a, max(k.shape), f, "reflect")))
+    per = [_rl_iterates(np.pad(y[..., c], pad, mode="reflect"), k, counts) for c in range(y.shape[-1])]
+    H, W = y.shape[:2]
+    return {n: _back(np.stack([d[n][pad:pad + H, pad:pad + W] for d in per], -1)) for n in per[0]}
+
+
+def richardson_lucy(p: Problem, num_iter: int | None = None, seed: int = 0) -> Tensor:
+    num_iter = int(_default("richardson_lucy", p) if num_iter is None else num_iter)
+    return _rl_all(p, [num_iter])[num_iter]
 
 
 # --- super-resolution ---------------------------------------------------------------------------
@@ -169,6 +199,22 @@ def bicubic(p: Problem, _param=None, seed: int = 0) -> Tensor:
 
     h, w = p.x.shape[-2:]
     return _back(resize(_hwc(p.y), (h, w), order=3, mode="reflect", anti_aliasing=False))
+
+
+def backproject(operator, y: Tensor, shape, step: float = 1.0) -> Tensor:
+    """Super-resolution that inverts the solvers' own operator: the bicubic interpolation b of y
+    (B, C, h, w) to `shape` (H, W), corrected by `step` times A^+(y - A b) (step 1: A x = y exactly,
+    up to A^+'s rcond); clamped to [0, 1]. The warm start of `restore sr` is step 1
+    (`restore.starts.classical_estimate`)."""
+    import torch.nn.functional as F
+
+    b = F.interpolate(y, size=tuple(shape), mode="bicubic", align_corners=False)
+    return (b + float(step) * operator.A_pinv(y - operator.A(b))).clamp(0, 1)
+
+
+def backprojection(p: Problem, step: float | None = None, seed: int = 0) -> Tensor:
+    step = _default("backprojection", p) if step is None else float(step)
+    return backproject(p.operator, p.y, p.x.shape[-2:], step).float()
 
 
 # --- denoising ----------------------------------------------------------------------------------
@@ -200,19 +246,41 @@ class Baseline:
     noisy: object = None  # its default with noise
     grid: tuple = ()
     needs_noise: bool = False
+    bounds: tuple = ()  # grid values that are limits by nature (not widened past)
 
 
 BLURS = ("gauss", "motion", "levin")
+_WIENER = (1e-7, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0)
 BASELINES: dict[str, Baseline] = {
     "biharmonic": Baseline(biharmonic, ("box", "random")),
-    "tv_inpaint": Baseline(tv_inpaint, ("box", "random"), "lam", math.inf, 40.0, (5.0, 10.0, 20.0, 40.0, 80.0, 160.0)),
-    "wiener": Baseline(wiener, BLURS, "balance", 1e-4, 1e-2, (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)),
+    "tv_inpaint": Baseline(tv_inpaint, ("box", "random"), "lam", math.inf, 40.0,
+                           (2.5, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0, 1280.0, math.inf), bounds=(math.inf,)),
+    "wiener": Baseline(wiener, BLURS, "balance", 1e-4, 1e-2, _WIENER),
     "unsup_wiener": Baseline(unsup_wiener, BLURS),
-    "richardson_lucy": Baseline(richardson_lucy, BLURS, "num_iter", 100, 20, (5, 10, 20, 50, 100, 200)),
+    "richardson_lucy": Baseline(richardson_lucy, BLURS, "num_iter", 100, 20, (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)),
     "bicubic": Baseline(bicubic, ("sr4",)),
-    "tv_denoise": Baseline(tv_denoise, ("denoise",), "weight/sigma_y", None, 2.0, (0.5, 1.0, 2.0, 3.0, 4.0, 6.0), True),
-    "nlm": Baseline(nlm, ("denoise",), "h/sigma_y", None, 0.8, (0.4, 0.6, 0.8, 1.0, 1.2), True),
+    "backprojection": Baseline(backprojection, ("sr4",), "step", 1.0, 0.5,
+                               (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0), bounds=(0.0, 1.0)),
+    "tv_denoise": Baseline(tv_denoise, ("denoise",), "weight/sigma_y", None, 2.0,
+                           (0.0625, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0), True),
+    "nlm": Baseline(nlm, ("denoise",), "h/sigma_y", None, 0.8, (0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0), True),
 }
+
+
+def at_edge(name: str, value) -> str | None:
+    """"low" / "high" when `value` is the first / last value of baseline `name`'s grid (the optimum may
+    lie beyond it), "bound" when that end is a limit by nature (`Baseline.bounds`), None inside the
+    grid or for a value not on it."""
+    b = BASELINES[name]
+    if not b.grid or value is None:
+        return None
+    v = float(value)
+    lo, hi = float(min(b.grid)), float(max(b.grid))
+    if v not in (lo, hi) or lo == hi:
+        return None
+    if v in (float(x) for x in b.bounds):
+        return "bound"
+    return "low" if v == lo else "high"
 
 
 def _default(name: str, p: Problem):
@@ -244,6 +312,11 @@ def tune(name: str, problems: list[Problem], score: Callable[[Tensor, Tensor], f
     if not b.param or not problems or (name == "tv_inpaint" and problems[0].sigma_y == 0):
         return (_default(name, problems[0]) if problems and b.param else None), {}
     scores = {}
+    if name == "richardson_lucy":  # every grid value from one pass of the largest count
+        ests = [_rl_all(p, b.grid) for p in problems]
+        for value in b.grid:
+            scores[value] = float(np.mean([score(p.x, e[int(value)]) for p, e in zip(problems, ests)]))
+        return max(scores, key=scores.get), scores
     for value in b.grid:
         scores[value] = float(np.mean([score(p.x, b.fn(p, value)) for p in problems]))
     best = max(scores, key=scores.get)

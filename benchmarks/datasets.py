@@ -5,7 +5,12 @@
 | natural | natural/test/CBSD68 (sr4: natural/test/Set5 then Set14) | natural/val |
 | faces | faces/test | faces/val |
 | digits | digits/mnist_t10k.npz images 9000-9999 | images 8000-8999 |
-| folder:PATH | the images in PATH (any split) | |
+| folder:PATH | the images in PATH | the images in PATH/val |
+
+A folder of one's own needs its own tuning images in PATH/val (a `val` subfolder, never the images
+that are scored): the baselines are tuned and configurations chosen on val, so without it a run that
+tunes (--tune > 0) or scores --split val stops with a one-line error; `--tune 0` scores PATH alone
+with the baselines' defaults.
 
 Files are taken in sorted order, the first `n`. `crop` > 0 takes the centred crop of side
 min(crop, H, W) (square); crop = 0 keeps the whole image. Gray files stay one channel (Set14's
@@ -37,7 +42,13 @@ def _folder(path: Path) -> list[Path]:
 
 def _files(data: str, root: Path, split: str, task: str) -> list[Path]:
     if data.startswith("folder:"):
-        return _folder(Path(data[len("folder:"):]))
+        path = Path(data[len("folder:"):])
+        if split == "val":
+            if not (path / "val").is_dir():
+                raise ValueError(f"{path}: no val/ subfolder; put tuning images (not the scored ones) in "
+                                 f"{path / 'val'}, or run with --tune 0 on the test split")
+            return _folder(path / "val")
+        return _folder(path)
     if data == "natural":
         if split == "val":
             return _folder(root / "natural" / "val")

@@ -3,7 +3,10 @@ through `restore.solvers.solve` with its costs measured.
 
 A spec is NAME[:STEPS][:KEY=VALUE ...][:meanN], e.g. `ddrm`, `dps:100:zeta=1.0`, `ddrm:50:mean8`:
 a solver of `restore.solvers.METHODS`, its steps (default 50) and keyword options, and meanN to
-draw N posterior samples in one batch. A spec gives one row per image for its first draw
+draw N posterior samples in one batch. The option `strength=S` (0 < S < 1) is a warm start as the
+command line runs it (`restore.starts`): STEPS steps below t0 = S T, from the command's classical
+estimate (harmonic fill, back-projected bicubic, Tikhonov deconvolution, the noisy image).
+`default_spec(task)` is the command line's default (`restore.api.DEFAULTS`) for a task. A spec gives one row per image for its first draw
 (label `ddrm-50`) and, with meanN, one more for the mean of the N draws (`ddrm-50 mean8`).
 
 Costs per row: NFE = network evaluations of the image per draw (callbacks, i.e. forward eps
@@ -27,9 +30,13 @@ from restore.solvers import METHODS, solve
 from .metrics import PeakRSS
 from .tasks import INPAINTING, Problem, task_seed
 
-__all__ = ["MethodSpec", "parse_method", "applicable_method", "run_diffusion", "DEFAULT_STEPS"]
+__all__ = ["MethodSpec", "parse_method", "applicable_method", "run_diffusion", "DEFAULT_STEPS", "COMMAND",
+           "default_spec", "spec_text"]
 
 DEFAULT_STEPS = 50
+# the command line's command for each benchmark task
+COMMAND = {"box": "inpaint", "random": "inpaint", "gauss": "deblur", "motion": "deblur", "levin": "deblur",
+           "sr4": "sr", "denoise": "denoise"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,26 @@ def parse_method(text: str) -> MethodSpec:
     return MethodSpec(name, steps, options, samples, text)
 
 
+def spec_text(spec: MethodSpec) -> str:
+    """The spec text that parses back to `spec` (NAME:STEPS[:KEY=VALUE ...][:meanN])."""
+    opts = "".join(f":{k}={v}" for k, v in sorted(spec.options.items()))
+    return f"{spec.name}:{spec.steps}{opts}" + (f":mean{spec.samples}" if spec.samples > 1 else "")
+
+
+def default_spec(task: str) -> str:
+    """The command line's default configuration for `task` (`restore.api.DEFAULTS`, "auto" resolved
+    on the task's operator) as a spec text, e.g. `ddrm:15:strength=0.1` for box inpainting."""
+    from restore.api import DEFAULTS, resolve_method
+
+    from .tasks import make_problem
+
+    d = DEFAULTS[COMMAND[task]]
+    p = make_problem(task, torch.zeros(1, 64, 64), 0.0, seed=0, image_id="default",
+                     levin=[torch.eye(9, dtype=torch.float64) / 9] * 8)  # a diagonal streak: no SVD
+    opts = {"strength": d.strength} if d.strength < 1 else {}
+    return spec_text(MethodSpec(resolve_method(d.method, p.operator), int(d.steps), opts, int(d.samples)))
+
+
 def applicable_method(spec: MethodSpec, p: Problem) -> bool:
     """ddnm and repaint are noiseless methods (repaint: inpainting only); ddrm needs a cheap SVD."""
     if spec.name == "ddnm":
@@ -98,11 +125,19 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     The prior is tiled when the image is larger than its training size (`for_image`); a gray image
     with an RGB prior is restored as RGB and averaged back, an RGB image with a gray prior channel
     by channel (`restore.api.to_prior_channels`)."""
+    from restore.starts import classical_estimate, warm_schedule
+
     c = p.y.shape[1]
     pc = int(getattr(prior, "channels", None) or c)
     y = to_prior_channels(p.y, pc).to(torch.float32).contiguous()
     s = task_seed(seed, spec.label, p.image_id)
     model = for_image(prior, p.x.shape[-2:], generator=torch.Generator().manual_seed(s + 1), **(tiling or {}))
+    options = dict(spec.options)
+    strength = float(options.pop("strength", 1.0))
+    steps, x_init = spec.steps, None
+    if strength < 1:  # a warm start, as restore.api runs it
+        steps = warm_schedule(model.schedule, spec.steps, strength)
+        x_init = classical_estimate(COMMAND[p.task], p.operator, y, float(p.sigma_y))
     count = [0]
 
     def callback(d):
@@ -111,8 +146,9 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     device = getattr(prior, "device", torch.device("cpu"))
     with PeakRSS(device) as mem:
         t0 = time.perf_counter()
-        res = solve(model, p.operator, y, spec.name, num_samples=spec.samples, steps=spec.steps, sigma_y=p.sigma_y,
-                    generator=torch.Generator().manual_seed(s), clamp=True, callback=callback, **spec.options)
+        res = solve(model, p.operator, y, spec.name, num_samples=spec.samples, steps=steps, sigma_y=p.sigma_y,
+                    generator=torch.Generator().manual_seed(s), clamp=True, callback=callback, x_init=x_init,
+                    **options)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - t0

@@ -8,12 +8,16 @@
   as the SR literature), with `border` pixels cropped on every side (the scale).
 - An RGB estimate of a gray image is scored by its channel mean (`restore.api.from_prior_channels`,
   the API's own rule; the benchmark's diffusion rows already come back gray).
+- Paired intervals: `interval(d)`, the mean of per-image differences d with its two-sided 95 %
+  Student t interval (mean +- t_{0.975, n-1} sd / sqrt(n)); the t quantiles are tabulated
+  (`T_975`, df 1-30, 40, 60, 120; between two rows the smaller df, i.e. the wider interval).
 - Peak memory: `PeakRSS`, the peak resident set size of the process above its value at entry
   (after glibc's malloc_trim has returned freed memory to the system), sampled every 2 ms by a
   thread from /proc/self/statm (CPU; on CUDA the peak allocated by torch).
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -24,7 +28,30 @@ from torch import Tensor
 
 from restore.api import from_prior_channels
 
-__all__ = ["psnr", "ssim", "psnr_y", "ssim_y", "PeakRSS", "scores"]
+__all__ = ["psnr", "ssim", "psnr_y", "ssim_y", "PeakRSS", "scores", "interval", "T_975"]
+
+# two-sided 95 % quantiles of Student's t by degrees of freedom (math.inf: the normal's 1.960)
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
+         29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980, math.inf: 1.960}
+
+
+def interval(d) -> tuple[float, float, float]:
+    """(mean, lower, upper): the paired 95 % t interval of the mean of the differences d (one per
+    image); lower = upper = nan for fewer than 2 values, mean = nan for none. NaNs are an error."""
+    a = np.asarray([float(v) for v in d], dtype=float)
+    if np.isnan(a).any():
+        raise ValueError("interval: a difference is NaN")
+    if not len(a):
+        return math.nan, math.nan, math.nan
+    m = float(a.mean())
+    if len(a) < 2:
+        return m, math.nan, math.nan
+    df = len(a) - 1
+    t = T_975[max(k for k in T_975 if k <= df)]
+    half = t * float(a.std(ddof=1)) / math.sqrt(len(a))
+    return m, m - half, m + half
 
 
 def _np(t: Tensor) -> np.ndarray:

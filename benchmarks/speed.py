@@ -8,7 +8,7 @@ bfloat16) and over batch sizes.
     python -m restore.benchmarks.speed --levers natural --threads 1 --repeats 5
     python -m restore.benchmarks.speed --levers faces --threads 2 --repeats 3 --skip-compile
 
-prints a markdown table (pasted into benchmarks/RESULTS.md with the date and machine).
+prints a markdown table (pasted into benchmarks/notes/speed.md with the date and machine).
 """
 from __future__ import annotations
 

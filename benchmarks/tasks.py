@@ -16,6 +16,15 @@ Tasks (issue 7), for an image of side S (the shorter side; the crops are square)
 Blurs use reflect padding (`Blur(k)`, as the solvers see it). Noise: y = A x + sigma_y n with
 `add_noise`; sigma_y = 0.025 on [0, 1] (the DPS code's 0.05 on [-1, 1]) or 0 (noiseless).
 Every random draw (mask, kernel, noise) comes from a generator seeded by (seed, task, image id).
+
+The observation is then saved as an 8-bit file would be (`quantise`: clipped to [0, 1] and rounded
+to k / 255, exactly what writing a PNG and reading it back gives), in every cell, as a user's
+files are (issue 22). A "noiseless" cell therefore keeps the quantisation noise (std about
+1/255/sqrt(12) = 0.0011 where nothing clips), so the solvers no longer invert exactly the
+arithmetic that made y (the "inverse crime"). The solvers and baselines are still told the
+task's sigma_y (0 in a noiseless cell): the benchmark measures the configuration a user runs
+with the noise level they state, and a user who states 0 for an 8-bit photo gets what this
+cell shows.
 """
 from __future__ import annotations
 
@@ -32,7 +41,7 @@ from restore.operators import (Blur, Denoise, Downsample, Inpainting, add_noise,
                                motion_kernel, random_mask)
 
 __all__ = ["TASKS", "SIGMA_Y", "Problem", "make_problem", "gaussian_geometry", "motion_size", "task_seed",
-           "load_levin", "applicable_task", "observation_image"]
+           "load_levin", "applicable_task", "observation_image", "quantise"]
 
 TASKS = ("box", "random", "gauss", "motion", "sr4", "denoise", "levin")
 INPAINTING = ("box", "random")
@@ -41,6 +50,11 @@ SIGMA_Y = 0.025
 RANDOM_MISSING = 0.7
 SR_SCALE = 4
 MOTION_INTENSITY = 0.5
+
+
+def quantise(y: Tensor) -> Tensor:
+    """y as an 8-bit file stores it: clipped to [0, 1] and rounded to the nearest k / 255."""
+    return torch.round(y.clamp(0, 1) * 255) / 255
 
 
 def gaussian_geometry(S: int) -> tuple[int, float]:
@@ -141,7 +155,7 @@ def make_problem(task: str, x: Tensor, sigma_y: float, *, seed: int, image_id: s
         info = {"scale": scale}
     else:  # denoise
         op = Denoise()
-    y = add_noise(op.A(x), float(sigma_y), g)
+    y = quantise(add_noise(op.A(x), float(sigma_y), g))
     return Problem(task, float(sigma_y), x, op, y, image_id, mask, kernel, scale, info)
 
 

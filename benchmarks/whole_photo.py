@@ -1,7 +1,7 @@
 """Whole photos at native size: object-sized holes filled by `restore.inpaint` against biharmonic.
 
     python -m restore.benchmarks.whole_photo DATA_ROOT --split val -o OUT [--images 8]
-        [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2] [--precision fp32|bf16]
+        [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2] [--precision fp32|bf16] [--base harmonic]
 
 Each photo of natural/{val,test/CBSD68} gets two boxes of 48-128 px per side (drawn from the
 photo's name, so every configuration and every rerun sees the same holes), as a user marks
@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .metrics import interval
+
 FIELDS = ["image", "config", "psnr_hole", "ssim_hole", "lowpass_hole", "psnr_whole", "seconds", "megapixels"]
-T_975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26, 10: 2.23, 15: 2.13,
-         20: 2.09, 30: 2.04, 67: 2.00}
 
 
 def photos(root: Path, split: str) -> list[Path]:
@@ -84,20 +84,21 @@ def parse_config(spec: str) -> dict:
 def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4) -> np.ndarray:
     """SR x4 of the photo's bicubic (antialiased) downsampling through the same operator the
     command line inverts, saved as 8 bits; `bicubic` interpolates, `backprojection` is the
-    warm start's back-projected bicubic (`restore.starts.classical_estimate`)."""
+    benchmark's baseline at step 1 (`baselines.backproject`, the warm start's back-projected bicubic)."""
     import torch
 
     import restore
     from restore.operators import Downsample
-    from restore.starts import classical_estimate
+
+    from .baselines import backproject
+    from .tasks import quantise
 
     op = Downsample(scale, "bicubic")
-    y = op.A(torch.from_numpy(x).permute(2, 0, 1)[None])
-    y = torch.round(y.clamp(0, 1) * 255) / 255  # an 8-bit file, as a user's
+    y = quantise(op.A(torch.from_numpy(x).permute(2, 0, 1)[None]))  # an 8-bit file, as a user's
     if spec == "bicubic":
         est = torch.nn.functional.interpolate(y, size=x.shape[:2], mode="bicubic", align_corners=False)
     elif spec == "backprojection":
-        est = classical_estimate("sr", op, y, 0.0)
+        est = backproject(op, y, x.shape[:2], 1.0).double()
     else:
         u8 = np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
         return restore.super_resolve(u8, scale, prior=prior, seed=0, **parse_config(spec)).astype(np.float64) / 255
@@ -169,16 +170,6 @@ def restore_one(x: np.ndarray, fill: np.ndarray, spec: str, prior) -> np.ndarray
 
     u8 = np.round(x * 255).astype(np.uint8)
     return restore.inpaint(u8, fill, prior=prior, seed=0, **cfg).astype(np.float64) / 255
-
-
-def interval(d: list[float]) -> tuple[float, float, float]:
-    n = len(d)
-    m = float(np.mean(d))
-    if n < 2:
-        return m, float("nan"), float("nan")
-    t = T_975[max(k for k in T_975 if k <= n - 1)]
-    half = t * float(np.std(d, ddof=1)) / math.sqrt(n)
-    return m, m - half, m + half
 
 
 def summary(rows: list[dict], base_name: str = "biharmonic") -> str:

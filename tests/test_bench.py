@@ -236,18 +236,19 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
         assert r["kind"] in ("diffusion", "classical", "input")
     assert methods["box"] == {"observation", "biharmonic", "tv_inpaint", "ddrm-3", "diffpir-3", "ddrm-3 mean2"}
     assert methods["motion"] == {"observation", "wiener", "unsup_wiener", "richardson_lucy", "diffpir-3"}  # no SVD
-    assert methods["sr4"] == {"bicubic", "ddrm-3", "diffpir-3"}
+    assert methods["sr4"] == {"bicubic", "backprojection", "ddrm-3", "diffpir-3"}
     assert methods["denoise"] == {"observation", "tv_denoise", "nlm", "ddrm-3", "diffpir-3"}
     sr = [r for r in rows if r["task"] == "sr4"]
     assert all(r["psnr_y"] != "" for r in sr) and all(r["psnr_y"] == "" for r in rows if r["task"] == "box")
     diff = [r for r in rows if r["kind"] == "diffusion"]
     assert {float(r["nfe"]) for r in diff if r["method"] in ("ddrm-3", "diffpir-3")} == {3.0}
     assert {float(r["nfe"]) for r in diff if r["method"] == "ddrm-3 mean2"} == {6.0}
-    assert len(rows) == 2 * 30  # per image: box 6, random 5, gauss 6, motion 5, sr4 3, denoise 5 rows
+    assert len(rows) == 2 * 31  # per image: box 6, random 5, gauss 6, motion 5, sr4 4, denoise 5 rows
     assert len({(r['task'], r['image'], r['method']) for r in rows}) == len(rows)  # no duplicates
     # markdown: a summary per prior and one table per cell, every row of the table well-formed
     md = res["markdown"].read_text()
-    assert "restore bench test" in md and "#### tiny: best diffusion configuration" in md
+    assert "restore bench test" in md and "#### tiny: the highest-scoring diffusion and classical rows" in md
+    assert "met (" not in md and "target" not in md  # no target is claimed from the best of several rows on the scored images
     assert md.count("##### tiny / ") == 6
     tables = [blk for blk in md.split("\n\n") if blk.startswith("| ")]
     for t in tables:
@@ -262,6 +263,9 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
     # RESULTS.md: the section was added and the hand-written text kept; running again replaces it
     text = results.read_text()
     assert "hand-written text" in text and text.count("<!-- bench:tiny-test begin -->") == 1
+    section = text.split("<!-- bench:tiny-test begin -->")[1].split("<!-- bench:tiny-test end -->")[0]
+    assert "out/results.md" in section and "restore bench test" in section  # the short form: a link, no tables
+    assert "##### " not in section and len(section.strip().splitlines()) <= 3
     # resume: nothing is recomputed, the file is rewritten with the same rows, the grids are kept
     # even without the outputs/ images they were made from
     before = box_grid.read_bytes()
@@ -315,14 +319,23 @@ def test_summary_compares_only_methods_scored_on_every_image():
 
 
 def test_suite_tunes_baselines_on_the_val_split(tmp_path, image_folder, prior_file):
+    """folder:PATH tunes on PATH/val (here one image, while PATH holds three): the tuning message
+    counts the val folder's images, so tuning on the scored images would fail this test."""
     entry = bench.PriorEntry("tiny", str(prior_file), f"folder:{image_folder}")
+    with pytest.raises(ValueError, match=r"no val/ subfolder"):
+        bench.run_bench(small_suite(tune_images=2), tmp_path, tmp_path / "o", priors=[entry], tasks=["denoise"],
+                        methods=["tv_denoise"], echo=lambda m: None)
+    (image_folder / "val").mkdir()
+    a = (smooth_image(32, seed=7).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    Image.fromarray(a).save(image_folder / "val" / "v0.png")
     msgs = []
     res = bench.run_bench(small_suite(tune_images=2), tmp_path, tmp_path / "o", priors=[entry], tasks=["denoise"],
                           methods=["tv_denoise"], echo=msgs.append)
-    assert any(m.startswith("tuned tv_denoise on 2 val images") for m in msgs)
+    assert any(m.startswith("tuned tv_denoise on 1 val images") for m in msgs), msgs
     (row,) = [r for r in res["rows"] if r["method"] == "tv_denoise"][:1]
     grid = baselines.BASELINES["tv_denoise"].grid
     assert float(row["params"].split("=")[1]) in grid
+    assert {r["image"] for r in res["rows"]} == {"im0", "im1"}  # scored on PATH, never on val/
 
 
 def test_bench_budget_counts_steps_and_draws():
@@ -391,5 +404,5 @@ def test_a_failing_solver_gives_failed_rows_and_the_suite_goes_on(tmp_path, imag
     assert {r["method"] for r in res["rows"] if r["task"] == "denoise" and r["kind"] == "classical"} == {"tv_denoise", "nlm"}
     md = res["markdown"].read_text()
     assert "(2 of 2 failed: NaN/inf)" in md
-    summary = md.split("#### bad: best diffusion configuration")[1].split("#####")[0]
+    summary = md.split("#### bad: the highest-scoring diffusion and classical rows")[1].split("#####")[0]
     assert "| box | 0.025 | 32x32 | 2 |  |" in summary  # no diffusion configuration is called best

@@ -3,7 +3,7 @@
 Every case ends in either a ValueError with a one-line message or a result that is right (finite,
 on [0, 1], of the declared size; for an untouched lossless file, exactly its pixels), within a
 per-case time limit. The default suite runs a sample; `-m slow` runs thousands per loader and
-prints how many ran (benchmarks/RESULTS.md, "Reliability").
+prints how many ran (benchmarks/notes/reliability.md).
 """
 from __future__ import annotations
 

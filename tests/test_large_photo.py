@@ -80,7 +80,7 @@ def test_tiling_check_small_photo():
 
 @pytest.mark.parametrize("width, height, max_gb", [
     (2000, 1500, 1.5),  # default suite: measured 0.92 GB, 31 s on one thread
-    pytest.param(4000, 3000, 4.0, marks=pytest.mark.slow),  # measured 2.74 GB (benchmarks/RESULTS.md)
+    pytest.param(4000, 3000, 4.0, marks=pytest.mark.slow),  # measured 2.74 GB (benchmarks/notes/reliability.md)
 ])
 def test_large_photo_memory_and_seams(capsys, width, height, max_gb):
     """The tiling check as a separate process (its peak RSS is its own): memory under max_gb, no seam,

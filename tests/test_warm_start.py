@@ -244,7 +244,7 @@ def test_whole_photo_benchmark_holes_and_scores():
     assert abs(s["psnr_hole"] - 10 * np.log10(1 / ((x[a] - 0.5) ** 2).mean())) < 1e-9
     assert s["psnr_whole"] > s["psnr_hole"] and s["lowpass_hole"] > s["psnr_hole"]
     m, lo, hi = interval([1.0, 2.0, 3.0])
-    assert m == 2.0 and abs(hi - m - 4.30 * 1.0 / np.sqrt(3)) < 1e-9 and abs(m - lo - (hi - m)) < 1e-12
+    assert m == 2.0 and abs(hi - m - 4.303 * 1.0 / np.sqrt(3)) < 1e-9 and abs(m - lo - (hi - m)) < 1e-12
 
 
 def test_whole_photo_sr_baselines_invert_the_same_operator():
