@@ -65,13 +65,18 @@ _WORKER_PRIOR = None  # in a worker process: its copy of the prior
 
 def default_workers(device) -> int:
     """The tile workers a restoration uses by default on `device`: every core of a CPU (tiles across
-    processes measured faster than intra-op threads: benchmarks/cores.py), 1 (in-process) elsewhere."""
+    processes measured faster than intra-op threads: benchmarks/cores.py), shared among the
+    processes torchrun starts on this machine (LOCAL_WORLD_SIZE), 1 (in-process) elsewhere."""
     import os
 
     if torch.device(device).type != "cpu":
         return 1
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, n)
+    try:
+        local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        local = 1
+    return max(1, n // local)
 
 
 def _init_worker(prior) -> None:

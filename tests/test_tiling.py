@@ -386,3 +386,15 @@ def test_precision_option(unet_patch):
         with_precision(unet_patch, "fp16")
     with pytest.raises(ValueError, match="precision"):
         with_precision(unet_patch, "fp8")
+
+
+def test_default_workers_share_the_cores_among_local_ranks(monkeypatch):
+    from restore.priors.tiling import default_workers
+
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    alone = default_workers("cpu")
+    assert alone >= 1 and default_workers("meta") == 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(2 * alone))  # more processes than cores: one worker each
+    assert default_workers("cpu") == 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    assert default_workers("cpu") == alone
