@@ -217,7 +217,7 @@ def run_chosen(choices: dict, prior: str, data_root, out, *, images: int = 8, th
         specs = list(dict.fromkeys(specs)) + ([ch["classical"]] if ch["classical"] else [])
         echo(f"{prior} {task} sigma_y={sigma}: {', '.join(specs)}")
         run_bench("full", data_root, out, priors=[entry], tasks=[task], sigmas=[float(sigma)], methods=specs,
-                  images=images, split="test", echo=echo, command=f"python -m restore.benchmarks.protocol run ...")
+                  images=images, split="test", echo=echo, command="python -m restore.benchmarks.protocol run ...")
 
 
 def main(argv=None) -> None:

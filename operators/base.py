@@ -107,9 +107,12 @@ class Operator:
 
     # SVD pieces: only operators with a cheap SVD override these.
     def kept(self, x_shape: Shape, dtype: torch.dtype = torch.float64, device=None) -> Tensor:
-        """Boolean mask, like ``singulars``, of the singular values kept (s > rcond * max s): the
-        one truncation rule, of A_pinv and of the solvers' spectral steps."""
-        s = self.singulars(x_shape, dtype=dtype, device=device)
+        """Boolean mask, like ``singulars``, of the singular values kept (`kept_of`)."""
+        return self.kept_of(self.singulars(x_shape, dtype=dtype, device=device))
+
+    def kept_of(self, s: Tensor) -> Tensor:
+        """Which of the singular values s (m,) or (B, m) are kept, s > rcond * max s: the one
+        truncation rule, of A_pinv and of the solvers' spectral steps."""
         return s > self.rcond * s.amax(dim=-1, keepdim=True)
 
     def _no_svd(self) -> NotImplementedError:
@@ -157,7 +160,7 @@ class SVDOperator(Operator):
         x_shape = self.x_shape_of(tuple(y.shape))
         c, h, w = image_shape(x_shape)
         s = self.singulars(x_shape, dtype=y.dtype, device=y.device)
-        keep = self.kept(x_shape, dtype=y.dtype, device=y.device)
+        keep = self.kept_of(s)
         s_inv = torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), torch.zeros_like(s))
         return self.V(pad_zeros(s_inv * self.UT(y), c * h * w), x_shape)
 

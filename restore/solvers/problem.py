@@ -121,7 +121,7 @@ class Problem:
     def spectral(self) -> Spectral:
         """y' in the operator's SVD basis (`Spectral`); the operator must have a cheap SVD."""
         s = self.operator.singulars(self.x_shape, dtype=self.y.dtype, device=self.y.device)
-        kept = self.operator.kept(self.x_shape, dtype=self.y.dtype, device=self.y.device)
+        kept = self.operator.kept_of(s)
         ut = self.operator.UT(self.y)
         s, kept = s.expand_as(ut), kept.expand_as(ut)
         return Spectral(kept, _safe_div(ut, s, kept), _safe_div(torch.full_like(ut, self.sigma), s, kept))
