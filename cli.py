@@ -169,14 +169,16 @@ def sample(checkpoint, out, num, steps, sampler, eta, variance, size, seed, devi
 @click.option("--batch", default=64, help="Images per batch.")
 @click.option("--seed", default=0, help="Random seed.")
 @click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device.")
+@click.option("--scale", default=1.0, type=click.FloatRange(0, 1, min_open=True),
+              help="Area-downscale each image by this factor (8-bit again) before the central crop.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @user_errors
-def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, device, as_json):
+def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, device, scale, as_json):
     """Held-out bits/dim (variational bound) and eps-MSE per band of t."""
     from restore.priors.api import evaluate, format_report
 
     rep = evaluate(checkpoint, data, subset=subset, num=num, strata=None if full else strata, variance=variance,
-                   batch=batch, seed=seed, device=device)
+                   batch=batch, seed=seed, device=device, scale=scale)
     click.echo(format_report(rep, as_json))
 
 

@@ -202,3 +202,25 @@ def test_eval_runs_the_network_in_float32_and_the_bound_in_float64(tiny_npz, tmp
         assert prior.dtype == dtype and terms.dtype == mse.dtype == f64
         per_image.append(bits_per_dim(prior, x0, strata=20, generator=torch.Generator().manual_seed(0))["bpd"])
     assert (per_image[0] - per_image[1]).abs().max() < 0.01
+
+
+def test_held_out_downscales_whole_images_to_8_bits_before_the_crop(tmp_path):
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import Image
+
+    from restore.priors import api
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "a.png")
+    prior = SimpleNamespace(channels=3, image_size=8)
+    full = api.held_out(prior, tmp_path)
+    assert full.shape == (1, 3, 8, 8) and torch.equal(full, api.held_out(prior, tmp_path, scale=1.0))
+    half = api.held_out(prior, tmp_path, scale=0.5)
+    blocks = img.astype(np.float64).reshape(20, 2, 24, 2, 3).mean((1, 3))  # 2x2 area average
+    want = np.round(blocks)[6:14, 8:16]  # the central 8x8 of the 20x24 image
+    assert torch.equal(half[0], torch.from_numpy(want).permute(2, 0, 1) / 127.5 - 1)
+    with pytest.raises(ValueError, match="scale"):
+        api.held_out(prior, tmp_path, scale=0)
