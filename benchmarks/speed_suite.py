@@ -1,19 +1,29 @@
 """The speed suite (issue 21 "Measure"): each restoration command of the command line at its
-defaults, as a user runs it (a `restore` process: start-up, prior load, noise estimate, writing),
-on scikit-image's astronaut resized to --size x --size (4 x smaller for sr, which restores it at
-x4; inpaint: two 64x64 holes). Prints per command: wall seconds, seconds per megapixel of the
-result, network evaluations (NFE: one per step of the chain), seconds per MP per
-NFE, and the process's peak resident memory.
+defaults, as a user runs it (a `restore` process: start-up, prior load, noise estimate, writing).
+Prints per command and version: wall seconds, seconds per megapixel of the result, network
+evaluations (NFE: one per step of one draw's chain, times the draws), seconds per MP per NFE, the
+process's peak resident memory, and the result's PSNR against the clean photo.
 
-    python -m restore.benchmarks.speed_suite [--size 500] [--commands denoise,sr,inpaint,deblur]
-        [--python PATH] [-- EXTRA CLI OPTIONS]
+    python -m restore.benchmarks.speed_suite [--data DATA_ROOT] [--size 500]
+        [--commands denoise,sr,inpaint,deblur] [--python PATH ...] [--repeats 1] [-- EXTRA CLI OPTIONS]
 
---python runs another checkout's interpreter (e.g. an old commit's venv) on the same photos, so
-the rows of two versions come from one run. Needs no data folder.
+The photo: with --data, the first natural/val photo at its native size (a validation photo:
+its PSNR is the validation PSNR of that one photo); without, scikit-image's astronaut resized to
+--size x --size. The degradations are those of `python -m restore.benchmarks.whole_photo`: two
+48-128 px holes (inpaint; PSNR inside the holes), x4 bicubic downsampling (sr; the small photo is
+the input), gaussian:3.0 blur (deblur) and no blur (denoise) with noise of std 0.025, every
+observation saved as 8 bits. The noise level is left to the command (estimated), as a user would.
+
+--python (repeatable) times other checkouts' interpreters too (e.g. an old commit's venv): the
+versions run interleaved, command by command and repeat by repeat, so their ratio comes from one
+run on one machine load. Each version's NFE comes from its own `restore.api.DEFAULTS`. Needs no
+data folder.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import subprocess
 import sys
@@ -24,34 +34,70 @@ from pathlib import Path
 import numpy as np
 
 CMDS = ("denoise", "sr", "inpaint", "deblur")
+SIGMA = 0.025
 
 
-def inputs(work: Path, size: int) -> dict[str, list[str]]:
-    """The command line's positional arguments (and task options) of each command."""
+def inputs(work: Path, clean: np.ndarray, name: str) -> tuple[dict[str, list[str]], np.ndarray]:
+    """The command line's positional arguments (and task options) of each command, and the fill
+    mask of inpaint (True = fill)."""
     import torch
     from PIL import Image
 
-    from restore.benchmarks.large_photo import astronaut
-    from restore.operators import Blur, add_noise, gaussian_kernel
+    from restore.api import command_operator, parse_kernel
+    from restore.operators import Downsample, add_noise
 
-    clean = astronaut(size, size)
+    from .whole_photo import holes
+
     x = torch.from_numpy(clean.astype(np.float64) / 255).permute(2, 0, 1)[None]
     g = torch.Generator().manual_seed(0)
 
-    def save(t, name):
-        Image.fromarray(np.round(t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(work / name)
-        return str(work / name)
+    def save(t, file):
+        Image.fromarray(np.round(t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).save(work / file)
+        return str(work / file)
 
-    mask = np.zeros((size, size), np.uint8)
-    mask[size // 5 : size // 5 + 64, size // 5 : size // 5 + 64] = 255
-    mask[size // 2 : size // 2 + 64, size // 2 : size // 2 + 64] = 255
-    Image.fromarray(mask).save(work / "mask.png")
+    fill = holes(name, *clean.shape[:2])
+    Image.fromarray(fill.astype(np.uint8) * 255).save(work / "mask.png")
     Image.fromarray(clean).save(work / "clean.png")
-    Image.fromarray(astronaut(size // 4, size // 4)).save(work / "small.png")
-    return {"denoise": [save(add_noise(x, 0.05, g), "noisy.png")],
-            "deblur": [save(add_noise(Blur(gaussian_kernel(19, 3.0)).A(x), 0.01, g), "blurred.png")],
-            "sr": [str(work / "small.png"), "--scale", "4"],
+    blur = command_operator("deblur", kernel=parse_kernel("gaussian:3.0"))
+    args = {"denoise": [save(add_noise(x, SIGMA, g), "noisy.png")],
+            "deblur": [save(add_noise(blur.A(x), SIGMA, g), "blurred.png"), "--kernel", "gaussian:3.0"],
+            "sr": [save(Downsample(4, "bicubic").A(x), "small.png"), "--scale", "4"],
             "inpaint": [str(work / "clean.png"), str(work / "mask.png")]}
+    return args, fill
+
+
+def photo(data: Path | None, size: int) -> tuple[np.ndarray, str]:
+    """(H, W, 3) uint8 with sides cut to multiples of 4 (for sr), and its name."""
+    from PIL import Image
+
+    if data is None:
+        from restore.benchmarks.large_photo import astronaut
+
+        img, name = astronaut(size, size), "astronaut"
+    else:
+        from .whole_photo import photos
+
+        path = photos(Path(data), "val")[0]
+        img, name = np.asarray(Image.open(path).convert("RGB")), path.name
+    h, w = (s - s % 4 for s in img.shape[:2])
+    return np.ascontiguousarray(img[:h, :w]), name
+
+
+def defaults_of(python: str) -> tuple[str, dict]:
+    """(version, {command: [method, steps, strength, samples]}) of the checkout `python` imports."""
+    code = ("import json, os, subprocess, restore.api as a; d = os.path.dirname(os.path.dirname(a.__file__)); "
+            "v = subprocess.run(['git', '-C', d, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True)"
+            ".stdout.strip() or d; print(json.dumps([v, {k: list(x) for k, x in a.DEFAULTS.items()}]))")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+    version, defaults = json.loads(out.strip().splitlines()[-1])
+    return version, defaults
+
+
+def nfe(default: list, T: int) -> int:
+    """Network evaluations of a default [method, steps, strength=1, samples=1]: its chain's steps
+    below t0 = round(strength T) (restore.starts.warm_schedule), times the draws."""
+    steps, strength, samples = (list(default[1:]) + [1.0, 1])[:3]
+    return min(int(steps), max(1, round(float(strength) * T))) * int(samples)
 
 
 def run(python: str, command: str, args: list[str], out: Path, extra: list[str]) -> tuple[float, float]:
@@ -69,40 +115,63 @@ def run(python: str, command: str, args: list[str], out: Path, extra: list[str])
     return secs, usage.ru_maxrss * 1024 / 1e9
 
 
-def main(argv=None) -> None:
-    from restore.api import DEFAULTS
-    from restore.starts import warm_schedule
+def psnr(out: Path, clean: np.ndarray, where: np.ndarray | None) -> float:
+    from PIL import Image
 
+    est = np.asarray(Image.open(out).convert("RGB"), np.float64) / 255
+    err = (est - clean.astype(np.float64) / 255) ** 2
+    mse = err[where].mean() if where is not None else err.mean()
+    return 10 * math.log10(1 / max(float(mse), 1e-12))
+
+
+def main(argv=None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     argv = argv[: argv.index("--")] if "--" in argv else argv
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--size", type=int, default=500)
+    ap.add_argument("--data", type=Path, default=None, help="data root: time a natural/val photo at native size")
+    ap.add_argument("--size", type=int, default=500, help="without --data: the astronaut's side")
     ap.add_argument("--commands", default=",".join(CMDS))
-    ap.add_argument("--python", default=sys.executable, help="the interpreter (and so the checkout) to time")
+    ap.add_argument("--python", action="append", default=None,
+                    help="an interpreter (and so a checkout) to time; repeat for several [default: this one]")
+    ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--work", type=Path, default=None)
     a = ap.parse_args(argv)
     work = a.work or Path(tempfile.mkdtemp())
     work.mkdir(parents=True, exist_ok=True)
-    args = inputs(work, a.size)
-    version = subprocess.run([a.python, "-c", "import restore, subprocess, os; d = os.path.dirname(os.path.dirname("
-                              "restore.__file__)); print(subprocess.run(['git', '-C', d, 'rev-parse', '--short', 'HEAD'],"
-                              " capture_output=True, text=True).stdout.strip() or d)"],
-                             capture_output=True, text=True).stdout.strip()
-    print(f"restore at {version}, {a.size}x{a.size} results, extra options {extra or 'none'}, load average "
+    clean, name = photo(a.data, a.size)
+    args, fill = inputs(work, clean, name)
+    pythons = a.python or [sys.executable]
+    versions = [defaults_of(p) for p in pythons]
+    mp = clean.shape[0] * clean.shape[1] / 1e6
+    print(f"{name} ({clean.shape[1]}x{clean.shape[0]} results), extra options {extra or 'none'}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
-    print("| command | default | wall s | s / MP | NFE | s / MP / NFE | peak memory |\n|---|---|---|---|---|---|---|")
+    print("| command | version | default | wall s | s / MP | NFE | s / MP / NFE | peak memory | PSNR (dB) | time ratio |\n"
+          "|---|---|---|---|---|---|---|---|---|---|")
     from restore.priors import load_prior
 
-    prior = load_prior("natural")
+    T = len(load_prior("natural").schedule)
     for cmd in a.commands.split(","):
-        d = DEFAULTS[cmd]
-        steps = int(extra[extra.index("--steps") + 1]) if "--steps" in extra else d.steps
-        nfe = len(warm_schedule(prior.schedule, steps, d.strength))  # one network evaluation per step (ddrm, pigdm)
-        secs, gb = run(a.python, cmd, args[cmd], work / f"out_{cmd}.png", extra)
-        mp = a.size * a.size / 1e6
-        print(f"| {cmd} | {d.method} {d.steps} steps, strength {d.strength:g} | {secs:.1f} | {secs / mp:.0f} | {nfe} "
-              f"| {secs / mp / nfe:.2f} | {gb:.2f} GB |", flush=True)
+        times: dict[int, list[float]] = {}
+        rows = {}
+        for _ in range(a.repeats):
+            for i, python in enumerate(pythons):
+                out = work / f"out_{cmd}_{i}.png"
+                secs, gb = run(python, cmd, args[cmd], out, extra)
+                times.setdefault(i, []).append(secs)
+                rows[i] = (gb, psnr(out, clean, fill if cmd == "inpaint" else None))
+        for i, (version, defaults) in enumerate(versions):
+            d = defaults[cmd]
+            if "--steps" in extra:
+                d = [d[0], int(extra[extra.index("--steps") + 1]), *d[2:]]
+            n = nfe(d, T)
+            secs = float(np.median(times[i]))
+            gb, p = rows[i]
+            label = f"{d[0]} {d[1]} steps" + (f", strength {d[2]:g}" if len(d) > 2 and d[2] < 1 else "") + \
+                    (f", mean of {d[3]}" if len(d) > 3 and d[3] > 1 else "")
+            ratio = secs / float(np.median(times[0]))
+            print(f"| {cmd} | {version} | {label} | {secs:.1f} | {secs / mp:.0f} | {n} | {secs / mp / n:.2f} "
+                  f"| {gb:.2f} GB | {p:.2f} | {ratio:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

@@ -406,3 +406,18 @@ def test_a_failing_solver_gives_failed_rows_and_the_suite_goes_on(tmp_path, imag
     assert "(2 of 2 failed: NaN/inf)" in md
     summary = md.split("#### bad: the highest-scoring diffusion and classical rows")[1].split("#####")[0]
     assert "| box | 0.025 | 32x32 | 2 |  |" in summary  # no diffusion configuration is called best
+
+
+def test_speed_suite_counts_each_versions_network_evaluations(tmp_path):
+    from restore.benchmarks import speed_suite
+
+    assert speed_suite.nfe(["ddrm", 50], 1000) == 50  # an old checkout's (method, steps)
+    assert speed_suite.nfe(["ddrm", 15, 0.1, 1], 1000) == 15
+    assert speed_suite.nfe(["ddrm", 15, 0.01, 2], 1000) == 20  # t0 = 10 leaves 10 steps, two draws
+    clean, name = speed_suite.photo(None, 66)
+    assert clean.shape == (64, 64, 3) and name == "astronaut"  # sides cut to multiples of 4 for x4 sr
+    args, fill = speed_suite.inputs(tmp_path, clean, name)
+    assert set(args) == set(speed_suite.CMDS) and fill.any() and not fill.all()
+    small = np.asarray(Image.open(args["sr"][0]))
+    assert small.shape == (16, 16, 3) and args["sr"][1:] == ["--scale", "4"]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "mask.png")) > 0, fill)
