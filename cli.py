@@ -268,12 +268,16 @@ def _run(command, inputs, **kw):
 @click.option("--margin", default=DEFAULT_MARGIN, type=click.IntRange(0), show_default=True,
               help="Pixels of context restored around each hole's bounding box.")
 @click.option("--denoise-rest", is_flag=True, help="Also denoise the pixels outside the mask (restores the whole image).")
+@click.option("--levels", default=1, type=click.IntRange(1), show_default=True,
+              help="Coarse to fine: fill first at 1/2^(N-1) of the size, where a large hole fits the prior's "
+                   "window, then at each finer scale from the coarser result (each level --steps from "
+                   "t0 = --strength x T; fewer levels where a coarser one would fit the window); 1: one scale.")
 @restoration_options("inpaint")
 @user_errors
-def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, **kw):
+def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, levels, **kw):
     """Fill the white region of MASK in IMAGE; every other pixel is kept as it is."""
     _run("inpaint", [image], task={"mask": mask, "mask_keeps": mask_keeps, "resize_mask": resize_mask},
-         margin=margin, denoise_rest=denoise_rest, **kw)
+         margin=margin, denoise_rest=denoise_rest, levels=levels, **kw)
 
 
 @main.command()

@@ -6,9 +6,10 @@
 Each photo of natural/{val,test/CBSD68} gets two boxes of 48-128 px per side (drawn from the
 photo's name, so every configuration and every rerun sees the same holes), as a user marks
 objects. The observation is the photo itself (8-bit, noiseless) with the boxes missing. A
-configuration is METHOD:STEPS:STRENGTH:SAMPLES, run through `restore.inpaint` exactly as the
-command line runs it (regions of interest, warm start from biharmonic at STRENGTH, the mean of
-SAMPLES draws, sigma_y estimated from the photo as the command line does); `biharmonic` is
+configuration is METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS], run through `restore.inpaint` exactly as
+the command line runs it (regions of interest, warm start from the harmonic fill at STRENGTH, the
+mean of SAMPLES draws, sigma_y estimated from the photo as the command line does, LEVELS: the
+coarse-to-fine pyramid of --levels, default 1); `biharmonic` is
 scikit-image's inpaint_biharmonic on the whole photo, `harmonic` the membrane fill that the warm
 start begins from (`restore.starts.harmonic_fill`).
 
@@ -77,8 +78,13 @@ def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray) -> dict:
 
 
 def parse_config(spec: str) -> dict:
-    method, steps, strength, samples = spec.split(":")
-    return {"method": method, "steps": int(steps), "strength": float(strength), "samples": int(samples)}
+    """METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS] as the API's keywords (levels only when given)."""
+    parts = spec.split(":")
+    if len(parts) not in (4, 5):
+        raise SystemExit(f"bad configuration {spec!r}: use METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS]")
+    method, steps, strength, samples = parts[:4]
+    cfg = {"method": method, "steps": int(steps), "strength": float(strength), "samples": int(samples)}
+    return cfg if len(parts) == 4 else {**cfg, "levels": int(parts[4])}
 
 
 def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4) -> np.ndarray:

@@ -18,6 +18,7 @@ from .kernels import check_kernel, gaussian_kernel, load_kernel, motion_kernel, 
 from .linear import LinearOperator
 from .masks import box_mask, half_mask, load_mask, random_mask, stroke_mask
 from .noise import add_noise, to_prior_space
+from .scales import Coarse, block_mean, upsample
 
 __all__ = [
     "Operator",
@@ -32,6 +33,9 @@ __all__ = [
     "Padded",
     "LinearOperator",
     "Composed",
+    "Coarse",
+    "block_mean",
+    "upsample",
     "gaussian_kernel",
     "motion_kernel",
     "uniform_kernel",

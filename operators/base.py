@@ -18,7 +18,8 @@ pseudo-inverse and in every solver that works in the spectral domain.
 
 Every operator owns its linear algebra: ``x_shape_of`` (the image shape behind an observation),
 ``A_pinv`` and ``least_squares`` (the regularised least-squares step the solvers take), in closed
-form through the SVD where the operator has one and by conjugate gradients (CGLS) otherwise.
+form through the SVD where the operator has one and by conjugate gradients (CGLS) otherwise; and
+``coarsened``, its problem at a coarser scale of an image pyramid, where it has an exact rule.
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ class Operator:
         """The shape of the image behind an observation of shape y_shape (B, ...). This default
         applies AT to zeros; operators that know it override it (a ValueError: y_shape does not fit)."""
         return tuple(self.AT(torch.zeros(tuple(y_shape), dtype=torch.float64)).shape)
+
+    def coarsened(self, y: Tensor, sigma_y: float, factor: int):
+        """The problem at the pyramid's coarse scale `factor` (`restore.operators.scales`): a
+        `Coarse` (A_c, y_c, sigma_c) with A_c D_f x = y_c for the noiseless y = A x. Only operators
+        with an exact rule have one (Inpainting, Denoise); here a ValueError. (Composing A with an
+        upsampling would give every operator one, but without an SVD, and not the problem itself.)"""
+        raise ValueError(f"{type(self).__name__} has no coarse-scale version: a pyramid needs an "
+                         "inpainting or denoising operator (use one level)")
 
     def least_squares(self, r: Tensor, rho: float, tol: float | None = None) -> Tensor:
         """argmin_d ||A d - r||^2 + rho ||d||^2 = (A^T A + rho I)^{-1} A^T r; rho = 0 gives A_pinv(r).

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .base import PixelSVD, Shape, SVDOperator, check_image, image_shape
+from .scales import Coarse, block_mean, block_pads
 
 
 class Inpainting(PixelSVD, SVDOperator):
@@ -15,6 +17,8 @@ class Inpainting(PixelSVD, SVDOperator):
     (per pixel or per channel, one mask or one per sample); any other shape than the image's raises
     ValueError. SVD: U = V = identity (flattening (C, H, W)) and s = the mask broadcast to the
     image, shape (m,) = (C*H*W,), or (B, m) for a batch of masks; zeros are the missing pixels.
+    Coarse scale f (`coarsened`): an Inpainting again, a coarse pixel observed where its whole
+    f x f block lies in the image and is observed, y_c = D_f y there, sigma_c = sigma_y / f.
     """
 
     def __init__(self, mask):
@@ -48,6 +52,17 @@ class Inpainting(PixelSVD, SVDOperator):
 
     def A_pinv(self, y: Tensor) -> Tensor:
         return self.A(y)
+
+    def coarsened(self, y: Tensor, sigma_y: float, factor: int) -> Coarse:
+        """Exact: on a whole observed block, D_f y = D_f x plus the mean of f^2 independent noises."""
+        check_image(y, "y")
+        f = int(factor)
+        if f < 1:
+            raise ValueError(f"factor must be a positive integer, got {factor}")
+        self._mask_for(tuple(y.shape), y.dtype, None)  # raises if the mask does not fit
+        missing = F.pad(1 - self.mask, block_pads(*y.shape[-2:], f), value=1.0)  # outside the image: unobserved
+        known = 1 - F.max_pool2d(missing, f)
+        return Coarse(Inpainting(known), block_mean(y, f) * known.to(y), float(sigma_y) / f)
 
     # SVD (PixelSVD: U = V = identity)
     def x_shape_of(self, y_shape: Shape) -> Shape:

@@ -290,21 +290,36 @@ def _workers(p, workers: int | None) -> int:
 
 
 def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch.Generator, method: str, steps: int,
-           strength: float, samples: int, callback, workers: int, method_options: dict) -> tuple[Tensor, Tensor]:
+           strength: float, samples: int, levels: int, callback, workers: int,
+           method_options: dict) -> tuple[Tensor, Tensor]:
     """The posterior mean and std (B, C', H, W), float64 on the CPU, of observations y in the
-    prior's channels, restored through `command_operator(command, box=box, **task)`."""
+    prior's channels, restored through `command_operator(command, box=box, **task)`, on a pyramid
+    of `levels` (`_check_levels`; 1: `solve` itself) whose every level runs the same warm chain."""
     from restore.priors.tiling import for_image
-    from restore.solvers import solve
+    from restore.solvers import coarse_to_fine
 
     from .starts import classical_estimate, warm_schedule
 
     operator = command_operator(command, box=box, **task)
-    pb = for_image(p, operator.x_shape_of(tuple(y.shape))[-2:], generator=g, workers=workers)  # a patch prior runs by tiles on larger images
-    chain = warm_schedule(pb.schedule, steps, strength)  # strength 1: the whole schedule, from noise
+    chain = warm_schedule(p.schedule, steps, strength)  # strength 1: the whole schedule, from noise
     x_init = classical_estimate(command, operator, y, sigma_y) if strength < 1 else None
-    res = solve(pb, operator, y, method=resolve_method(method, operator), num_samples=samples, steps=chain,
-                sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init, **method_options)
+    res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=workers),  # a patch prior runs by tiles on larger images
+                         operator, y, method=resolve_method(method, operator), num_samples=samples, levels=levels,
+                         steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
+                         **method_options)
     return res["mean"].double().cpu(), res["std"].double().cpu()
+
+
+def _check_levels(levels, strength: float) -> int:
+    """The pyramid's levels (`restore.solvers.pyramid`), checked: an integer >= 1, and more than
+    one only for a warm start (strength < 1): each finer level starts from the coarser result."""
+    from restore.solvers.pyramid import check_levels
+
+    levels = check_levels(levels)
+    if levels > 1 and strength >= 1:
+        raise ValueError(f"levels > 1 needs a warm start (strength < 1, got {strength:g}): each finer level "
+                         "starts from the coarser result at t0 = strength x T")
+    return levels
 
 
 def _finish(im: _Image, mean: Tensor, std: Tensor, method: str, keep_observed: Tensor | None, return_std: bool):
@@ -320,7 +335,7 @@ def _finish(im: _Image, mean: Tensor, std: Tensor, method: str, keep_observed: T
 
 
 def restore_image(image, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
-                  sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None,
+                  sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None, levels: int = 1,
                   return_std: bool = False, keep_observed: Tensor | None = None,
                   regions: list[tuple[int, int, int, int]] | None = None, callback=None, precision: str | None = None,
                   workers: int | None = None, **method_options):
@@ -333,9 +348,13 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     bfloat16, fp32 elsewhere) (default: DEFAULT_PRECISION, "auto", for a prior given by name, a prior
     object's own otherwise). workers: processes a tiled prior's tile batches
     are split across (default: every core on a CPU, 1 elsewhere; `restore.priors.tiling`); the
-    result does not depend on it."""
+    result does not depend on it. levels: coarse to fine (`restore.solvers.coarse_to_fine`): each
+    crop restored first at 1/2^(levels-1) of its size (fewer levels where a coarser one would fit in
+    the prior's window), then at each finer scale from the coarser result, every level by the
+    same warm chain (strength < 1; inpaint and denoise only); 1: at the image's own scale."""
     im = _load(image)
     method, steps, strength, samples = _options(command, method, steps, strength, samples)
+    levels = _check_levels(levels, strength)
     p = _prior(prior, device, precision)
     workers = _workers(p, workers)
     sigma_y = noise_level(im, sigma_y)
@@ -347,7 +366,8 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     for box in regions or [None]:
         y = y_all if box is None else y_all[_window(box)]
         m, s = (from_prior_channels(v, c, pc)[0] for v in _solve(p, command, task, y, box, sigma_y, g, method, steps,
-                                                                 strength, samples, callback, workers, method_options))
+                                                                 strength, samples, levels, callback, workers,
+                                                                 method_options))
         if box is None:
             mean, std = m, s
             continue
@@ -358,7 +378,7 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
 
 
 def restore_batch(images, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
-                  sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None,
+                  sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None, levels: int = 1,
                   return_std: bool = False, callback=None, precision: str | None = None, workers: int | None = None,
                   **method_options) -> list:
     """Restore several images of one size and one number of channels as ONE batch: y of shape
@@ -376,18 +396,20 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
     shapes = {tuple(im.x.shape) for im in ims}
     if len(shapes) > 1:
         raise ValueError(f"a batch needs images of one size and number of channels, got {sorted(shapes)}")
-    levels = {noise_level(im, sigma_y) for im in ims}
-    if len(levels) > 1:
+    noise = {noise_level(im, sigma_y) for im in ims}
+    if len(noise) > 1:
         raise ValueError("the images' estimated noise levels differ: give one sigma_y for the batch")
     method, steps, strength, samples = _options(command, method, steps, strength, samples)
+    levels = _check_levels(levels, strength)
     p = _prior(prior, device, precision)
     workers = _workers(p, workers)
     c = ims[0].x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y = to_prior_channels(torch.stack([im.x for im in ims]), pc).to(torch.float32)
     g = torch.Generator().manual_seed(int(seed))
-    mean, std = (from_prior_channels(v, c, pc) for v in _solve(p, command, task, y, None, levels.pop(), g, method,
-                                                               steps, strength, samples, callback, workers, method_options))
+    mean, std = (from_prior_channels(v, c, pc) for v in _solve(p, command, task, y, None, noise.pop(), g, method,
+                                                               steps, strength, samples, levels, callback, workers,
+                                                               method_options))
     return [_finish(im, m, s, method, None, return_std) for im, m, s in zip(ims, mean, std)]
 
 
@@ -417,7 +439,9 @@ def inpaint(image, mask, *, margin: int = DEFAULT_MARGIN, denoise_rest: bool = F
 
     Only the holes' bounding boxes plus `margin` pixels of context are restored, and every pixel
     outside the mask comes back bit-identical. denoise_rest=True instead restores the whole image
-    as a noisy inpainting (sigma_y: given or estimated), which also denoises the observed pixels."""
+    as a noisy inpainting (sigma_y: given or estimated), which also denoises the observed pixels.
+    levels=N > 1 (with strength < 1): coarse to fine, each box first at 1/2^(N-1) of its size,
+    where a hole larger than the prior's window fits in it (`restore_image`)."""
     from .starts import hole_regions
 
     image = _load(image)

@@ -197,7 +197,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
 
     task: the command's own inputs: inpaint {mask: path, mask_keeps, resize_mask}, deblur {kernel:
     spec}, sr {scale}; options: keywords of its function in restore.api (prior, method, steps,
-    strength, sigma_y, seed, device, precision, workers, samples; inpaint: margin, denoise_rest).
+    strength, sigma_y, seed, device, precision, workers, samples; inpaint: margin, denoise_rest, levels).
     batch_files: files restored as one batch at most (module docstring); shard: (rank, world) of
     this process (default: `process_shard()`); skip_existing: a file whose outputs all exist is
     not restored (default: when world > 1); overwrite: they are replaced."""

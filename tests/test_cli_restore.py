@@ -247,3 +247,20 @@ def test_outputs_get_the_usual_permissions(files):
         assert (files / "perm.png").stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(umask)
+
+
+def test_inpaint_levels(files):
+    """--levels N: a pyramid (the observed pixels kept); bad values and a cold start with several
+    levels end in one line, exit code 2, nothing written."""
+    args = ["inpaint", str(files / "astro.png"), str(files / "mask.png"), "--sigma-y", "0"]
+    r = run(files, *args, "--levels", "2", "-o", str(files / "out.png"))
+    assert r.exit_code == 0, r.output
+    out, src = np.asarray(Image.open(files / "out.png")), np.asarray(Image.open(files / "astro.png"))
+    keep = np.asarray(Image.open(files / "mask.png")) == 0
+    assert np.array_equal(out[keep], src[keep])
+    for bad, message in (("0", "--levels"), ("-1", "--levels"), ("x", "--levels"), ("1.5", "--levels")):
+        r = run(files, *args, "--levels", bad, "-o", str(files / "bad.png"))
+        assert r.exit_code == 2 and message in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    r = run(files, *args, "--levels", "2", "--strength", "1", "-o", str(files / "bad.png"))
+    assert r.exit_code == 2 and "warm start" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not (files / "bad.png").exists()

@@ -384,3 +384,62 @@ def test_separable_svd_does_not_depend_on_lapack_signs(monkeypatch):
         assert (getattr(a, name) - getattr(b, name)).abs().max() < 1e-12, name
     x = torch.randn(2, 3, 6, 8, generator=g, dtype=torch.float64)
     assert torch.allclose(a.V(a.VT(x), 3), x, atol=1e-12)  # still orthogonal
+
+
+# ---------------------------------------------------------------- coarse scales (image pyramids)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (15, 13)])
+@pytest.mark.parametrize("kind", ["pixel", "channel", "per_sample"])
+def test_coarse_inpainting_is_the_problem_at_the_coarse_scale(kind, size):
+    """Inpainting.coarsened(y, sigma_y, f): a coarse pixel is observed exactly where its whole f x f
+    block is inside the image and observed, and there A_c(D_f x) = y_c for y = A x; A_c is an
+    Inpainting again (adjoint, SVD); the noise of a block mean is sigma_y / f."""
+    from restore.operators import block_mean
+
+    h, w = size
+    mask = {"pixel": random_mask(h, w, 0.2, generator=gen(1)),
+            "channel": (torch.rand(C, h, w, generator=gen(2)) > 0.2).to(F64),
+            "per_sample": torch.cat([random_mask(h, w, 0.2, generator=gen(3)), random_mask(h, w, 0.1, generator=gen(4))])}[kind]
+    op = Inpainting(mask)
+    x = torch.rand(2, C, h, w, generator=gen(10), dtype=F64)
+    y = op.A(x)
+    for f in (2, 4):
+        coarse = op.coarsened(y, 0.05, f)
+        xc = block_mean(x, f)
+        assert isinstance(coarse.operator, Inpainting) and coarse.sigma_y == 0.05 / f
+        assert xc.shape == (2, C, -(-h // f), -(-w // f)) == coarse.y.shape
+        assert torch.equal(coarse.operator.A(xc), coarse.y)
+        m = op.mask.expand(-1, C, -1, -1)
+        for p in range(xc.shape[-2]):  # the rule, pixel by pixel
+            for q in range(xc.shape[-1]):
+                block = m[..., f * p : f * p + f, f * q : f * q + f]
+                whole = block.shape[-2:] == (f, f) and bool((block == 1).all())
+                assert bool((coarse.operator.mask.expand(-1, C, -1, -1)[..., p, q] == 1).all()) == whole
+                assert torch.allclose(xc[..., p, q], x[..., f * p : f * p + f, f * q : f * q + f].mean((-2, -1)))
+        v = torch.randn(coarse.y.shape, generator=gen(11), dtype=F64)
+        assert abs(dot(coarse.operator.A(xc), v) - dot(xc, coarse.operator.AT(v))) <= 1e-12 * float(xc.norm() * v.norm())
+        assert coarse.operator.has_svd and coarse.operator.singulars(xc.shape).shape[-1] == xc[0].numel()
+    same = op.coarsened(y, 0.05, 1)
+    assert torch.equal(same.y, y) and torch.equal(same.operator.mask, op.mask)
+
+
+def test_coarse_denoising_and_operators_without_a_coarse_scale():
+    """The identity's coarse scale observes every whole block (all of them when the sides are
+    multiples of f); operators without an exact rule refuse in one line; `upsample` puts each
+    coarse pixel at its block's centre."""
+    from restore.operators import upsample
+
+    x = torch.rand(1, C, 16, 12, generator=gen(0), dtype=F64)
+    coarse = Denoise().coarsened(x, 0.1, 4)
+    assert bool((coarse.operator.mask == 1).all()) and coarse.sigma_y == 0.025
+    odd = Denoise().coarsened(x[..., :15, :], 0.1, 2)
+    assert bool((odd.operator.mask[..., :7, :] == 1).all()) and not bool(odd.operator.mask[..., 7, :].any())
+    for op in (Blur(gaussian_kernel(5, 1.0)), Downsample(2), Downsample(2) @ Blur(gaussian_kernel(5, 1.0))):
+        with pytest.raises(ValueError, match="no coarse-scale version"):
+            op.coarsened(op.A(x), 0.0, 2)
+    ramp = torch.arange(6, dtype=F64).reshape(1, 1, 1, 6).expand(1, 1, 3, 6)  # linear: reproduced inside
+    up = upsample(ramp, 2, (5, 11))
+    assert up.shape == (1, 1, 5, 11) and torch.allclose(up[..., 1:-1], torch.arange(1, 10, dtype=F64) / 2 - 0.25)
+    with pytest.raises(ValueError, match="coarse scale"):
+        upsample(ramp, 2, (8, 11))

@@ -93,10 +93,15 @@ def solve(prior, operator: Operator, y: Tensor, method: str = "ddnm", num_sample
             continue
         out.append(x.to(y.device).reshape(k, b, *x.shape[1:]))
         done += k
-    samples = torch.cat(out, 0)
+    return summary(prior, torch.cat(out, 0), clamp)
+
+
+def summary(prior, samples: Tensor, clamp: bool | None) -> dict[str, Tensor]:
+    """`solve`'s result from its draws (N, B, C, H, W): clamped when clamp (None: when the prior
+    clips), their mean and (unbiased) std."""
     if clamp is None:
         clamp = bool(getattr(prior, "clip", True))
     if clamp:
         samples = samples.clamp(0, 1)
-    std = samples.std(0) if n > 1 else torch.zeros_like(samples[0])
+    std = samples.std(0) if len(samples) > 1 else torch.zeros_like(samples[0])
     return {"samples": samples, "mean": samples.mean(0), "std": std}
