@@ -183,6 +183,23 @@ def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, de
 
 
 # the classical estimate each command's warm start begins from (restore.starts.classical_estimate)
+class Strength(click.ParamType):
+    """--strength: a number in (0, 1] or "noise" (restore.starts.check_strength)."""
+
+    name = "strength"
+
+    def convert(self, value, param, ctx):
+        from restore.starts import check_strength
+
+        try:
+            return check_strength(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+    def get_metavar(self, param, ctx=None):
+        return "(0<x<=1)|noise"
+
+
 def restoration_options(command):
     """The options every restoration command shares, one per line in --help, with the command's
     default method and steps."""
@@ -197,9 +214,10 @@ def restoration_options(command):
         click.option("--method", default=method, type=click.Choice(["auto", *sorted(METHODS)]),
                      help="Solver (docs/solvers.md); auto: ddrm where the operator has an SVD, else pigdm."),
         click.option("--steps", default=steps, type=int, help="Reverse steps (network evaluations; repaint: more)."),
-        click.option("--strength", default=strength, type=click.FloatRange(0, 1, min_open=True),
+        click.option("--strength", default=strength, type=Strength(),
                      help="Warm start: the chain starts at strength x T from a classical estimate "
-                          f"({ESTIMATES[command]}); 1: from pure noise.", show_default=True),
+                          f"({ESTIMATES[command]}); 1: from pure noise; noise: where the schedule's noise "
+                          "equals the image's (one step: the posterior mean).", show_default=True),
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),
         click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),

@@ -3,7 +3,7 @@ through `restore.solvers.solve` with its costs measured.
 
 A spec is NAME[:STEPS][:KEY=VALUE ...][:meanN], e.g. `ddrm`, `dps:100:zeta=1.0`, `ddrm:50:mean8`:
 a solver of `restore.solvers.METHODS`, its steps (default 50) and keyword options, and meanN to
-draw N posterior samples in one batch. The option `strength=S` (0 < S < 1) is a warm start as the
+draw N posterior samples in one batch. The option `strength=S` (0 < S < 1, or `noise`) is a warm start as the
 command line runs it (`restore.starts`): STEPS steps below t0 = S T, from the command's classical
 estimate (harmonic fill, back-projected bicubic, Tikhonov deconvolution, the noisy image).
 `default_spec(task)` is the command line's default (`restore.api.DEFAULTS`) for a task. A spec gives one row per image for its first draw
@@ -98,13 +98,14 @@ def default_spec(task: str) -> str:
     """The command line's default configuration for `task` (`restore.api.DEFAULTS`, "auto" resolved
     on the task's operator) as a spec text, e.g. `ddrm:15:strength=0.1` for box inpainting."""
     from restore.api import DEFAULTS, resolve_method
+    from restore.starts import is_warm
 
     from .tasks import make_problem
 
     d = DEFAULTS[COMMAND[task]]
     p = make_problem(task, torch.zeros(1, 64, 64), 0.0, seed=0, image_id="default",
                      levin=[torch.eye(9, dtype=torch.float64) / 9] * 8)  # a diagonal streak: no SVD
-    opts = {"strength": d.strength} if d.strength < 1 else {}
+    opts = {"strength": d.strength} if is_warm(d.strength) else {}
     return spec_text(MethodSpec(resolve_method(d.method, p.operator), int(d.steps), opts, int(d.samples)))
 
 
@@ -125,7 +126,7 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     The prior is tiled when the image is larger than its training size (`for_image`); a gray image
     with an RGB prior is restored as RGB and averaged back, an RGB image with a gray prior channel
     by channel (`restore.api.to_prior_channels`)."""
-    from restore.starts import classical_estimate, warm_schedule
+    from restore.starts import NOISE, check_strength, classical_estimate, is_warm, noise_strength, warm_schedule
 
     c = p.y.shape[1]
     pc = int(getattr(prior, "channels", None) or c)
@@ -133,9 +134,11 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     s = task_seed(seed, spec.label, p.image_id)
     model = for_image(prior, p.x.shape[-2:], generator=torch.Generator().manual_seed(s + 1), **(tiling or {}))
     options = dict(spec.options)
-    strength = float(options.pop("strength", 1.0))
+    strength = check_strength(options.pop("strength", 1.0))
     steps, x_init = spec.steps, None
-    if strength < 1:  # a warm start, as restore.api runs it
+    if is_warm(strength):  # a warm start, as restore.api runs it
+        if strength == NOISE:
+            strength = noise_strength(model.schedule, float(p.sigma_y))
         steps = warm_schedule(model.schedule, spec.steps, strength)
         x_init = classical_estimate(COMMAND[p.task], p.operator, y, float(p.sigma_y))
     count = [0]

@@ -95,9 +95,11 @@ def defaults_of(python: str) -> tuple[str, dict]:
 
 def nfe(default: list, T: int) -> int:
     """Network evaluations of a default [method, steps, strength=1, samples=1]: its chain's steps
-    below t0 = round(strength T) (restore.starts.warm_schedule), times the draws."""
+    below t0 = round(strength T) (restore.starts.warm_schedule), times the draws ("noise": the
+    steps, which a default keeps below y's noise level)."""
     steps, strength, samples = (list(default[1:]) + [1.0, 1])[:3]
-    return min(int(steps), max(1, round(float(strength) * T))) * int(samples)
+    t0 = T if isinstance(strength, str) else max(1, round(float(strength) * T))
+    return min(int(steps), t0) * int(samples)
 
 
 def run(python: str, command: str, args: list[str], out: Path, extra: list[str]) -> tuple[float, float]:
@@ -167,7 +169,8 @@ def main(argv=None) -> None:
             n = nfe(d, T)
             secs = float(np.median(times[i]))
             gb, p = rows[i]
-            label = f"{d[0]} {d[1]} steps" + (f", strength {d[2]:g}" if len(d) > 2 and d[2] < 1 else "") + \
+            warm = len(d) > 2 and (isinstance(d[2], str) or d[2] < 1)
+            label = f"{d[0]} {d[1]} steps" + (f", strength {d[2]}" if warm else "") + \
                     (f", mean of {d[3]}" if len(d) > 3 and d[3] > 1 else "")
             ratio = secs / float(np.median(times[0]))
             print(f"| {cmd} | {version} | {label} | {secs:.1f} | {secs / mp:.0f} | {n} | {secs / mp / n:.2f} "

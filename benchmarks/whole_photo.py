@@ -82,8 +82,10 @@ def parse_config(spec: str) -> dict:
     parts = spec.split(":")
     if len(parts) not in (4, 5):
         raise SystemExit(f"bad configuration {spec!r}: use METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS]")
+    from restore.starts import check_strength
+
     method, steps, strength, samples = parts[:4]
-    cfg = {"method": method, "steps": int(steps), "strength": float(strength), "samples": int(samples)}
+    cfg = {"method": method, "steps": int(steps), "strength": check_strength(strength), "samples": int(samples)}
     return cfg if len(parts) == 4 else {**cfg, "levels": int(parts[4])}
 
 

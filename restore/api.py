@@ -27,11 +27,12 @@ __all__ = ["inpaint", "deblur", "super_resolve", "denoise", "COMMANDS", "DEFAULT
 class Default(NamedTuple):
     """A command's default solver, number of steps (network evaluations per draw), warm-start
     strength (the chain starts at t0 = strength T from the command's classical estimate; 1: from
-    pure noise) and number of posterior draws whose mean is returned (1: one draw)."""
+    pure noise; "noise": at the step whose noise level equals y's, `restore.starts.noise_strength`)
+    and number of posterior draws whose mean is returned (1: one draw)."""
 
     method: str
     steps: int
-    strength: float = 1.0
+    strength: float | str = 1.0
     samples: int = 1
 
 
@@ -273,11 +274,14 @@ def command_operator(command: str, *, observed: Tensor | None = None, kernel: Te
     raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
 
 
-def _options(command: str, method, steps, strength, samples) -> tuple[str, int, float, int]:
-    """method, steps, strength and samples, the command's defaults where None."""
+def _options(command: str, method, steps, strength, samples) -> tuple[str, int, float | str, int]:
+    """method, steps, strength (checked: a number or "noise") and samples, the command's defaults where None."""
+    from .starts import check_strength
+
     default = DEFAULTS[command]
     return (method or default.method, int(steps or default.steps),
-            default.strength if strength is None else float(strength), default.samples if samples is None else int(samples))
+            check_strength(default.strength if strength is None else strength),
+            default.samples if samples is None else int(samples))
 
 
 def _workers(p, workers: int | None) -> int:
@@ -290,7 +294,7 @@ def _workers(p, workers: int | None) -> int:
 
 
 def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch.Generator, method: str, steps: int,
-           strength: float, samples: int, levels: int, callback, workers: int,
+           strength: float | str, samples: int, levels: int, callback, workers: int,
            method_options: dict) -> tuple[Tensor, Tensor]:
     """The posterior mean and std (B, C', H, W), float64 on the CPU, of observations y in the
     prior's channels, restored through `command_operator(command, box=box, **task)`, on a pyramid
@@ -298,11 +302,14 @@ def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch
     from restore.priors.tiling import for_image
     from restore.solvers import coarse_to_fine
 
-    from .starts import classical_estimate, warm_schedule
+    from .starts import NOISE, classical_estimate, is_warm, noise_strength, warm_schedule
 
     operator = command_operator(command, box=box, **task)
+    warm = is_warm(strength)
+    if strength == NOISE:  # where the schedule's noise equals y's
+        strength = noise_strength(p.schedule, sigma_y)
     chain = warm_schedule(p.schedule, steps, strength)  # strength 1: the whole schedule, from noise
-    x_init = classical_estimate(command, operator, y, sigma_y) if strength < 1 else None
+    x_init = classical_estimate(command, operator, y, sigma_y) if warm else None
     res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=workers),  # a patch prior runs by tiles on larger images
                          operator, y, method=resolve_method(method, operator), num_samples=samples, levels=levels,
                          steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
@@ -310,13 +317,15 @@ def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch
     return res["mean"].double().cpu(), res["std"].double().cpu()
 
 
-def _check_levels(levels, strength: float) -> int:
+def _check_levels(levels, strength: float | str) -> int:
     """The pyramid's levels (`restore.solvers.pyramid`), checked: an integer >= 1, and more than
     one only for a warm start (strength < 1): each finer level starts from the coarser result."""
     from restore.solvers.pyramid import check_levels
 
+    from .starts import is_warm
+
     levels = check_levels(levels)
-    if levels > 1 and strength >= 1:
+    if levels > 1 and not is_warm(strength):
         raise ValueError(f"levels > 1 needs a warm start (strength < 1, got {strength:g}): each finer level "
                          "starts from the coarser result at t0 = strength x T")
     return levels

@@ -19,7 +19,8 @@ from torch import Tensor
 
 from restore.solvers.problem import DATA_TOL
 
-__all__ = ["ESTIMATES", "classical_estimate", "harmonic_fill", "hole_regions", "warm_schedule"]
+__all__ = ["ESTIMATES", "NOISE", "check_strength", "classical_estimate", "harmonic_fill", "hole_regions", "is_warm",
+           "noise_strength", "warm_schedule"]
 
 # what each command's warm start begins from (`classical_estimate`), in words, for --help
 ESTIMATES = {"inpaint": "harmonic fill", "sr": "back-projected bicubic", "deblur": "Tikhonov/Wiener deconvolution",
@@ -87,6 +88,40 @@ def harmonic_fill(image: np.ndarray, fill: np.ndarray) -> np.ndarray:
     out = image.copy()
     out[ys, xs] = spsolve(L, rhs).reshape(n, -1)
     return out
+
+
+# the strength that starts a chain where the schedule's noise equals the observation's (noise_strength)
+NOISE = "noise"
+
+
+def check_strength(strength) -> float | str:
+    """A warm-start strength: a number in (0, 1], or NOISE."""
+    if isinstance(strength, str) and strength.strip().lower() == NOISE:
+        return NOISE
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        raise ValueError(f"strength must be a number in (0, 1] or {NOISE!r}, got {strength!r}") from None
+    if not 0 < value <= 1:
+        raise ValueError(f"strength must be in (0, 1] or {NOISE!r}, got {strength}")
+    return value
+
+
+def is_warm(strength) -> bool:
+    """Whether a (checked) strength starts the chain from a classical estimate (below T)."""
+    return strength == NOISE or float(strength) < 1
+
+
+def noise_strength(schedule, sigma_y: float) -> float:
+    """The strength t0 / T of the first step t0 whose noise level sqrt((1 - abar) / abar) reaches
+    y's own, 2 sigma_y on the prior's [-1, 1] scale (t0 = 1 for noiseless y). Denoising from there
+    adds no noise to y: DDRM's eq. (7) starts at x_t0 = sqrt(abar_t0) y (up to the gap to the next
+    level), and its one step from t0 returns x0_hat(x_t0), Tweedie's posterior mean of x given y."""
+    abar = schedule.abar.double()
+    level = ((1 - abar) / abar).sqrt()
+    above = torch.nonzero(level >= 2 * float(sigma_y)).reshape(-1)
+    t0 = int(above[0]) + 1 if len(above) else len(abar)
+    return t0 / schedule.T
 
 
 def warm_schedule(schedule, steps: int, strength: float):

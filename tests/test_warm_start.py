@@ -11,7 +11,7 @@ from restore.benchmarks import gaussian_oracle as go
 from restore.operators import Blur, Downsample, Inpainting, gaussian_kernel, to_prior_space
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
 from restore.solvers import METHODS, pose, respaced
-from restore.starts import classical_estimate, hole_regions, warm_schedule
+from restore.starts import NOISE, check_strength, classical_estimate, hole_regions, noise_strength, warm_schedule
 
 # ---------------------------------------------------------------- the chain
 
@@ -38,6 +38,48 @@ def test_warm_schedule_stops_at_t0():
     for bad in (0.0, 1.5, -0.1):
         with pytest.raises(ValueError, match="strength"):
             warm_schedule(s, 10, bad)
+
+
+def test_noise_strength_starts_where_the_schedule_reaches_the_noise_of_y():
+    s = linear_schedule()
+    level = ((1 - s.abar) / s.abar).sqrt()
+    for sigma_y in (0.003, 0.025, 0.1, 0.3):
+        t0 = round(noise_strength(s, sigma_y) * s.T)
+        assert level[t0 - 1] >= 2 * sigma_y and (t0 == 1 or 2 * sigma_y > level[t0 - 2])  # the first step at or above y's level
+        assert (t0 == 1) == (sigma_y == 0.003)
+        assert len(warm_schedule(s, 1, noise_strength(s, sigma_y))) == 1
+    assert noise_strength(s, 0.0) == 1 / s.T  # noiseless y: the last step only
+    assert noise_strength(s, 1e3) == 1.0  # above the schedule's top: the whole chain
+    assert check_strength("Noise") == NOISE and check_strength("0.25") == 0.25
+    for bad in ("abc", 0, 1.5, None):
+        with pytest.raises(ValueError, match="strength"):
+            check_strength(bad)
+
+
+def test_one_ddrm_step_from_the_noise_level_is_the_exact_posterior_mean_of_denoising():
+    """With a Gaussian prior (exact eps) and y's noise exactly at a level of the schedule, DDRM's
+    one step from there returns x0_hat(sqrt(abar) y) = E[x | y], Tweedie's posterior mean."""
+    from restore.operators import Denoise, add_noise
+    from restore.priors import gaussian_prior
+
+    m, C = go.prior_moments()
+    prior = gaussian_prior(m, C, go.SHAPE)
+    s = prior.schedule
+    t = 40
+    sigma_y = float(((1 - s.abar[t - 1]) / s.abar[t - 1]).sqrt()) / 2 * (1 - 1e-12)
+    assert round(noise_strength(s, sigma_y) * s.T) == t
+    g = torch.Generator().manual_seed(0)
+    x = (prior.net.sample(3, generator=g) + 1) / 2
+    y = add_noise(x, sigma_y, g)
+    chain = warm_schedule(s, 1, noise_strength(s, sigma_y))
+    out = METHODS["ddrm"](prior, pose(prior, Denoise(), y, sigma_y), chain, x_init=y, generator=torch.Generator().manual_seed(1))
+    eye = torch.eye(go.D, dtype=torch.float64)
+    want = torch.stack([go.exact_posterior(m, C, eye, (2 * yi - 1).flatten(), 2 * sigma_y)[0] for yi in y])
+    assert torch.allclose(out.reshape(3, -1), (want + 1) / 2, atol=1e-6)
+    # a draw from a chain started higher up is not the mean: the test can fail
+    hi = METHODS["ddrm"](prior, pose(prior, Denoise(), y, sigma_y), warm_schedule(s, 5, 0.2), x_init=y,
+                         generator=torch.Generator().manual_seed(1))
+    assert (hi.reshape(3, -1) - (want + 1) / 2).abs().max() > 1e-3
 
 
 def _posterior_draws(prob, n, generator):
