@@ -1,7 +1,8 @@
 """Whole photos at native size: object-sized holes filled by `restore.inpaint` against biharmonic.
 
     python -m restore.benchmarks.whole_photo DATA_ROOT --split val -o OUT [--images 8]
-        [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2] [--precision fp32|bf16] [--base harmonic]
+        [--task holes|freeform|sr4|deblur|motion|denoise] [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2]
+        [--workers N] [--precision fp32|bf16] [--base harmonic]
 
 Each photo of natural/{val,test/CBSD68} gets two boxes of 48-128 px per side (drawn from the
 photo's name, so every configuration and every rerun sees the same holes), as a user marks
@@ -12,6 +13,13 @@ mean of SAMPLES draws, sigma_y estimated from the photo as the command line does
 coarse-to-fine pyramid of --levels, default 1); `biharmonic` is
 scikit-image's inpaint_biharmonic on the whole photo, `harmonic` the membrane fill that the warm
 start begins from (`restore.starts.harmonic_fill`).
+
+--task freeform: each photo gets one of the free-form masks of DATA_ROOT/masks (DDRM's lolcat and
+lorem text, DDNM's blobs and box, RePaint's 2x2 lattice; white/1 = KNOWN there), chosen from the
+photo's name (sha1 mod the number of masks, the masks sorted by name), stretched to the photo with
+nearest-neighbour resampling (256x256 -> 481x321: each mask's layout and hole fraction are kept;
+RePaint's regular lattice, one known pixel per 2x2, becomes an irregular lattice of 1-2 px
+lines) and turned into the fill convention (True = fill). Configurations and scores as for holes.
 
 --task deblur / motion / denoise: the whole photo blurred by the command line's default kernel
 (gaussian:3.0) or a 61-tap camera shake (motion:0.5, drawn from the photo's name), or not at all,
@@ -63,6 +71,70 @@ def holes(name: str, h: int, w: int, count: int = 2, lo: int = 48, hi: int = 128
     return fill
 
 
+MASK_SUFFIXES = (".npy", ".png")
+
+
+def mask_files(root: Path) -> list[Path]:
+    """The free-form masks of DATA_ROOT/masks (.npy and .png), sorted by name."""
+    folder = root / "masks"
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in MASK_SUFFIXES) if folder.is_dir() else []
+    if not files:
+        raise SystemExit(f"{folder}: no masks (.npy, .png)")
+    return files
+
+
+def load_known(path: Path) -> np.ndarray:
+    """(h, w) bool, True = KNOWN, of a mask file where white / 1 = known (the data's convention).
+    .npy: a 2-D (or (h, w, 1)) array of bool, of integers 0/1 or 0..255 (known: > 127 when the
+    maximum exceeds 1), or of floats on [0, 1] (known: > 0.5); anything else is refused. An image
+    file: known where every colour channel is white (> 127; alpha ignored)."""
+    from PIL import Image
+
+    path = Path(path)
+    if path.suffix.lower() == ".npy":
+        a = np.load(path, allow_pickle=False)
+        if a.ndim == 3 and a.shape[-1] == 1:
+            a = a[..., 0]
+        if a.ndim != 2 or a.size == 0:
+            raise ValueError(f"{path}: a mask array must be (h, w), got shape {a.shape}")
+        if a.dtype == np.bool_:
+            return a.copy()
+        if np.issubdtype(a.dtype, np.integer):
+            if a.min() < 0 or a.max() > 255:
+                raise ValueError(f"{path}: integer mask values must lie in 0..255, got {a.min()}..{a.max()}")
+            return a > (127 if a.max() > 1 else 0)
+        if np.issubdtype(a.dtype, np.floating):
+            if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
+                raise ValueError(f"{path}: float mask values must lie on [0, 1]")
+            return a > 0.5
+        raise ValueError(f"{path}: unsupported mask dtype {a.dtype}")
+    im = Image.open(path)
+    a = np.asarray(im.convert("L") if im.mode in ("1", "L", "LA", "I", "I;16") else im.convert("RGB"))
+    return (a > 127).all(-1) if a.ndim == 3 else a > 127
+
+
+def freeform(name: str, h: int, w: int, masks: list[Path]) -> tuple[np.ndarray, str]:
+    """((h, w) bool, True = fill; the mask's file name): the mask of `masks` that the name's sha1
+    picks, stretched to (h, w) by nearest-neighbour resampling, known pixels turned to fill = False."""
+    from PIL import Image
+
+    path = masks[int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % len(masks)]
+    known = np.asarray(Image.fromarray(load_known(path).astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 127
+    fill = ~known
+    if not fill.any() or fill.all():
+        raise ValueError(f"{path.name} stretched to {h}x{w}: nothing to fill or nothing known")
+    return fill, path.name
+
+
+def fill_mask(task: str, name: str, h: int, w: int, masks: list[Path] | None = None) -> np.ndarray:
+    """The pixels a task scores (True): the holes, the free-form mask's fill, or the whole photo."""
+    if task == "holes":
+        return holes(name, h, w)
+    if task == "freeform":
+        return freeform(name, h, w, masks)[0]
+    return np.ones((h, w), bool)
+
+
 def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray) -> dict:
     from scipy.ndimage import gaussian_filter
     from skimage.metrics import structural_similarity
@@ -89,7 +161,7 @@ def parse_config(spec: str) -> dict:
     return cfg if len(parts) == 4 else {**cfg, "levels": int(parts[4])}
 
 
-def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4) -> np.ndarray:
+def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4, workers: int | None = None) -> np.ndarray:
     """SR x4 of the photo's bicubic (antialiased) downsampling through the same operator the
     command line inverts, saved as 8 bits; `bicubic` interpolates, `backprojection` is the
     benchmark's baseline at step 1 (`baselines.backproject`, the warm start's back-projected bicubic)."""
@@ -109,11 +181,13 @@ def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4) -> np.nda
         est = backproject(op, y, x.shape[:2], 1.0).double()
     else:
         u8 = np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-        return restore.super_resolve(u8, scale, prior=prior, seed=0, **parse_config(spec)).astype(np.float64) / 255
+        return restore.super_resolve(u8, scale, prior=prior, seed=0, workers=workers,
+                                     **parse_config(spec)).astype(np.float64) / 255
     return est[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 
 DEGRADATIONS = ("deblur", "motion", "denoise")
+FILLS = ("holes", "freeform")  # inpainting tasks: scored inside the filled pixels
 
 
 def degrade(x: np.ndarray, task: str, sigma: float, name: str):
@@ -146,7 +220,7 @@ def expand(specs: list[str]) -> list[str]:
     return out
 
 
-def restore_degraded(p, spec: str, prior, task: str) -> np.ndarray:
+def restore_degraded(p, spec: str, prior, task: str, workers: int | None = None) -> np.ndarray:
     """A configuration (module docstring) on the observation of `degrade`."""
     import restore
 
@@ -160,11 +234,11 @@ def restore_degraded(p, spec: str, prior, task: str) -> np.ndarray:
     else:
         u8 = np.round(p.y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
         fn = restore.denoise if task == "denoise" else lambda im, **kw: restore.deblur(im, p.kernel, **kw)
-        return fn(u8, prior=prior, seed=0, sigma_y=p.sigma_y, **parse_config(spec)).astype(np.float64) / 255
+        return fn(u8, prior=prior, seed=0, sigma_y=p.sigma_y, workers=workers, **parse_config(spec)).astype(np.float64) / 255
     return est[0].permute(1, 2, 0).clamp(0, 1).double().numpy()
 
 
-def restore_one(x: np.ndarray, fill: np.ndarray, spec: str, prior) -> np.ndarray:
+def restore_one(x: np.ndarray, fill: np.ndarray, spec: str, prior, workers: int | None = None) -> np.ndarray:
     if spec == "biharmonic":
         from skimage.restoration import inpaint_biharmonic
 
@@ -177,7 +251,7 @@ def restore_one(x: np.ndarray, fill: np.ndarray, spec: str, prior) -> np.ndarray
     import restore
 
     u8 = np.round(x * 255).astype(np.uint8)
-    return restore.inpaint(u8, fill, prior=prior, seed=0, **cfg).astype(np.float64) / 255
+    return restore.inpaint(u8, fill, prior=prior, seed=0, workers=workers, **cfg).astype(np.float64) / 255
 
 
 def summary(rows: list[dict], base_name: str = "biharmonic") -> str:
@@ -202,7 +276,8 @@ def summary(rows: list[dict], base_name: str = "biharmonic") -> str:
     return "\n".join(out)
 
 
-def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: float = 0.5) -> None:
+def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: float = 0.5, task: str = "holes",
+         masks: list[Path] | None = None) -> None:
     """A JPEG of whole photos (rows) at `scale`: the observation (holes grey) and each
     configuration's saved result (columns, from --save)."""
     from PIL import Image
@@ -210,7 +285,7 @@ def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: fl
     rows = []
     for f in files:
         x = np.asarray(Image.open(f).convert("RGB"))
-        fill = holes(f.name, *x.shape[:2])
+        fill = fill_mask(task, f.name, *x.shape[:2], masks) if task in FILLS else np.zeros(x.shape[:2], bool)
         cols = [np.where(fill[..., None], 128, x).astype(np.uint8)]
         cols += [np.asarray(Image.open(out / c.replace(":", "_") / (f.stem + ".png"))) for c in configs]
         row = Image.fromarray(np.concatenate([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cols], 1))
@@ -225,9 +300,10 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data_root", type=Path)
     ap.add_argument("--split", choices=["val", "test"], default="val")
-    ap.add_argument("--task", choices=["holes", "sr4", *DEGRADATIONS], default="holes",
-                    help="holes: two object-sized boxes; sr4: x4 super-resolution; deblur, motion, denoise "
-                         "(module docstring); all but holes are scored over the whole photo.")
+    ap.add_argument("--task", choices=[*FILLS, "sr4", *DEGRADATIONS], default="holes",
+                    help="holes: two object-sized boxes; freeform: a free-form mask of DATA_ROOT/masks; sr4: x4 "
+                         "super-resolution; deblur, motion, denoise (module docstring); all but holes and freeform "
+                         "are scored over the whole photo.")
     ap.add_argument("--sigma", type=float, default=0.025, help="deblur, motion, denoise: the noise std on [0, 1].")
     ap.add_argument("--base", default=None, help="The configuration margins are taken over [default: "
                     "biharmonic (holes), bicubic (sr4), observed (the others)].")
@@ -238,6 +314,8 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                     help="The network forward's precision (restore --precision); use one OUT per precision.")
+    ap.add_argument("--workers", type=int, default=None, help="Tile worker processes of the diffusion rows "
+                    "(restore --workers; default: the command line's, every core). The result does not depend on it.")
     ap.add_argument("--save", action="store_true", help="Also write each result as OUT/CONFIG/NAME.png.")
     ap.add_argument("--grid", type=int, default=0, help="With --save: OUT/grid.jpg of the first N photos.")
     a = ap.parse_args(argv)
@@ -253,24 +331,26 @@ def main(argv=None) -> None:
     rows = list(csv.DictReader(path.open())) if path.exists() else []
     done = {(r["image"], r["config"]) for r in rows}
     prior = with_precision(load_prior(a.prior), a.precision)
-    base = a.base or {"holes": "biharmonic", "sr4": "bicubic"}.get(a.task, "observed")
+    base = a.base or {"holes": "biharmonic", "freeform": "biharmonic", "sr4": "bicubic"}.get(a.task, "observed")
+    masks = mask_files(a.data_root) if a.task == "freeform" else None
     configs = [base, *[c for c in expand(a.configs.split(",")) if c != base]]
     for f in photos(a.data_root, a.split)[: a.images]:
         x = np.asarray(Image.open(f).convert("RGB")).astype(np.float64) / 255
         if a.task == "sr4":
             x = x[: x.shape[0] // 4 * 4, : x.shape[1] // 4 * 4]
-        fill = holes(f.name, *x.shape[:2]) if a.task == "holes" else np.ones(x.shape[:2], bool)
+        fill = fill_mask(a.task, f.name, *x.shape[:2], masks)
+        label = f"{f.name} ({freeform(f.name, *x.shape[:2], masks)[1]})" if masks else f.name
         p = degrade(x, a.task, a.sigma, f.name) if a.task in DEGRADATIONS else None
         for spec in configs:
             if (f.name, spec) in done:
                 continue
             t0 = time.perf_counter()
-            if a.task == "holes":
-                est = restore_one(x, fill, spec, prior)
+            if a.task in FILLS:
+                est = restore_one(x, fill, spec, prior, workers=a.workers)
             elif a.task == "sr4":
-                est = super_resolve_one(x, spec, prior)
+                est = super_resolve_one(x, spec, prior, workers=a.workers)
             else:
-                est = restore_degraded(p, spec, prior, a.task)
+                est = restore_degraded(p, spec, prior, a.task, workers=a.workers)
             secs = time.perf_counter() - t0
             row = {"image": f.name, "config": spec, **scores(x, est, fill), "seconds": secs,
                    "megapixels": x.shape[0] * x.shape[1] / 1e6}
@@ -285,11 +365,11 @@ def main(argv=None) -> None:
                 (a.out / spec.replace(":", "_")).mkdir(exist_ok=True)
                 Image.fromarray(np.round(np.clip(est, 0, 1) * 255).astype(np.uint8)).save(
                     a.out / spec.replace(":", "_") / (f.stem + ".png"))
-            print(f"{f.name} {spec}: hole PSNR {row['psnr_hole']:.2f} low-pass {row['lowpass_hole']:.2f} "
+            print(f"{label} {spec}: hole PSNR {row['psnr_hole']:.2f} low-pass {row['lowpass_hole']:.2f} "
                   f"{secs:.1f} s", flush=True)
     print(summary(rows, base))
     if a.grid and a.save:
-        grid(a.out, photos(a.data_root, a.split)[: a.grid], configs, a.out / "grid.jpg")
+        grid(a.out, photos(a.data_root, a.split)[: a.grid], configs, a.out / "grid.jpg", task=a.task, masks=masks)
 
 
 if __name__ == "__main__":

@@ -289,6 +289,43 @@ def test_whole_photo_benchmark_holes_and_scores():
     assert m == 2.0 and abs(hi - m - 4.303 * 1.0 / np.sqrt(3)) < 1e-9 and abs(m - lo - (hi - m)) < 1e-12
 
 
+def test_whole_photo_freeform_masks_load_stretch_and_fill(tmp_path):
+    """The freeform track's masks: white / 1 = KNOWN in the files (npy of 0/1, RGB PNG known only
+    where every channel is white), stretched to the photo by nearest neighbour, given back as
+    True = fill; the photo's name picks the mask; malformed arrays are refused."""
+    import hashlib
+
+    from restore.benchmarks.whole_photo import fill_mask, freeform, load_known, mask_files
+
+    known = np.ones((4, 4), np.uint8)
+    known[1:3, 2] = 0
+    (tmp_path / "masks").mkdir()
+    np.save(tmp_path / "masks" / "a.npy", known)
+    rgb = np.full((4, 4, 3), 255, np.uint8)
+    rgb[0, 0] = 0
+    rgb[3, 3, 1] = 0  # white in two channels only: not known
+    Image.fromarray(rgb).save(tmp_path / "masks" / "b.png")
+    (tmp_path / "masks" / "notes.txt").write_text("not a mask")
+    masks = mask_files(tmp_path)
+    assert [m.name for m in masks] == ["a.npy", "b.png"]
+    assert np.array_equal(load_known(masks[0]), known == 1)
+    kb = load_known(masks[1])
+    assert kb.dtype == bool and kb.shape == (4, 4) and kb.sum() == 14 and not kb[0, 0] and not kb[3, 3]
+    np.save(tmp_path / "u8.npy", known * 255)
+    assert np.array_equal(load_known(tmp_path / "u8.npy"), known == 1)
+    for bad in (np.ones((2, 4, 4)), np.full((4, 4), 2.0), np.array([[-1, 300]], np.int16)):
+        np.save(tmp_path / "bad.npy", bad)
+        with pytest.raises(ValueError):
+            load_known(tmp_path / "bad.npy")
+    for name in ("x.jpg", "y.jpg", "z.jpg"):
+        fill, which = freeform(name, 8, 12, masks)
+        assert which == masks[int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % 2].name
+        assert fill.shape == (8, 12) and fill.dtype == bool
+        assert np.array_equal(fill, fill_mask("freeform", name, 8, 12, masks))
+        want = ~load_known(tmp_path / "masks" / which).repeat(2, 0).repeat(3, 1)  # nearest: each pixel 2x3
+        assert np.array_equal(fill, want)
+
+
 def test_whole_photo_sr_baselines_invert_the_same_operator():
     """The sr4 track's classical rows: bicubic interpolation, and back-projection, which agrees with
     the 8-bit observation through the operator the solvers invert (measured 0.0012 against 0.017)."""

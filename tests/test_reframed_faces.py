@@ -1,0 +1,39 @@
+"""The re-framed faces benchmark's re-framing (benchmarks/reframed_faces.py): no data needed."""
+import numpy as np
+
+from restore.benchmarks.reframed_faces import area_matrix, reframe, shift_of
+
+
+def _face(seed=0, size=64):
+    return np.random.default_rng(seed).uniform(0, 1, (size, size, 3))
+
+
+def test_reframe_zoom_1_shift_0_is_the_identity():
+    x = _face()
+    assert np.array_equal(area_matrix(64, 64), np.eye(64))
+    assert np.allclose(reframe(x, 1.0, (0, 0)), x, atol=1e-12)
+
+
+def test_reframe_keeps_the_shape_and_is_deterministic():
+    x = _face(1)
+    s = shift_of("1_0_0_2017.jpg", 3)
+    assert s == shift_of("1_0_0_2017.jpg", 3) and all(-3 <= v <= 3 for v in s)
+    assert {shift_of(f"{i}.jpg", 3) for i in range(20)} != {s}  # the names draw different shifts
+    a, b = reframe(x, 1.25, s), reframe(x, 1.25, s)
+    assert a.shape == x.shape and a.dtype == x.dtype and np.array_equal(a, b)
+    assert 0 <= a.min() and a.max() <= 1
+
+
+def test_reframe_zooms_out_by_area_and_shifts_with_reflect():
+    m = area_matrix(80, 64)
+    assert np.allclose(m.sum(1), 1) and np.allclose(m.sum(0), 64 / 80)  # every input pixel's area once
+    x = np.zeros((64, 64, 1))
+    x[24:40, 24:40] = 1  # a 16-px square in the middle
+    z = reframe(x, 1.25)
+    assert abs(z.sum() - 16 * 16 / 1.25**2) < 1e-9  # the square's area shrinks by 1.25^2
+    assert np.allclose(z, z[::-1]) and np.allclose(z, z[:, ::-1])  # still centred
+    moved = reframe(x, 1.25, (2, -3))
+    assert np.allclose(moved[10:54, 10:54], z[8:52, 13:57])  # down 2, left 3: moved[i, j] = z[i - 2, j + 3]
+    edge = np.zeros((64, 64, 1))
+    edge[:, 1] = 1  # moved right by 2: columns -2..1 of the face, -1 mirrored from column 1
+    assert reframe(edge, 1.0, (0, 2))[:, :4, 0].tolist() == [[0, 1, 0, 1]] * 64
