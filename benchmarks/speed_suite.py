@@ -83,12 +83,13 @@ def photo(data: Path | None, size: int) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(img[:h, :w]), name
 
 
-def defaults_of(python: str) -> tuple[str, dict]:
-    """(version, {command: [method, steps, strength, samples]}) of the checkout `python` imports."""
+def defaults_of(python: str, cwd: Path) -> tuple[str, dict]:
+    """(version, {command: [method, steps, strength, samples]}) of the checkout `python` imports
+    (run in `cwd`, outside any checkout: python puts the working folder first on its path)."""
     code = ("import json, os, subprocess, restore.api as a; d = os.path.dirname(os.path.dirname(a.__file__)); "
             "v = subprocess.run(['git', '-C', d, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True)"
             ".stdout.strip() or d; print(json.dumps([v, {k: list(x) for k, x in a.DEFAULTS.items()}]))")
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, cwd=cwd).stdout
     version, defaults = json.loads(out.strip().splitlines()[-1])
     return version, defaults
 
@@ -108,7 +109,7 @@ def run(python: str, command: str, args: list[str], out: Path, extra: list[str])
     t0 = time.perf_counter()
     with log.open("wb") as fh:  # a file, not a pipe: a full pipe would stall the child (progress bars)
         p = subprocess.Popen([python, "-m", "restore.cli", command, *args, "-o", str(out), "--overwrite", *extra],
-                             stdout=subprocess.DEVNULL, stderr=fh)
+                             stdout=subprocess.DEVNULL, stderr=fh, cwd=out.parent)  # not a checkout's folder
         _, status, usage = os.wait4(p.pid, 0)
     secs = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
@@ -139,12 +140,12 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--work", type=Path, default=None)
     a = ap.parse_args(argv)
-    work = a.work or Path(tempfile.mkdtemp())
+    work = (a.work or Path(tempfile.mkdtemp())).resolve()
     work.mkdir(parents=True, exist_ok=True)
     clean, name = photo(a.data, a.size)
     args, fill = inputs(work, clean, name)
     pythons = a.python or [sys.executable]
-    versions = [defaults_of(p) for p in pythons]
+    versions = [defaults_of(p, work) for p in pythons]
     mp = clean.shape[0] * clean.shape[1] / 1e6
     print(f"{name} ({clean.shape[1]}x{clean.shape[0]} results), extra options {extra or 'none'}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
