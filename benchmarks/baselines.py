@@ -237,6 +237,31 @@ def nlm(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
     return _back(out)
 
 
+def wavelet(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
+    """scikit-image's BayesShrink wavelet denoising (soft thresholds, YCbCr for colour) told a noise
+    std of factor x sigma_y."""
+    from skimage.restoration import denoise_wavelet
+
+    factor = _default("wavelet", p) if factor is None else float(factor)
+    y = _hwc(p.y)
+    colour = y.shape[-1] == 3
+    out = denoise_wavelet(y if colour else y[..., 0], sigma=factor * p.sigma_y, method="BayesShrink", mode="soft",
+                          rescale_sigma=True, convert2ycbcr=colour, channel_axis=-1 if colour else None)
+    return _back(out)
+
+
+def bilateral(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
+    """scikit-image's bilateral filter: spatial std 1.5 px, range std factor x sigma_y."""
+    from skimage.restoration import denoise_bilateral
+
+    factor = _default("bilateral", p) if factor is None else float(factor)
+    y = _hwc(p.y)
+    colour = y.shape[-1] == 3
+    out = denoise_bilateral(y if colour else y[..., 0], sigma_color=factor * p.sigma_y, sigma_spatial=1.5,
+                            channel_axis=-1 if colour else None)
+    return _back(out)
+
+
 @dataclass(frozen=True)
 class Baseline:
     fn: Callable[..., Tensor]
@@ -264,6 +289,10 @@ BASELINES: dict[str, Baseline] = {
     "tv_denoise": Baseline(tv_denoise, ("denoise",), "weight/sigma_y", None, 2.0,
                            (0.0625, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0), True),
     "nlm": Baseline(nlm, ("denoise",), "h/sigma_y", None, 0.8, (0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0), True),
+    "wavelet": Baseline(wavelet, ("denoise",), "sigma/sigma_y", None, 1.0, (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0),
+                        True),
+    "bilateral": Baseline(bilateral, ("denoise",), "sigma_color/sigma_y", None, 1.0,
+                          (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0), True),
 }
 
 

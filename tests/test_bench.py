@@ -145,7 +145,7 @@ def test_peak_rss_sees_an_allocation():
     ("gauss", 0.0, ["wiener", "unsup_wiener", "richardson_lucy"], 3.0),
     ("motion", 0.0, ["wiener", "unsup_wiener"], 5.0),
     ("motion", 0.01, ["wiener", "unsup_wiener", "richardson_lucy"], 2.0),
-    ("denoise", 0.05, ["tv_denoise", "nlm"], 2.0),
+    ("denoise", 0.05, ["tv_denoise", "nlm", "wavelet", "bilateral"], 2.0),
 ])
 def test_baselines_beat_the_observation(task, sigma, names, margin):
     x = (edgy_image if task in ("gauss", "motion") else smooth_image)(48, seed=3)
@@ -237,7 +237,7 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
     assert methods["box"] == {"observation", "biharmonic", "tv_inpaint", "ddrm-3", "diffpir-3", "ddrm-3 mean2"}
     assert methods["motion"] == {"observation", "wiener", "unsup_wiener", "richardson_lucy", "diffpir-3"}  # no SVD
     assert methods["sr4"] == {"bicubic", "backprojection", "ddrm-3", "diffpir-3"}
-    assert methods["denoise"] == {"observation", "tv_denoise", "nlm", "ddrm-3", "diffpir-3"}
+    assert methods["denoise"] == {"observation", "tv_denoise", "nlm", "wavelet", "bilateral", "ddrm-3", "diffpir-3"}
     sr = [r for r in rows if r["task"] == "sr4"]
     assert all(r["psnr_y"] != "" for r in sr) and all(r["psnr_y"] == "" for r in rows if r["task"] == "box")
     diff = [r for r in rows if r["kind"] == "diffusion"]
@@ -401,7 +401,8 @@ def test_a_failing_solver_gives_failed_rows_and_the_suite_goes_on(tmp_path, imag
     failed = [r for r in res["rows"] if r["note"].startswith("failed")]
     assert {r["method"] for r in failed} == {"ddrm-3", "diffpir-3", "ddrm-3 mean2"}
     assert all(r["psnr"] == "nan" for r in failed)
-    assert {r["method"] for r in res["rows"] if r["task"] == "denoise" and r["kind"] == "classical"} == {"tv_denoise", "nlm"}
+    assert {r["method"] for r in res["rows"] if r["task"] == "denoise" and r["kind"] == "classical"} == {"tv_denoise", "nlm", "wavelet",
+                                                                                                     "bilateral"}
     md = res["markdown"].read_text()
     assert "(2 of 2 failed: NaN/inf)" in md
     summary = md.split("#### bad: the highest-scoring diffusion and classical rows")[1].split("#####")[0]
