@@ -243,7 +243,7 @@ def test_suite_writes_csv_markdown_and_grids(tmp_path, image_folder, prior_file)
     diff = [r for r in rows if r["kind"] == "diffusion"]
     assert {float(r["nfe"]) for r in diff if r["method"] in ("ddrm-3", "diffpir-3")} == {3.0}
     assert {float(r["nfe"]) for r in diff if r["method"] == "ddrm-3 mean2"} == {6.0}
-    assert len(rows) == 2 * 31  # per image: box 6, random 5, gauss 6, motion 5, sr4 4, denoise 5 rows
+    assert len(rows) == 2 * 33  # per image: box 6, random 5, gauss 6, motion 5, sr4 4, denoise 7 rows
     assert len({(r['task'], r['image'], r['method']) for r in rows}) == len(rows)  # no duplicates
     # markdown: a summary per prior and one table per cell, every row of the table well-formed
     md = res["markdown"].read_text()
