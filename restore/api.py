@@ -169,12 +169,33 @@ def _give_back(im: _Image, x: Tensor):
     return out
 
 
-def estimate_noise(x: Tensor) -> float:
-    """Noise standard deviation on [0, 1], by scikit-image's wavelet estimator (estimate_sigma)."""
-    from skimage.restoration import estimate_sigma
+def estimate_noise(x: Tensor, patch: int = 7, max_patches: int = 40000) -> float:
+    """Noise standard deviation on [0, 1] of an image (C, H, W): the patch-PCA estimator of Chen,
+    Zhu & Heng (ICCV 2015). The covariance of the image's patch x patch x C patches has the noise
+    variance as its smallest eigenvalues, where the image's own structure adds none; sorted in
+    decreasing order, the tail whose mean first falls to its median is taken as that noise.
+    Measured on natural/val photos with noise of std 0.01 / 0.025 / 0.05 added: estimates within
+    0.0091-0.0126 / 0.0236-0.0255 / 0.0466-0.0498, where scikit-image's wavelet estimator
+    (estimate_sigma) gave 0.012-0.032 / 0.025-0.041 / 0.047-0.060 (it counts texture as noise);
+    CHANGELOG. Images with fewer than 3x as many patches as a patch has values fall back to it.
+    The patches are a regular subsample (every k-th row and column of positions), not random."""
+    a = x.detach().double().cpu().permute(1, 2, 0).numpy()
+    h, w, c = a.shape
+    d = patch * patch * c
+    if (h - patch + 1) * (w - patch + 1) < 3 * d or min(h, w) < patch:
+        from skimage.restoration import estimate_sigma
 
-    a = x.permute(1, 2, 0).numpy()
-    return float(estimate_sigma(a, channel_axis=-1, average_sigmas=True))
+        return float(estimate_sigma(a, channel_axis=-1, average_sigmas=True))
+    k = max(1, int(np.ceil(np.sqrt((h - patch + 1) * (w - patch + 1) / max_patches))))
+    views = np.lib.stride_tricks.sliding_window_view(a, (patch, patch, c))[::k, ::k]  # (h', w', 1, p, p, c)
+    P = views.reshape(-1, d)
+    P = P - P.mean(0)
+    lam = np.linalg.eigvalsh(P.T @ P / len(P))[::-1]  # decreasing
+    for i in range(len(lam)):
+        tail = lam[i:]
+        if tail.mean() <= np.median(tail):
+            break
+    return float(np.sqrt(max(float(tail.mean()), 0.0)))
 
 
 def noise_level(image, sigma_y: float | None) -> float:

@@ -264,3 +264,21 @@ def test_inpaint_levels(files):
     r = run(files, *args, "--levels", "2", "--strength", "1", "-o", str(files / "bad.png"))
     assert r.exit_code == 2 and "warm start" in r.output and len(r.output.strip().splitlines()) == 1, r.output
     assert not (files / "bad.png").exists()
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.025, 0.05, 0.1])
+def test_the_noise_estimate_does_not_count_texture_as_noise(sigma):
+    """The patch-PCA estimate on a textured RGB photo crop (the astronaut's suit and flag) with
+    Gaussian noise added: within 10 % of the total noise, the photo's own (0.006, its estimate
+    without added noise) included. Measured over seeds 0-2: at most 3 % off; scikit-image's
+    wavelet estimate is 35 % high at sigma 0.01 (texture counted as noise)."""
+    from skimage import data
+
+    from restore.api import estimate_noise
+
+    img = torch.from_numpy(data.astronaut()[100:292, 100:292].astype(np.float64) / 255).permute(2, 0, 1)
+    own = estimate_noise(img)
+    assert 0.004 < own < 0.008
+    y = img + sigma * torch.randn(img.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    total = (sigma**2 + own**2) ** 0.5
+    assert abs(estimate_noise(y) - total) < 0.1 * total
