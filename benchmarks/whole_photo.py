@@ -285,6 +285,8 @@ def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: fl
     rows = []
     for f in files:
         x = np.asarray(Image.open(f).convert("RGB"))
+        if task == "sr4":  # the photo as restored: sides cut to multiples of 4
+            x = x[: x.shape[0] // 4 * 4, : x.shape[1] // 4 * 4]
         fill = fill_mask(task, f.name, *x.shape[:2], masks) if task in FILLS else np.zeros(x.shape[:2], bool)
         cols = [np.where(fill[..., None], 128, x).astype(np.uint8)]
         cols += [np.asarray(Image.open(out / c.replace(":", "_") / (f.stem + ".png"))) for c in configs]

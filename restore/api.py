@@ -40,7 +40,7 @@ class Default(NamedTuple):
 # were chosen"): among the candidates scored, the best mean PSNR within 15 network evaluations per
 # image (steps x samples), then the cheapest candidate within 0.05 dB of it. "auto": DDRM where the
 # operator has a cheap SVD (masks, separable blurs, downsampling), Pi-GDM otherwise.
-DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 15, 0.1),
+DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
 DEFAULT_MARGIN = 32
