@@ -293,7 +293,8 @@ def _run(command, inputs, **kw):
 @restoration_options("inpaint")
 @user_errors
 def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, levels, **kw):
-    """Fill the white region of MASK in IMAGE; every other pixel is kept as it is."""
+    """Fill the white region of MASK in IMAGE; every other pixel is kept as it is. The fill is one
+    posterior draw by default (--samples N: the mean of N)."""
     _run("inpaint", [image], task={"mask": mask, "mask_keeps": mask_keeps, "resize_mask": resize_mask},
          margin=margin, denoise_rest=denoise_rest, levels=levels, **kw)
 
@@ -304,7 +305,7 @@ def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, levels, 
 @restoration_options("deblur")
 @user_errors
 def deblur(images, kernel, **kw):
-    """Remove a known blur from IMAGES (files or globs)."""
+    """Remove a known blur from IMAGES (files or globs): one posterior draw by default (--samples N: the mean of N)."""
     _run("deblur", list(images), task={"kernel": kernel}, **kw)
 
 
@@ -314,7 +315,7 @@ def deblur(images, kernel, **kw):
 @restoration_options("sr")
 @user_errors
 def sr(images, scale, **kw):
-    """Super-resolve IMAGES (bicubic degradation model)."""
+    """Super-resolve IMAGES (bicubic degradation model): one posterior draw by default (--samples N: the mean of N)."""
     _run("sr", list(images), task={"scale": scale}, **kw)
 
 
@@ -323,7 +324,10 @@ def sr(images, scale, **kw):
 @restoration_options("denoise")
 @user_errors
 def denoise(images, **kw):
-    """Remove Gaussian noise from IMAGES."""
+    """Remove Gaussian noise from IMAGES.
+
+    By default the result is a posterior mean, not a draw: one step from the image's own noise
+    level returns Tweedie's estimate E[x | y] (--strength noise --steps 1), averaged over --samples."""
     _run("denoise", list(images), **kw)
 
 

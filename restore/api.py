@@ -36,10 +36,12 @@ class Default(NamedTuple):
     samples: int = 1
 
 
-# Chosen on natural/val whole photos only, by one rule (benchmarks/RESULTS.md, "How the defaults
-# were chosen"): among the candidates scored, the best mean PSNR within 15 network evaluations per
-# image (steps x samples), then the cheapest candidate within 0.05 dB of it. "auto": DDRM where the
-# operator has a cheap SVD (masks, separable blurs, downsampling), Pi-GDM otherwise.
+# Chosen on val splits only, by one rule (benchmarks/RESULTS.md, "How the defaults were chosen"):
+# among the candidates scored on natural/val whole photos, the best mean PSNR within 15 network
+# evaluations per image (steps x samples), then the cheapest within 0.05 dB of it; not a candidate
+# that loses more than 0.5 dB to the earlier default on faces/val or digits/val (sr and deblur
+# keep theirs). "auto": DDRM where the operator has a cheap SVD (masks, separable blurs,
+# downsampling), Pi-GDM otherwise.
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
@@ -177,7 +179,7 @@ def estimate_noise(x: Tensor, patch: int = 7, max_patches: int = 40000) -> float
     variance as its smallest eigenvalues, where the image's own structure adds none; sorted in
     decreasing order, the tail whose mean first falls to its median is taken as that noise.
     Measured on natural/val photos with noise of std 0.01 / 0.025 / 0.05 added: estimates within
-    0.0091-0.0126 / 0.0236-0.0255 / 0.0466-0.0498, where scikit-image's wavelet estimator
+    0.0099-0.0126 / 0.0236-0.0255 / 0.0466-0.0498, where scikit-image's wavelet estimator
     (estimate_sigma) gave 0.012-0.032 / 0.025-0.041 / 0.047-0.060 (it counts texture as noise);
     CHANGELOG. Images with fewer than 3x as many patches as a patch has values fall back to it.
     The patches are a regular subsample (every k-th row and column of positions), not random."""
