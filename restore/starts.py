@@ -120,7 +120,7 @@ def noise_strength(schedule, sigma_y: float) -> float:
     abar = schedule.abar.double()
     level = ((1 - abar) / abar).sqrt()
     above = torch.nonzero(level >= 2 * float(sigma_y)).reshape(-1)
-    t0 = int(above[0]) + 1 if len(above) else len(abar)
+    t0 = int(schedule.t[above[0]]) if len(above) else schedule.T
     return t0 / schedule.T
 
 

@@ -48,6 +48,9 @@ def test_noise_strength_starts_where_the_schedule_reaches_the_noise_of_y():
         assert level[t0 - 1] >= 2 * sigma_y and (t0 == 1 or 2 * sigma_y > level[t0 - 2])  # the first step at or above y's level
         assert (t0 == 1) == (sigma_y == 0.003)
         assert len(warm_schedule(s, 1, noise_strength(s, sigma_y))) == 1
+    r = s.respace(50)  # a respaced schedule: one of its own steps
+    t0 = round(noise_strength(r, 0.025) * r.T)
+    assert t0 in r.t.tolist() and level[t0 - 1] >= 0.05 and level[int(r.t[r.t.tolist().index(t0) - 1]) - 1] < 0.05
     assert noise_strength(s, 0.0) == 1 / s.T  # noiseless y: the last step only
     assert noise_strength(s, 1e3) == 1.0  # above the schedule's top: the whole chain
     assert check_strength("Noise") == NOISE and check_strength("0.25") == 0.25
