@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import interval
+from .whole_photo import append_row
 
 FIELDS = ["image", "framing", "shift", "task", "method", "param", "psnr", "psnr_hole", "seconds"]
 TASKS = ("box", "gauss", "sr4", "denoise")
@@ -228,12 +229,7 @@ def main(argv=None) -> None:
                     row = {"image": f.name, "framing": framing, "shift": f"{shift[0]},{shift[1]}" if framing == "reframed" else "0,0",
                            "task": task, "method": method, "param": "" if method == "default" else value, "psnr": f"{psnr(p.x, est):.4f}", "psnr_hole": hole,
                            "seconds": f"{secs:.2f}"}
-                    new = not path.exists()
-                    with path.open("a", newline="") as fh:
-                        w = csv.DictWriter(fh, FIELDS)
-                        if new:
-                            w.writeheader()
-                        w.writerow(row)
+                    append_row(path, FIELDS, row)
                     rows.append(row)
                     print(f"{f.name} {framing} {task} {method}: {row['psnr']} dB {secs:.1f} s", flush=True)
     print(table(rows, classical))

@@ -51,6 +51,17 @@ from .metrics import interval
 FIELDS = ["image", "config", "psnr_hole", "ssim_hole", "lowpass_hole", "psnr_whole", "seconds", "megapixels"]
 
 
+def append_row(path: Path, fields: list[str], row: dict) -> None:
+    """Append one row to the CSV file `path` (its header first when the file is new): a rerun
+    skips what is there."""
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        w = csv.DictWriter(fh, fields)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
 def photos(root: Path, split: str) -> list[Path]:
     folder = root / "natural" / ("val" if split == "val" else "test/CBSD68")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
@@ -356,12 +367,7 @@ def main(argv=None) -> None:
             secs = time.perf_counter() - t0
             row = {"image": f.name, "config": spec, **scores(x, est, fill), "seconds": secs,
                    "megapixels": x.shape[0] * x.shape[1] / 1e6}
-            new = not path.exists()
-            with path.open("a", newline="") as fh:
-                w = csv.DictWriter(fh, FIELDS)
-                if new:
-                    w.writeheader()
-                w.writerow(row)
+            append_row(path, FIELDS, row)
             rows.append({k: str(v) for k, v in row.items()})
             if a.save:
                 (a.out / spec.replace(":", "_")).mkdir(exist_ok=True)
