@@ -64,7 +64,9 @@ def observation(command: str, clean: np.ndarray, seed: int = 0) -> tuple[np.ndar
     return np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8), kw
 
 
-def _call(command: str, y: np.ndarray, prior, steps: int, kw: dict) -> tuple[float, int]:
+def _call(command: str, y: np.ndarray, prior, steps: int, kw: dict, **options) -> tuple[float, int]:
+    """(seconds, network evaluations) of one restoration: one draw of a chain from noise by
+    default (the cost per evaluation), the command's defaults with `default=True`."""
     import restore
 
     nfe = [0]
@@ -72,17 +74,18 @@ def _call(command: str, y: np.ndarray, prior, steps: int, kw: dict) -> tuple[flo
           "inpaint": restore.inpaint}[command]
     args = (y, kw["mask"]) if command == "inpaint" else (y,)
     extra = {k: v for k, v in kw.items() if k != "mask"}
+    options = {} if options.pop("default", False) else {"strength": 1.0, "samples": 1, **options}
     t0 = time.perf_counter()
-    fn(*args, prior=prior, steps=steps, callback=lambda info: nfe.__setitem__(0, nfe[0] + 1), **extra)
+    fn(*args, prior=prior, steps=steps, callback=lambda info: nfe.__setitem__(0, nfe[0] + 1), **extra, **options)
     return time.perf_counter() - t0, nfe[0]
 
 
 def default_nfe(command: str, prior) -> int:
-    """NFE of the command at its default method and steps, counted on a small image."""
+    """NFE of the command at its defaults (steps, warm start, draws), counted on a small image."""
     from restore.api import DEFAULTS
 
     y, kw = observation(command, photo(0.0003))  # the count does not depend on the size
-    return _call(command, y, prior, DEFAULTS[command][1], kw)[1]
+    return _call(command, y, prior, DEFAULTS[command][1], kw, default=True)[1]
 
 
 def measure(command: str, prior, megapixels: float, steps_a: int, steps_b: int, target_mp: float,
