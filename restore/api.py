@@ -178,10 +178,11 @@ def estimate_noise(x: Tensor, patch: int = 7, max_patches: int = 40000) -> float
     Zhu & Heng (ICCV 2015). The covariance of the image's patch x patch x C patches has the noise
     variance as its smallest eigenvalues, where the image's own structure adds none; sorted in
     decreasing order, the tail whose mean first falls to its median is taken as that noise.
-    Measured on natural/val photos with noise of std 0.01 / 0.025 / 0.05 added: estimates within
-    0.0099-0.0126 / 0.0236-0.0255 / 0.0466-0.0498, where scikit-image's wavelet estimator
-    (estimate_sigma) gave 0.012-0.032 / 0.025-0.041 / 0.047-0.060 (it counts texture as noise);
-    CHANGELOG. Images with fewer than 3x as many patches as a patch has values fall back to it.
+    On 8 natural/val photos with noise of std 0.01 / 0.025 / 0.05 added it estimates 0.0098-0.0124
+    / 0.0235-0.0252 / 0.0464-0.0499, scikit-image's wavelet estimator (estimate_sigma) 0.012-0.032
+    / 0.025-0.041 / 0.047-0.060: it counts texture as noise (`python -m
+    restore.benchmarks.noise_estimate DATA`). Images with fewer than 3x as many patches as a patch
+    has values fall back to scikit-image's estimate.
     The patches are a regular subsample (every k-th row and column of positions), not random."""
     a = x.detach().double().cpu().permute(1, 2, 0).numpy()
     h, w, c = a.shape
@@ -324,21 +325,18 @@ def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch
     """The posterior mean and std (B, C', H, W), float64 on the CPU, of observations y in the
     prior's channels, restored through `command_operator(command, box=box, **task)`, on a pyramid
     of `levels` (`_check_levels`; 1: `solve` itself) whose every level runs the same warm chain."""
-    from restore.priors.tiling import TiledPrior, for_image
+    from restore.priors.tiling import for_image, runs_by_tiles
     from restore.solvers import coarse_to_fine
 
-    from .starts import NOISE, classical_estimate, is_warm, noise_strength, warm_schedule
+    from .starts import classical_estimate, is_warm, warm_chain
 
     operator = command_operator(command, box=box, **task)
     # a patch prior's draws run one call each: a call's draws share one random tile offset, and
     # estimates with other offsets average better (the denoising default's mean of 4: +0.14 dB on
     # natural/val, CHANGELOG); a prior that sees the whole image runs them as one batch
-    tiled = isinstance(for_image(p, operator.x_shape_of(tuple(y.shape))[-2:]), TiledPrior)
-    warm = is_warm(strength)
-    if strength == NOISE:  # where the schedule's noise equals y's
-        strength = noise_strength(p.schedule, sigma_y)
-    chain = warm_schedule(p.schedule, steps, strength)  # strength 1: the whole schedule, from noise
-    x_init = classical_estimate(command, operator, y, sigma_y) if warm else None
+    tiled = runs_by_tiles(p, operator.x_shape_of(tuple(y.shape))[-2:])
+    chain = warm_chain(p.schedule, steps, strength, sigma_y)  # strength 1: the whole schedule, from noise
+    x_init = classical_estimate(command, operator, y, sigma_y) if is_warm(strength) else None
     res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=workers),  # a patch prior runs by tiles on larger images
                          operator, y, method=resolve_method(method, operator), num_samples=samples, levels=levels,
                          steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
