@@ -126,7 +126,7 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     The prior is tiled when the image is larger than its training size (`for_image`); a gray image
     with an RGB prior is restored as RGB and averaged back, an RGB image with a gray prior channel
     by channel (`restore.api.to_prior_channels`)."""
-    from restore.starts import NOISE, check_strength, classical_estimate, is_warm, noise_strength, warm_schedule
+    from restore.starts import check_strength, classical_estimate, is_warm, warm_chain
 
     c = p.y.shape[1]
     pc = int(getattr(prior, "channels", None) or c)
@@ -137,9 +137,7 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     strength = check_strength(options.pop("strength", 1.0))
     steps, x_init = spec.steps, None
     if is_warm(strength):  # a warm start, as restore.api runs it
-        if strength == NOISE:
-            strength = noise_strength(model.schedule, float(p.sigma_y))
-        steps = warm_schedule(model.schedule, spec.steps, strength)
+        steps = warm_chain(model.schedule, spec.steps, strength, float(p.sigma_y))
         x_init = classical_estimate(COMMAND[p.task], p.operator, y, float(p.sigma_y))
     count = [0]
 

@@ -94,13 +94,15 @@ def defaults_of(python: str, cwd: Path) -> tuple[str, dict]:
     return version, defaults
 
 
-def nfe(default: list, T: int) -> int:
-    """Network evaluations of a default [method, steps, strength=1, samples=1]: its chain's steps
-    below t0 = round(strength T) (restore.starts.warm_schedule), times the draws ("noise": the
-    steps, which a default keeps below y's noise level)."""
+def nfe(default: list, schedule) -> int:
+    """Network evaluations of a default [method, steps, strength=1, samples=1]: the steps of its
+    chain (`restore.starts.warm_schedule` of the prior's schedule; "noise": the steps, which a
+    default keeps below y's noise level), times the draws."""
+    from restore.starts import warm_schedule
+
     steps, strength, samples = (list(default[1:]) + [1.0, 1])[:3]
-    t0 = T if isinstance(strength, str) else max(1, round(float(strength) * T))
-    return min(int(steps), t0) * int(samples)
+    n = int(steps) if isinstance(strength, str) else len(warm_schedule(schedule, int(steps), float(strength)))
+    return n * int(samples)
 
 
 def run(python: str, command: str, args: list[str], out: Path, extra: list[str]) -> tuple[float, float]:
@@ -153,7 +155,7 @@ def main(argv=None) -> None:
           "|---|---|---|---|---|---|---|---|---|---|")
     from restore.priors import load_prior
 
-    T = len(load_prior("natural").schedule)
+    schedule = load_prior("natural").schedule
     for cmd in a.commands.split(","):
         times: dict[int, list[float]] = {}
         rows = {}
@@ -167,7 +169,7 @@ def main(argv=None) -> None:
             d = defaults[cmd]
             if "--steps" in extra:
                 d = [d[0], int(extra[extra.index("--steps") + 1]), *d[2:]]
-            n = nfe(d, T)
+            n = nfe(d, schedule)
             secs = float(np.median(times[i]))
             gb, p = rows[i]
             warm = len(d) > 2 and (isinstance(d[2], str) or d[2] < 1)

@@ -350,10 +350,16 @@ def for_image(prior, hw, generator: torch.Generator | None = None, **tiling):
     `TiledPrior(prior, generator=generator, **tiling)` (a patch prior evaluated by tiles of its
     training size). An already tiled prior is returned unchanged. The one place this decision is
     made (benchmarks, the high-level API)."""
-    if isinstance(prior, TiledPrior):
-        return prior
-    size = getattr(prior, "image_size", None)
-    h, w = (int(v) for v in hw)
-    if size is None or (h <= int(size) and w <= int(size)):
+    if isinstance(prior, TiledPrior) or not runs_by_tiles(prior, hw):
         return prior
     return TiledPrior(prior, generator=generator, **tiling)
+
+
+def runs_by_tiles(prior, hw) -> bool:
+    """Whether `for_image` runs `prior` by tiles on an image of size hw = (H, W): a patch prior on
+    an image larger than its training size (or an already tiled prior)."""
+    if isinstance(prior, TiledPrior):
+        return True
+    size = getattr(prior, "image_size", None)
+    h, w = (int(v) for v in hw)
+    return size is not None and (h > int(size) or w > int(size))

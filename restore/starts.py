@@ -20,7 +20,7 @@ from torch import Tensor
 from restore.solvers.problem import DATA_TOL
 
 __all__ = ["ESTIMATES", "NOISE", "check_strength", "classical_estimate", "harmonic_fill", "hole_regions", "is_warm",
-           "noise_strength", "warm_schedule"]
+           "noise_strength", "warm_chain", "warm_schedule"]
 
 # what each command's warm start begins from (`classical_estimate`), in words, for --help
 ESTIMATES = {"inpaint": "harmonic fill", "sr": "back-projected bicubic", "deblur": "Tikhonov/Wiener deconvolution",
@@ -122,6 +122,11 @@ def noise_strength(schedule, sigma_y: float) -> float:
     above = torch.nonzero(level >= 2 * float(sigma_y)).reshape(-1)
     t0 = int(schedule.t[above[0]]) if len(above) else schedule.T
     return t0 / schedule.T
+
+
+def warm_chain(schedule, steps: int, strength, sigma_y: float):
+    """`warm_schedule` of a checked strength, NOISE made the number `noise_strength` gives for y's level."""
+    return warm_schedule(schedule, steps, noise_strength(schedule, sigma_y) if strength == NOISE else strength)
 
 
 def warm_schedule(schedule, steps: int, strength: float):

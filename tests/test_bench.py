@@ -413,9 +413,10 @@ def test_a_failing_solver_gives_failed_rows_and_the_suite_goes_on(tmp_path, imag
 def test_speed_suite_counts_each_versions_network_evaluations(tmp_path):
     from restore.benchmarks import speed_suite
 
-    assert speed_suite.nfe(["ddrm", 50], 1000) == 50  # an old checkout's (method, steps)
-    assert speed_suite.nfe(["ddrm", 15, 0.1, 1], 1000) == 15
-    assert speed_suite.nfe(["ddrm", 15, 0.01, 2], 1000) == 20  # t0 = 10 leaves 10 steps, two draws
+    T1000 = linear_schedule(1000)
+    assert speed_suite.nfe(["ddrm", 50], T1000) == 50  # an old checkout's (method, steps)
+    assert speed_suite.nfe(["ddrm", 15, 0.1, 1], T1000) == 15
+    assert speed_suite.nfe(["ddrm", 15, 0.01, 2], T1000) == 20  # t0 = 10 leaves 10 steps, two draws
     clean, name = speed_suite.photo(None, 66)
     assert clean.shape == (64, 64, 3) and name == "astronaut"  # sides cut to multiples of 4 for x4 sr
     args, fill = speed_suite.inputs(tmp_path, clean, name)
