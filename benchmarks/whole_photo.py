@@ -172,6 +172,11 @@ def parse_config(spec: str) -> dict:
     return cfg if len(parts) == 4 else {**cfg, "levels": int(parts[4])}
 
 
+def sr_photo(x: np.ndarray, scale: int = 4) -> np.ndarray:
+    """The photo (H, W, ...) as x4 super-resolution restores it: sides cut to multiples of the scale."""
+    return x[: x.shape[0] // scale * scale, : x.shape[1] // scale * scale]
+
+
 def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4, workers: int | None = None) -> np.ndarray:
     """SR x4 of the photo's bicubic (antialiased) downsampling through the same operator the
     command line inverts, saved as 8 bits; `bicubic` interpolates, `backprojection` is the
@@ -296,8 +301,8 @@ def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: fl
     rows = []
     for f in files:
         x = np.asarray(Image.open(f).convert("RGB"))
-        if task == "sr4":  # the photo as restored: sides cut to multiples of 4
-            x = x[: x.shape[0] // 4 * 4, : x.shape[1] // 4 * 4]
+        if task == "sr4":
+            x = sr_photo(x)
         fill = fill_mask(task, f.name, *x.shape[:2], masks) if task in FILLS else np.zeros(x.shape[:2], bool)
         cols = [np.where(fill[..., None], 128, x).astype(np.uint8)]
         cols += [np.asarray(Image.open(out / c.replace(":", "_") / (f.stem + ".png"))) for c in configs]
@@ -350,7 +355,7 @@ def main(argv=None) -> None:
     for f in photos(a.data_root, a.split)[: a.images]:
         x = np.asarray(Image.open(f).convert("RGB")).astype(np.float64) / 255
         if a.task == "sr4":
-            x = x[: x.shape[0] // 4 * 4, : x.shape[1] // 4 * 4]
+            x = sr_photo(x)
         fill = fill_mask(a.task, f.name, *x.shape[:2], masks)
         label = f"{f.name} ({freeform(f.name, *x.shape[:2], masks)[1]})" if masks else f.name
         p = degrade(x, a.task, a.sigma, f.name) if a.task in DEGRADATIONS else None
