@@ -203,21 +203,25 @@ class Strength(click.ParamType):
 def restoration_options(command):
     """The options every restoration command shares, one per line in --help, with the command's
     default method and steps."""
-    from restore.api import DEFAULT_PRECISION, DEFAULT_PRIOR, DEFAULTS
+    from restore.api import DEFAULT_PRECISION, DEFAULT_PRIOR, DEFAULTS, TILED_DEFAULTS
     from restore.solvers import METHODS
     from restore.starts import ESTIMATES
 
-    method, steps, strength, samples = DEFAULTS[command]
+    def shown(field):  # the default in --help: one value, or the photo's (by tiles) and the whole image's
+        a, b = (getattr(d[command], field) for d in (TILED_DEFAULTS, DEFAULTS))
+        return f"[default: {a}]" if a == b else f"[default: {a} where the prior runs by tiles (photos), {b} where it sees the whole image]"
+
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
         click.option("--prior", default=DEFAULT_PRIOR, help="Shipped prior name (restore priors) or a checkpoint path."),
-        click.option("--method", default=method, type=click.Choice(["auto", *sorted(METHODS)]),
-                     help="Solver (docs/solvers.md); auto: ddrm where the operator has an SVD, else pigdm."),
-        click.option("--steps", default=steps, type=int, help="Reverse steps (network evaluations; repaint: more)."),
-        click.option("--strength", default=strength, type=Strength(),
+        click.option("--method", default=None, type=click.Choice(["auto", *sorted(METHODS)]),
+                     help="Solver (docs/solvers.md); auto: ddrm where the operator has an SVD, else pigdm. " + shown("method")),
+        click.option("--steps", default=None, type=click.IntRange(1),
+                     help="Reverse steps (network evaluations; repaint: more). " + shown("steps")),
+        click.option("--strength", default=None, type=Strength(),
                      help="Warm start: the chain starts at strength x T from a classical estimate "
                           f"({ESTIMATES[command]}); 1: from pure noise; noise: where the schedule's noise "
-                          "equals the image's (one step: the posterior mean).", show_default=True),
+                          "equals the image's (one step: the posterior mean). " + shown("strength")),
         click.option("--sigma-y", default=None, type=float, help="Noise std on [0, 1] (0.05 = 12.75/255) [default: estimated]."),
         click.option("--seed", default=0, help="Random seed."),
         click.option("--device", default="auto", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="Device."),
@@ -227,7 +231,8 @@ def restoration_options(command):
         click.option("--workers", default=0, type=click.IntRange(0),
                      help="Processes the network's tiles are split across (0: every core on a CPU, 1 on a GPU; "
                           "the result does not depend on it)."),
-        click.option("--samples", default=samples, help="Posterior draws; the output is their mean (1: one draw)."),
+        click.option("--samples", default=None, type=click.IntRange(1),
+                     help="Posterior draws; the output is their mean (1: one draw). " + shown("samples")),
         click.option("--uncertainty", default=None, type=click.Path(), help="Write the per-pixel std as a heat-map PNG."),
         click.option("--degrade", is_flag=True, help="First synthesise the observation from a clean image (saved beside the output)."),
         click.option("--overwrite", is_flag=True, help="Allow replacing existing files."),
@@ -256,10 +261,10 @@ def _run(command, inputs, **kw):
 
     from restore.files import restore_files
 
-    total = None if kw["method"] == "repaint" else kw["steps"]  # the options' defaults are the command's
     bars = []  # created at the first network evaluation, so a bad input prints only its error
 
-    def progress(info):
+    def progress(info):  # one bar per chain; repaint's evaluations outnumber its steps
+        total = None if kw["method"] == "repaint" else info["steps"]
         if not bars or bars[-1].n == total:
             if bars:
                 bars[-1].close()

@@ -91,20 +91,21 @@ SWEEPS = {"digits": ("ddrm", "dps"), "faces": ("pigdm", "ddrm"), "natural": ("pi
 SOLVERS = ("ddnm", "ddnm_plus", "pigdm", "diffpir", "dps", "ddrm")
 
 
-def full_methods(sweep: tuple[str, str]) -> tuple[tuple[str, ...], dict]:
+def full_methods(sweep: tuple[str, str], prior: str | None = None) -> tuple[tuple[str, ...], dict]:
     """The full suite's diffusion specs for a prior whose two best solvers are `sweep`: those two at
     20/50/100 steps, every other solver at 50 (RePaint at 20: 110 NFE), and the mean of draws of the
     first sweep solver that applies: 8 draws where the posterior is widest (box inpainting,
     denoising), 4 elsewhere; at 50 steps, 100 on random inpainting (faces/val: the mean of 4 Pi-GDM
     draws gains 0.8 dB from 50 to 100 steps there: benchmarks/val-random/results.md), and the
-    command line's default for each task (`methods.default_spec`) where the list lacks it."""
+    command line's default for each task on `prior`'s images (`methods.default_spec`) where the
+    list lacks it."""
     methods = (*(f"{m}:50" for m in SOLVERS if m not in sweep), "repaint:20",
                *(f"{m}:{k}" for m in sweep for k in (20, 50, 100)))
     extra = {}
     for task in TASKS:
         m = sweep[1] if sweep[0] == "ddrm" and task in NO_SVD_TASKS else sweep[0]
         extra[task] = (f"{m}:{100 if task == 'random' else 50}:mean{8 if task in ('box', 'denoise') else 4}",)
-        d = default_spec(task)  # the command line's default, when the list lacks it (a warm start)
+        d = default_spec(task, prior)  # the command line's default, when the list lacks it (a warm start)
         if d not in methods:
             extra[task] += (d,)
     return methods, extra
@@ -124,7 +125,7 @@ SUITES = {
     "full": Suite("full", priors=("digits", "faces", "natural"), tasks=TASKS, images=8,
                   crops={"natural": 128, "sr:natural": 128, "faces": 0, "digits": 0},
                   methods=full_methods(SWEEPS["digits"])[0], extra=full_methods(SWEEPS["digits"])[1],
-                  by_prior={name: full_methods(sweep) for name, sweep in SWEEPS.items()},
+                  by_prior={name: full_methods(sweep, name) for name, sweep in SWEEPS.items()},
                   sigmas=(SIGMA_Y, 0.0), denoise_sigmas=(SIGMA_Y, 0.1), grid_images=2, tune_images=8),
 }
 

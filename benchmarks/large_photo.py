@@ -64,7 +64,7 @@ def observation(command: str, clean: np.ndarray, seed: int = 0) -> tuple[np.ndar
     return np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8), kw
 
 
-def _call(command: str, y: np.ndarray, prior, steps: int, kw: dict, **options) -> tuple[float, int]:
+def _call(command: str, y: np.ndarray, prior, steps: int | None, kw: dict, **options) -> tuple[float, int]:
     """(seconds, network evaluations) of one restoration: one draw of a chain from noise by
     default (the cost per evaluation), the command's defaults with `default=True`."""
     import restore
@@ -81,17 +81,17 @@ def _call(command: str, y: np.ndarray, prior, steps: int, kw: dict, **options) -
 
 
 def default_nfe(command: str, prior) -> int:
-    """NFE of the command at its defaults (steps, warm start, draws), counted on a small image."""
-    from restore.api import DEFAULTS
-
-    y, kw = observation(command, photo(0.0003))  # the count does not depend on the size
-    return _call(command, y, prior, DEFAULTS[command][1], kw, default=True)[1]
+    """NFE of the command at its defaults for a photo (steps, warm start, draws), counted on a small
+    one (the count does not depend on the size, as long as the prior runs by tiles)."""
+    y, kw = observation(command, photo(0.005))  # about 70 x 70: larger than a patch prior's 32
+    return _call(command, y, prior, None, kw, default=True)[1]
 
 
 def measure(command: str, prior, megapixels: float, steps_a: int, steps_b: int, target_mp: float,
             repeats: int = 2) -> dict:
-    from restore.api import DEFAULTS
+    from restore.api import default
 
+    d = default(command, True)  # a photo: the prior runs by tiles
     y, kw = observation(command, photo(megapixels))
     out_mp = y.shape[0] * y.shape[1] * (kw.get("scale", 1) ** 2) / 1e6  # the restored image's size
     runs = [(_call(command, y, prior, steps_a, kw), _call(command, y, prior, steps_b, kw)) for _ in range(repeats)]
@@ -101,7 +101,7 @@ def measure(command: str, prior, megapixels: float, steps_a: int, steps_b: int, 
     overhead = max(0.0, ta - na * per_nfe)
     n_default = default_nfe(command, prior)
     s_mp_nfe = per_nfe / out_mp
-    return {"command": command, "method": DEFAULTS[command][0], "default_steps": DEFAULTS[command][1],
+    return {"command": command, "method": d.method, "default_steps": d.steps,
             "default_nfe": n_default, "megapixels": round(out_mp, 3), "runs": [[steps_a, na, round(ta, 2)],
                                                                              [steps_b, nb, round(tb, 2)]],
             "s_per_mp_nfe": round(s_mp_nfe, 4), "overhead_s_per_mp": round(overhead / out_mp, 3),

@@ -94,15 +94,20 @@ def spec_text(spec: MethodSpec) -> str:
     return f"{spec.name}:{spec.steps}{opts}" + (f":mean{spec.samples}" if spec.samples > 1 else "")
 
 
-def default_spec(task: str) -> str:
-    """The command line's default configuration for `task` (`restore.api.DEFAULTS`, "auto" resolved
-    on the task's operator) as a spec text, e.g. `ddrm:15:strength=0.1` for box inpainting."""
-    from restore.api import DEFAULTS, resolve_method
+# the shipped patch prior (32-px training crops): every suite's crops of it (64-128 px) run by tiles
+TILED_PRIORS = ("natural",)
+
+
+def default_spec(task: str, prior: str | None = None) -> str:
+    """The command line's default configuration for `task` on the suites' images of `prior`
+    (`restore.api.default`: by tiles for TILED_PRIORS; "auto" resolved on the task's operator) as a
+    spec text, e.g. `ddrm:15:strength=0.1` for box inpainting."""
+    from restore.api import default, resolve_method
     from restore.starts import is_warm
 
     from .tasks import make_problem
 
-    d = DEFAULTS[COMMAND[task]]
+    d = default(COMMAND[task], prior in TILED_PRIORS)
     p = make_problem(task, torch.zeros(1, 64, 64), 0.0, seed=0, image_id="default",
                      levin=[torch.eye(9, dtype=torch.float64) / 9] * 8)  # a diagonal streak: no SVD
     opts = {"strength": d.strength} if is_warm(d.strength) else {}

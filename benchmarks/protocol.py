@@ -102,7 +102,7 @@ def choose(val_rows: list[dict]) -> dict:
                 fams[f] = m
         classical = fams.pop("classical", None)
         best = max(sorted(fams.values()), key=lambda m: means[m], default=None)
-        out[key] = {"families": fams, "best": best, "classical": classical, "default": default_spec(key[1]),
+        out[key] = {"families": fams, "best": best, "classical": classical, "default": default_spec(key[1], key[0]),
                     "val": means}
     return out
 

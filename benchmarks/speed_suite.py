@@ -16,8 +16,8 @@ observation saved as 8 bits. The noise level is left to the command (estimated),
 
 --python (repeatable) times other checkouts' interpreters too (e.g. an old commit's venv): the
 versions run interleaved, command by command and repeat by repeat, so their ratio comes from one
-run on one machine load. Each version's NFE comes from its own `restore.api.DEFAULTS`. Needs no
-data folder.
+run on one machine load. Each version's NFE comes from its own defaults for a photo the prior
+runs by tiles (`restore.api.TILED_DEFAULTS`; DEFAULTS in versions without it). Needs no data folder.
 """
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def defaults_of(python: str, cwd: Path) -> tuple[str, dict]:
     (run in `cwd`, outside any checkout: python puts the working folder first on its path)."""
     code = ("import json, os, subprocess, restore.api as a; d = os.path.dirname(os.path.dirname(a.__file__)); "
             "v = subprocess.run(['git', '-C', d, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True)"
-            ".stdout.strip() or d; print(json.dumps([v, {k: list(x) for k, x in a.DEFAULTS.items()}]))")
+            ".stdout.strip() or d; t = getattr(a, 'TILED_DEFAULTS', a.DEFAULTS); "
+            "print(json.dumps([v, {k: list(x) for k, x in t.items()}]))")
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, cwd=cwd).stdout
     version, defaults = json.loads(out.strip().splitlines()[-1])
     return version, defaults

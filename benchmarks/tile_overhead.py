@@ -38,7 +38,7 @@ def _best(fns: dict, repeats: int) -> dict:
 
 
 def main(argv=None) -> None:
-    from restore.api import DEFAULTS, restore_image
+    from restore.api import TILED_DEFAULTS, restore_image
     from restore.benchmarks.large_photo import astronaut
     from restore.priors import load_prior
     from restore.priors.ddpm import with_precision
@@ -113,7 +113,7 @@ def main(argv=None) -> None:
                 return count[0]
 
             n_a, n_b = step(steps=a.steps_a), step(steps=a.steps_b)
-            name = f"{cmd}: solver step ({DEFAULTS[cmd].method}), {prec}"
+            name = f"{cmd}: solver step ({TILED_DEFAULTS[cmd].method}), {prec}"
             fns[name + " a"] = lambda f=step: f(steps=a.steps_a)
             fns[name + " b"] = lambda f=step: f(steps=a.steps_b)
             nfe[name] = n_b - n_a

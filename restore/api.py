@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "COMMANDS", "DEFAULTS", "Default", "command_operator",
+__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "COMMANDS", "DEFAULTS", "TILED_DEFAULTS", "Default",
+           "default", "command_operator",
            "estimate_noise", "noise_level", "parse_kernel", "resolve_method", "to_prior_channels", "from_prior_channels",
            "restore_image", "restore_batch"]
 
@@ -38,12 +39,25 @@ class Default(NamedTuple):
 
 # Chosen on val splits only, by one rule (benchmarks/RESULTS.md, "How the defaults were chosen"):
 # among the candidates scored on natural/val whole photos, the best mean PSNR within 15 network
-# evaluations per image (steps x samples), then the cheapest within 0.05 dB of it; not a candidate
-# that loses more than 0.5 dB to the earlier default on faces/val or digits/val (sr and deblur
-# keep theirs). "auto": DDRM where the operator has a cheap SVD (masks, separable blurs,
-# downsampling), Pi-GDM otherwise.
+# evaluations per image (steps x samples), then the cheapest within 0.05 dB of it. Those picks are
+# TILED_DEFAULTS, for a patch prior run by tiles on a photo larger than its training size (the
+# natural prior on any real photo). A prior that sees the whole image (faces, digits at their own
+# size) takes them too, unless one loses more than 0.5 dB to the earlier default on faces/val or
+# digits/val: sr and deblur keep 50 steps from noise there (DEFAULTS). "auto": DDRM where the
+# operator has a cheap SVD (masks, separable blurs, downsampling), Pi-GDM otherwise.
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
+TILED_DEFAULTS = {**DEFAULTS, "deblur": Default("auto", 15, 0.2), "sr": Default("ddrm", 15, 0.1)}
+
+
+def default(command: str, by_tiles: bool) -> Default:
+    """The command's defaults: TILED_DEFAULTS where a patch prior runs by tiles
+    (`restore.priors.tiling.runs_by_tiles`), DEFAULTS where the prior sees the whole image."""
+    if command not in DEFAULTS:
+        raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
+    return (TILED_DEFAULTS if by_tiles else DEFAULTS)[command]
+
+
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
 DEFAULT_MARGIN = 32
 DEFAULT_PRIOR = "natural"
@@ -300,14 +314,21 @@ def command_operator(command: str, *, observed: Tensor | None = None, kernel: Te
     raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
 
 
-def _options(command: str, method, steps, strength, samples) -> tuple[str, int, float | str, int]:
-    """method, steps, strength (checked: a number or "noise") and samples, the command's defaults where None."""
+def _options(command: str, by_tiles: bool, method, steps, strength, samples) -> tuple[str, int, float | str, int]:
+    """method, steps, strength (checked: a number or "noise") and samples, where None the command's
+    defaults (`default(command, by_tiles)`)."""
     from .starts import check_strength
 
-    default = DEFAULTS[command]
-    return (method or default.method, int(steps or default.steps),
-            check_strength(default.strength if strength is None else strength),
-            default.samples if samples is None else int(samples))
+    d = default(command, by_tiles)
+    return (method or d.method, int(steps or d.steps), check_strength(d.strength if strength is None else strength),
+            d.samples if samples is None else int(samples))
+
+
+def _by_tiles(p, command: str, task: dict, y: Tensor) -> bool:
+    """Whether the prior runs by tiles on the image the command restores from observations y (B, C, H, W)."""
+    from restore.priors.tiling import runs_by_tiles
+
+    return runs_by_tiles(p, command_operator(command, **task).x_shape_of(tuple(y.shape))[-2:])
 
 
 def _workers(p, workers: int | None) -> int:
@@ -337,6 +358,8 @@ def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch
     tiled = runs_by_tiles(p, operator.x_shape_of(tuple(y.shape))[-2:])
     chain = warm_chain(p.schedule, steps, strength, sigma_y)  # strength 1: the whole schedule, from noise
     x_init = classical_estimate(command, operator, y, sigma_y) if is_warm(strength) else None
+    if callback is not None:  # each call also says the chain's length (a progress bar's total)
+        report, callback = callback, lambda info: report({**info, "steps": len(chain)})
     res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=workers),  # a patch prior runs by tiles on larger images
                          operator, y, method=resolve_method(method, operator), num_samples=samples, levels=levels,
                          steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
@@ -388,15 +411,20 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     crop restored first at 1/2^(levels-1) of its size (fewer levels where a coarser one would fit in
     the prior's window), then at each finer scale from the coarser result, every level by the
     same warm chain (strength < 1; inpaint and denoise only); 1: at the image's own scale."""
+    from .starts import check_strength
+
     im = _load(image)
-    method, steps, strength, samples = _options(command, method, steps, strength, samples)
-    levels = _check_levels(levels, strength)
+    if strength is not None:
+        check_strength(strength)  # before the prior loads
     p = _prior(prior, device, precision)
     workers = _workers(p, workers)
     sigma_y = noise_level(im, sigma_y)
     c = im.x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y_all = to_prior_channels(im.x[None], pc).to(torch.float32)
+    method, steps, strength, samples = _options(command, _by_tiles(p, command, task, y_all), method, steps, strength,
+                                                samples)
+    levels = _check_levels(levels, strength)
     g = torch.Generator().manual_seed(int(seed))
     mean = std = None
     for box in regions or [None]:
@@ -435,13 +463,18 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
     noise = {noise_level(im, sigma_y) for im in ims}
     if len(noise) > 1:
         raise ValueError("the images' estimated noise levels differ: give one sigma_y for the batch")
-    method, steps, strength, samples = _options(command, method, steps, strength, samples)
-    levels = _check_levels(levels, strength)
+    from .starts import check_strength
+
+    if strength is not None:
+        check_strength(strength)  # before the prior loads
     p = _prior(prior, device, precision)
     workers = _workers(p, workers)
     c = ims[0].x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y = to_prior_channels(torch.stack([im.x for im in ims]), pc).to(torch.float32)
+    method, steps, strength, samples = _options(command, _by_tiles(p, command, task, y), method, steps, strength,
+                                                samples)
+    levels = _check_levels(levels, strength)
     g = torch.Generator().manual_seed(int(seed))
     mean, std = (from_prior_channels(v, c, pc) for v in _solve(p, command, task, y, None, noise.pop(), g, method,
                                                                steps, strength, samples, levels, callback, workers,

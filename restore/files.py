@@ -202,8 +202,9 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     this process (default: `process_shard()`); skip_existing: a file whose outputs all exist is
     not restored (default: when world > 1); overwrite: they are replaced."""
     task = dict(task or {})
-    samples = int(api.DEFAULTS[command].samples if options.get("samples") is None else options["samples"])
-    options["samples"] = samples
+    # the draws held at once (the --max-pixels check): the most either of the command's defaults takes
+    samples = int(max(api.default(command, t).samples for t in (False, True)) if options.get("samples") is None
+                  else options["samples"])
     rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
     if skip_existing is None:
         skip_existing = world > 1 and not overwrite
@@ -267,10 +268,9 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     options["workers"] = workers = api._workers(prior, options.get("workers") or None)  # 0: the default
     if workers > 1 and prior.device.type == "cpu":
         torch.set_num_threads(1)  # the cores go to the tile workers: one thread here (benchmarks/cores.py)
-        size = getattr(prior, "image_size", None)
-        if size and any(max(shape[-2:]) * scale > int(size) for shape in shapes):  # it will run by tiles
-            from restore.priors.tiling import start_workers
+        from restore.priors.tiling import runs_by_tiles, start_workers
 
+        if any(runs_by_tiles(prior, (shape[-2] * scale, shape[-1] * scale)) for shape in shapes):
             start_workers(prior, workers)  # forked now, before a restoration's buffers exist
     written = []
     for g in todo:
