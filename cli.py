@@ -231,6 +231,10 @@ def restoration_options(command):
         click.option("--workers", default=0, type=click.IntRange(0),
                      help="Processes the network's tiles are split across (0: every core on a CPU, 1 on a GPU; "
                           "the result does not depend on it)."),
+        click.option("--split-tiles", is_flag=True,
+                     help="Under torchrun with several processes: every process restores every input, sharing out "
+                          "the tiles of each network evaluation (one large photo on many processes or GPUs); rank 0 "
+                          "writes. The result does not depend on it. Default: the inputs are shared out instead."),
         click.option("--samples", default=None, type=click.IntRange(1),
                      help="Posterior draws; the output is their mean (1: one draw). " + shown("samples")),
         click.option("--uncertainty", default=None, type=click.Path(), help="Write the per-pixel std as a heat-map PNG."),

@@ -39,6 +39,15 @@ one intra-op thread; one pool lives at a time (a call with another network or pr
 it; `shutdown_workers()` stops it). The tiles, the batches and the network's arithmetic are the same as in one
 process (a network's output does not depend on its thread count), so the numbers are too. A call
 that records a gradient, or runs on another device, evaluates in-process.
+
+Ranks (`ranks`: True for torch.distributed's default process group, or a group; every rank of it
+runs the same chain, with the same seed): the same whole batches are shared out again, rank r of W
+taking batches r nb // W .. (r + 1) nb // W - 1 of the nb of a call (`tile_share`; through its own
+`workers` when it has them); the tiles are cut from the group's first rank's x_t (broadcast), and
+each rank's tile eps are gathered into every rank's result (all_gather; on the CPU for a gloo group,
+on the tensors' device otherwise). The same tiles in the same batches: the numbers of one process,
+which the first rank's result keeps even if another's chain drifts (GPUs, mixed machines). A call
+that records a gradient, or has a single batch, evaluates every tile on every rank.
 """
 from __future__ import annotations
 
@@ -55,7 +64,8 @@ from restore.operators.padding import extend_index
 from .ddpm import with_precision
 from .schedule import time_index
 
-__all__ = ["TiledPrior", "for_image", "tile_index", "default_workers", "start_workers", "shutdown_workers"]
+__all__ = ["TiledPrior", "for_image", "tile_index", "tile_share", "process_group", "default_workers",
+           "start_workers", "shutdown_workers"]
 
 BOUNDARIES = ("reflect", "wrap", "zeros")
 
@@ -130,6 +140,26 @@ def shutdown_workers() -> None:
     _POOLS.clear()
 
 
+def tile_share(n: int, batch: int, rank: int, world: int) -> tuple[int, int]:
+    """The tiles [lo, hi) of a call's n that rank `rank` of `world` evaluates: whole batches of
+    `batch` (they start where one process's do), rank r taking batches r nb // world .. (r + 1)
+    nb // world - 1 of the nb = ceil(n / batch); the shares cover 0..n once, in rank order."""
+    nb = -(-int(n) // int(batch))
+    return min(n, rank * nb // world * batch), min(n, (rank + 1) * nb // world * batch)
+
+
+def process_group(ranks):
+    """The process group `ranks` names (True: the default one), checked initialised; None for False."""
+    if ranks is None or ranks is False:
+        return None
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        raise ValueError("splitting the tiles across ranks needs an initialised torch.distributed process "
+                         "group (torch.distributed.init_process_group, in every process torchrun starts)")
+    return dist.group.WORLD if ranks is True else ranks
+
+
 def tile_index(n: int, start: int, length: int, boundary: str) -> Tensor:
     """Source index of positions start .. start + length - 1 of a length-n axis extended by
     `boundary` (n stands for a zero, "zeros" only); reflect repeats over as many periods as needed."""
@@ -148,12 +178,15 @@ class TiledPrior:
     batch; module docstring); precision: the network forward's precision ("fp32", "bf16", "fp16";
     None: the prior's own; `restore.priors.ddpm.with_precision`). The wrapped prior stays
     `self.prior`; only the attributes defined here are forwarded to it. workers: processes the tile
-    batches are split across on a CPU (module docstring; 1: in this process).
+    batches are split across on a CPU (module docstring; 1: in this process). ranks: False, or True
+    (torch.distributed's default process group) or a process group whose ranks share the tile
+    batches of every call (module docstring; it must be initialised).
     """
 
     def __init__(self, prior, tile: int | None = None, overlap: int = 0, batch: int = 16,
                  generator: torch.Generator | None = None, *, boundary: str = "reflect",
-                 checkpoint: bool = True, keep: int = 256, precision: str | None = None, workers: int = 1):
+                 checkpoint: bool = True, keep: int = 256, precision: str | None = None, workers: int = 1,
+                 ranks=False):
         tile = tile if tile is not None else getattr(prior, "image_size", None)
         if tile is None:
             raise ValueError("tile is required when the prior has no image_size")
@@ -175,6 +208,7 @@ class TiledPrior:
         self.prior, self.tile, self.overlap, self.batch = prior, tile, overlap, batch
         self.generator, self.boundary, self.checkpoint = generator, boundary, bool(checkpoint)
         self.keep, self.workers = int(keep), int(workers)
+        self.group = process_group(ranks)
         self.clip = bool(getattr(prior, "clip", True))
         self.last_offset: tuple[int, int] | None = None  # (oy, ox) of the latest eps call
 
@@ -252,6 +286,11 @@ class TiledPrior:
         self.last_offset = (oy, ox)
         ny, nx = self.tiles_for(h, w, (oy, ox))
         k, ov, core = self.tile, self.overlap, self.core
+        record = torch.is_grad_enabled() and (x_t.requires_grad or any(
+            p.requires_grad for p in getattr(self.net, "parameters", lambda: [])()))
+        split = not record and self._world() > 1 and b * ny * nx > self.batch
+        if split:
+            x_t = self._from_first_rank(x_t)
         ih = tile_index(h, -oy - ov, ny * core + 2 * ov, self.boundary).to(x_t.device)
         iw = tile_index(w, -ox - ov, nx * core + 2 * ov, self.boundary).to(x_t.device)
         xp = x_t
@@ -259,8 +298,8 @@ class TiledPrior:
             xp = torch.nn.functional.pad(xp, (0, 1, 0, 1))
         xp = xp.index_select(2, ih).index_select(3, iw)  # (B, C, ny core + 2 ov, nx core + 2 ov)
         tiles = xp.unfold(2, k, core).unfold(3, k, core)  # (B, C, ny, nx, k, k)
-        record = torch.is_grad_enabled() and (x_t.requires_grad or any(
-            p.requires_grad for p in getattr(self.net, "parameters", lambda: [])()))
+        if split:
+            return self._eps_ranks(tiles, t)[..., oy : oy + h, ox : ox + w]
         if not record:
             return self._eps_lean(tiles, t)[..., oy : oy + h, ox : ox + w]
         tiles = tiles.permute(0, 2, 3, 1, 4, 5).reshape(b * ny * nx, c, k, k)
@@ -287,51 +326,106 @@ class TiledPrior:
         (not a copy of every tile, their outputs and their concatenation, as the recorded path).
         Same tiles, same batches, same order: the same numbers."""
         b, _, ny, nx, _, _ = view.shape
-        ov, core, n = self.overlap, self.core, b * ny * nx
-        out = grid = None
-        nb = -(-n // self.batch)
-        if self.workers > 1 and nb > 1 and view.device.type == "cpu" and type(self)._eval is TiledPrior._eval:
-            return self._eps_workers(view, t)
-        for s in range(0, n, self.batch):
-            idx = torch.arange(s, min(s + self.batch, n), device=view.device)
-            bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
-            e = self._eval(view[bi, :, yi, xi], t[bi])[..., ov : ov + core, ov : ov + core]  # (m, C', core, core)
-            if out is None:
-                out = e.new_empty((b, e.shape[1], ny * core, nx * core))
-                grid = out.view(b, e.shape[1], ny, core, nx, core)
-            grid[bi, :, yi, :, xi, :] = e
-        return out
+        put, result = self._into_result(b, ny, nx)
+        self._run_tiles(view, t, 0, b * ny * nx, put)
+        return result()
 
-    def _eps_workers(self, view: Tensor, t: Tensor) -> Tensor:
-        """`_eps_lean` with the tile batches split across `workers` processes: jobs of whole
+    def _into_result(self, b: int, ny: int, nx: int):
+        """(put, result): put(idx, e) writes the cores e (m, C', core, core) of tiles idx (indices
+        into the B x ny x nx list) into the result (B, C', ny core, nx core), made at the first put
+        in e's dtype and device; result() gives it."""
+        core, box = self.core, {}
+
+        def put(idx: Tensor, e: Tensor) -> None:
+            if not box:
+                box["out"] = e.new_empty((b, e.shape[1], ny * core, nx * core))
+                box["grid"] = box["out"].view(b, e.shape[1], ny, core, nx, core)
+            idx = idx.to(e.device)
+            box["grid"][idx // (ny * nx), :, (idx // nx) % ny, :, idx % nx, :] = e
+
+        return put, lambda: box["out"]
+
+    def _run_tiles(self, view: Tensor, t: Tensor, lo: int, hi: int, put) -> None:
+        """Evaluate tiles lo..hi-1 (lo: a batch's start) in whole batches of `batch`, handing each
+        batch's cores to put(idx, e): in this process, or across `workers` (`_run_workers`)."""
+        _, _, ny, nx, _, _ = view.shape
+        ov, core = self.overlap, self.core
+        if (self.workers > 1 and hi - lo > self.batch and view.device.type == "cpu"
+                and type(self)._eval is TiledPrior._eval):
+            return self._run_workers(view, t, lo, hi, put)
+        for s in range(lo, hi, self.batch):
+            idx = torch.arange(s, min(s + self.batch, hi), device=view.device)
+            bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
+            put(idx, self._eval(view[bi, :, yi, xi], t[bi])[..., ov : ov + core, ov : ov + core])
+
+    def _run_workers(self, view: Tensor, t: Tensor, lo: int, hi: int, put) -> None:
+        """`_run_tiles` with the tile batches split across `workers` processes: jobs of whole
         batches, at most two per worker in flight (memory: a few jobs of tiles, not all of them)."""
-        b, _, ny, nx, _, _ = view.shape
-        ov, core, n = self.overlap, self.core, b * ny * nx
-        nb = -(-n // self.batch)
+        _, _, ny, nx, _, _ = view.shape
+        ov, core = self.overlap, self.core
+        nb = -(-(hi - lo) // self.batch)
         per_job = self.batch * max(1, min(8, -(-nb // (2 * self.workers))))  # whole batches
         ex = _pool(self.prior, self.workers)
-        out = grid = None
         pending: list = []
 
         def collect():
-            nonlocal out, grid
             idx, fut = pending.pop(0)
-            bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
-            e = fut.result()[..., ov : ov + core, ov : ov + core]
-            if out is None:
-                out = e.new_empty((b, e.shape[1], ny * core, nx * core))
-                grid = out.view(b, e.shape[1], ny, core, nx, core)
-            grid[bi, :, yi, :, xi, :] = e
+            put(idx, fut.result()[..., ov : ov + core, ov : ov + core])
 
-        for s in range(0, n, per_job):
-            idx = torch.arange(s, min(s + per_job, n))
+        for s in range(lo, hi, per_job):
+            idx = torch.arange(s, min(s + per_job, hi))
             bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
             pending.append((idx, ex.submit(_worker_eps, view[bi, :, yi, xi].contiguous(), t[bi], self.batch)))
             if len(pending) >= 2 * self.workers:
                 collect()
         while pending:
             collect()
-        return out
+
+    def _world(self) -> int:
+        import torch.distributed as dist
+
+        return 1 if self.group is None else dist.get_world_size(self.group)
+
+    def _comm_device(self, device: torch.device) -> torch.device:
+        """Where the collectives' tensors live: the CPU for a gloo group, `device` otherwise (nccl)."""
+        import torch.distributed as dist
+
+        return torch.device("cpu") if dist.get_backend(self.group) == "gloo" else device
+
+    def _from_first_rank(self, x_t: Tensor) -> Tensor:
+        """x_t as the group's first rank has it (broadcast; a copy, the caller's is not written)."""
+        import torch.distributed as dist
+
+        x = x_t.detach().to(self._comm_device(x_t.device), copy=True).contiguous()
+        dist.broadcast(x, dist.get_global_rank(self.group, 0), group=self.group)
+        return x.to(x_t.device)
+
+    def _eps_ranks(self, view: Tensor, t: Tensor) -> Tensor:
+        """`_eps_lean` with the tile batches shared out across the group's ranks (`tile_share`):
+        this rank evaluates its share (through its workers, if any) into a buffer of the largest
+        share's size, every rank's is gathered (all_gather), and each share's cores go into the
+        result. eps has x_t's channels and dtype (the Prior protocol), so a rank without tiles
+        knows the buffer too. Memory: the result, and the gathered cores (as large again)."""
+        import torch.distributed as dist
+
+        b, c, ny, nx, _, _ = view.shape
+        n, world, rank = b * ny * nx, self._world(), dist.get_rank(self.group)
+        shares = [tile_share(n, self.batch, r, world) for r in range(world)]
+        dev = self._comm_device(view.device)
+        lo, hi = shares[rank]
+        mine = torch.zeros((max(e - s for s, e in shares), c, self.core, self.core), dtype=view.dtype, device=dev)
+
+        def keep(idx: Tensor, e: Tensor) -> None:
+            mine[idx.to(dev) - lo] = e.to(dev)
+
+        self._run_tiles(view, t, lo, hi, keep)
+        parts = [torch.empty_like(mine) for _ in range(world)]
+        dist.all_gather(parts, mine, group=self.group)
+        put, result = self._into_result(b, ny, nx)
+        for (s, e), part in zip(shares, parts):
+            if e > s:
+                put(torch.arange(s, e), part[: e - s].to(view.device))
+        return result()
 
     def x0_from_eps(self, x_t: Tensor, t, eps: Tensor, clip: bool | None = None) -> Tensor:
         return self.prior.x0_from_eps(x_t, t, eps, self.clip if clip is None else clip)

@@ -342,11 +342,11 @@ def _workers(p, workers: int | None) -> int:
 
 def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch.Generator, method: str, steps: int,
            strength: float | str, samples: int, levels: int, callback, workers: int,
-           method_options: dict) -> tuple[Tensor, Tensor]:
+           method_options: dict, split_tiles: bool = False) -> tuple[Tensor, Tensor]:
     """The posterior mean and std (B, C', H, W), float64 on the CPU, of observations y in the
     prior's channels, restored through `command_operator(command, box=box, **task)`, on a pyramid
     of `levels` (`_check_levels`; 1: `solve` itself) whose every level runs the same warm chain."""
-    from restore.priors.tiling import for_image, runs_by_tiles
+    from restore.priors.tiling import for_image, process_group, runs_by_tiles
     from restore.solvers import coarse_to_fine
 
     from .starts import classical_estimate, is_warm, warm_chain
@@ -360,7 +360,9 @@ def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch
     x_init = classical_estimate(command, operator, y, sigma_y) if is_warm(strength) else None
     if callback is not None:  # each call also says the chain's length (a progress bar's total)
         report, callback = callback, lambda info: report({**info, "steps": len(chain)})
-    res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=workers),  # a patch prior runs by tiles on larger images
+    process_group(split_tiles)  # checked initialised, tiled or not
+    # a patch prior runs by tiles on larger images
+    res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=workers, ranks=split_tiles),
                          operator, y, method=resolve_method(method, operator), num_samples=samples, levels=levels,
                          steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
                          max_batch=y.shape[0] if tiled else None, **method_options)
@@ -397,7 +399,7 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None, levels: int = 1,
                   return_std: bool = False, keep_observed: Tensor | None = None,
                   regions: list[tuple[int, int, int, int]] | None = None, callback=None, precision: str | None = None,
-                  workers: int | None = None, **method_options):
+                  workers: int | None = None, split_tiles: bool = False, **method_options):
     """The shared path of the four functions: load, adapt channels to the prior, solve, give back.
 
     The operator is `command_operator(command, **task)` of each restored crop. regions: restore
@@ -407,7 +409,10 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     bfloat16, fp32 elsewhere) (default: DEFAULT_PRECISION, "auto", for a prior given by name, a prior
     object's own otherwise). workers: processes a tiled prior's tile batches
     are split across (default: every core on a CPU, 1 elsewhere; `restore.priors.tiling`); the
-    result does not depend on it. levels: coarse to fine (`restore.solvers.coarse_to_fine`): each
+    result does not depend on it. split_tiles: every network evaluation's tiles are shared out across
+    the ranks of torch.distributed's default process group (it must be initialised; every rank calls
+    with the same arguments and seed, and rank 0's result is the one to keep; `TiledPrior`'s ranks);
+    the result does not depend on it either. levels: coarse to fine (`restore.solvers.coarse_to_fine`): each
     crop restored first at 1/2^(levels-1) of its size (fewer levels where a coarser one would fit in
     the prior's window), then at each finer scale from the coarser result, every level by the
     same warm chain (strength < 1; inpaint and denoise only); 1: at the image's own scale."""
@@ -431,7 +436,7 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
         y = y_all if box is None else y_all[_window(box)]
         m, s = (from_prior_channels(v, c, pc)[0] for v in _solve(p, command, task, y, box, sigma_y, g, method, steps,
                                                                  strength, samples, levels, callback, workers,
-                                                                 method_options))
+                                                                 method_options, split_tiles))
         if box is None:
             mean, std = m, s
             continue
@@ -444,7 +449,7 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
 def restore_batch(images, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None, levels: int = 1,
                   return_std: bool = False, callback=None, precision: str | None = None, workers: int | None = None,
-                  **method_options) -> list:
+                  split_tiles: bool = False, **method_options) -> list:
     """Restore several images of one size and one number of channels as ONE batch: y of shape
     (N, C, H, W) through one solve (a tiled prior runs the N images' tiles in one list), a list of
     what `restore_image` returns for each. Not for inpaint (each image has its own holes).
@@ -478,7 +483,7 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
     g = torch.Generator().manual_seed(int(seed))
     mean, std = (from_prior_channels(v, c, pc) for v in _solve(p, command, task, y, None, noise.pop(), g, method,
                                                                steps, strength, samples, levels, callback, workers,
-                                                               method_options))
+                                                               method_options, split_tiles))
     return [_finish(im, m, s, method, None, return_std) for im, m, s in zip(ims, mean, std)]
 
 

@@ -10,6 +10,12 @@ batches ("groups"; one file each by default) are formed over the whole list of i
 process of rank r in a world of W (torchrun's RANK and WORLD_SIZE, or torch.distributed's)
 restores groups r, r + W, ...: a file's result depends on neither, and a rerun skips the groups
 whose outputs all exist (`skip_existing`, the default when W > 1).
+
+One photo across processes (`split_tiles`, --split-tiles; W > 1): every process restores every
+group, by the same chain from the same seed, and the tiles of each network evaluation are shared
+out across them (`restore.priors.tiling`, a torch.distributed process group: gloo on CPUs, nccl on
+GPUs, made here from torchrun's environment unless one is initialised); rank 0 alone writes. The
+bytes are a one-process run's.
 """
 from __future__ import annotations
 
@@ -192,7 +198,8 @@ def _device(device: str) -> str:
 
 def restore_files(command: str, inputs, out, *, task: dict | None = None, degrade=False, overwrite=False,
                   skip_existing: bool | None = None, batch_files: int = 1, shard: tuple[int, int] | None = None,
-                  uncertainty=None, max_pixels=MAX_PIXELS, progress=None, echo=print, **options) -> list[Path]:
+                  uncertainty=None, max_pixels=MAX_PIXELS, progress=None, echo=print, split_tiles: bool = False,
+                  **options) -> list[Path]:
     """Run one restoration command over files; returns the written paths.
 
     task: the command's own inputs: inpaint {mask: path, mask_keeps, resize_mask}, deblur {kernel:
@@ -200,12 +207,19 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     strength, sigma_y, seed, device, precision, workers, samples; inpaint: margin, denoise_rest, levels).
     batch_files: files restored as one batch at most (module docstring); shard: (rank, world) of
     this process (default: `process_shard()`); skip_existing: a file whose outputs all exist is
-    not restored (default: when world > 1); overwrite: they are replaced."""
+    not restored (default: when world > 1); overwrite: they are replaced. split_tiles: every process
+    restores every file, sharing each network evaluation's tiles, and rank 0 writes (module
+    docstring; nothing to share in a world of 1)."""
     task = dict(task or {})
     # the draws held at once (the --max-pixels check): the most either of the command's defaults takes
     samples = int(max(api.default(command, t).samples for t in (False, True)) if options.get("samples") is None
                   else options["samples"])
     rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
+    spread = bool(split_tiles) and world > 1
+    if spread:
+        _check_rendezvous()
+        echo = echo if rank == 0 else (lambda message: None)
+        progress = progress if rank == 0 else None
     if skip_existing is None:
         skip_existing = world > 1 and not overwrite
     if skip_existing and overwrite:
@@ -249,7 +263,8 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     # a batch shares one noise level: known (given, or 0 for --degrade) for all its files, not estimated
     batchable = command != "inpaint" and (sigma_y is not None or degrade)
     keys = [shape if batchable else None for shape in shapes]
-    groups = plan_groups(keys, at_once, batch_files, max_pixels)[rank::world]
+    groups = plan_groups(keys, at_once, batch_files, max_pixels)
+    groups = groups if spread else groups[rank::world]
     # each file's outputs: finished when all exist (skip_existing), refused when some do (unless overwrite)
     written_by = [[dst] + ([dst.with_name(dst.stem + "_observed.png")] if degrade else [])
                   + ([Path(uncertainty)] if uncertainty is not None else []) for dst in outs]
@@ -272,25 +287,69 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
 
         if any(runs_by_tiles(prior, (shape[-2] * scale, shape[-1] * scale)) for shape in shapes):
             start_workers(prior, workers)  # forked now, before a restoration's buffers exist
-    written = []
-    for g in todo:
-        t0 = time.perf_counter()
-        images = [decoded.pop(i, None) or _read_checked(files[i], max_pixels) for i in g]
-        observed, restored = _restore_group(command, [files[i] for i in g], images, task, degrade, sigma_y, options,
-                                            progress, echo)
-        for i, im, (res, std), obs in zip(g, images, restored, observed):
-            if finished[i]:  # restored again with its batch (so that its neighbours' draws are those of the first run)
-                echo(f"{outs[i]} exists: kept")
-                continue
-            icc = im.info.get("icc_profile")
-            if degrade:  # written with the result, so a failed restoration leaves nothing behind
-                _save(obs, written_by[i][1], icc)
-            _save(res, outs[i], icc)
-            if uncertainty is not None:
-                _save(_heat(std), Path(uncertainty), None)
-            echo(f"{outs[i]} ({time.perf_counter() - t0:.1f} s{f', a batch of {len(g)}' if len(g) > 1 else ''})")
-            written.append(outs[i])
-    return written
+
+    def restore(todo: list, options: dict, write: bool) -> list[Path]:  # the groups; writes their outputs when `write`
+        written = []
+        for g in todo:
+            t0 = time.perf_counter()
+            images = [decoded.pop(i, None) or _read_checked(files[i], max_pixels) for i in g]
+            observed, restored = _restore_group(command, [files[i] for i in g], images, task, degrade, sigma_y,
+                                                options, progress, echo)
+            for i, im, (res, std), obs in zip(g, images, restored, observed):
+                if finished[i]:  # restored again with its batch (its neighbours' draws are those of the first run)
+                    echo(f"{outs[i]} exists: kept")
+                    continue
+                if not write:
+                    continue
+                icc = im.info.get("icc_profile")
+                if degrade:  # written with the result, so a failed restoration leaves nothing behind
+                    _save(obs, written_by[i][1], icc)
+                _save(res, outs[i], icc)
+                if uncertainty is not None:
+                    _save(_heat(std), Path(uncertainty), None)
+                echo(f"{outs[i]} ({time.perf_counter() - t0:.1f} s{f', a batch of {len(g)}' if len(g) > 1 else ''})")
+                written.append(outs[i])
+        return written
+
+    if not spread:
+        return restore(todo, options, write=True)
+    import torch.distributed as dist
+
+    made = _join(prior.device)
+    try:
+        box = [finished]
+        dist.broadcast_object_list(box, src=0)  # rank 0's view of what is finished; every rank is here
+        finished = box[0]
+        return restore([g for g in groups if not all(finished[i] for i in g)], dict(options, split_tiles=True),
+                       write=rank == 0)
+    finally:
+        if made:
+            dist.destroy_process_group()
+
+
+def _check_rendezvous() -> None:
+    """ValueError unless a process group is initialised or torchrun's environment can make one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return
+    missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
+    if missing or not dist.is_available():
+        raise ValueError(f"--split-tiles with several processes needs torchrun (or torch.distributed's "
+                         f"environment): {' and '.join(missing) or 'torch.distributed'} not available")
+
+
+def _join(device: torch.device) -> bool:
+    """Initialise torch.distributed's default process group from torchrun's environment (nccl for a
+    CUDA device, gloo otherwise) unless one is; True when made here."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return False
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True
 
 
 def _restore_group(command, files, images, task, degrade, sigma_y, options, progress, echo):
