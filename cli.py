@@ -209,7 +209,10 @@ def restoration_options(command):
 
     def shown(field):  # the default in --help: one value, or the photo's (by tiles) and the whole image's
         a, b = (getattr(d[command], field) for d in (TILED_DEFAULTS, DEFAULTS))
-        return f"[default: {a}]" if a == b else f"[default: {a} where the prior runs by tiles (photos), {b} where it sees the whole image]"
+        if a == b:
+            return f"[default: {a}]"
+        svd = " through a blur with an SVD (Gaussian, not motion)" if command == "deblur" else ""
+        return f"[default: {a} where the prior runs by tiles (photos){svd}, else {b}]"
 
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),

@@ -107,9 +107,9 @@ def default_spec(task: str, prior: str | None = None) -> str:
 
     from .tasks import make_problem
 
-    d = default(COMMAND[task], prior in TILED_PRIORS)
     p = make_problem(task, torch.zeros(1, 64, 64), 0.0, seed=0, image_id="default",
                      levin=[torch.eye(9, dtype=torch.float64) / 9] * 8)  # a diagonal streak: no SVD
+    d = default(COMMAND[task], prior in TILED_PRIORS, getattr(p.operator, "has_svd", False))
     opts = {"strength": d.strength} if is_warm(d.strength) else {}
     return spec_text(MethodSpec(resolve_method(d.method, p.operator), int(d.steps), opts, int(d.samples)))
 

@@ -39,23 +39,25 @@ class Default(NamedTuple):
 
 # Chosen on val splits only, by one rule (benchmarks/RESULTS.md, "How the defaults were chosen"):
 # among the candidates scored on natural/val whole photos, the best mean PSNR within 15 network
-# evaluations per image (steps x samples), then the cheapest within 0.05 dB of it. Those picks are
-# TILED_DEFAULTS, for a patch prior run by tiles on a photo larger than its training size (the
-# natural prior on any real photo). A prior that sees the whole image (faces, digits at their own
-# size) takes them too, unless one loses more than 0.5 dB to the earlier default on faces/val or
-# digits/val: sr and deblur keep 50 steps from noise there (DEFAULTS). "auto": DDRM where the
-# operator has a cheap SVD (masks, separable blurs, downsampling), Pi-GDM otherwise.
+# evaluations per image (steps x samples), then the cheapest within 0.05 dB of it; not a candidate
+# that loses more than 0.5 dB to the earlier default on another val set of the command (faces/val,
+# digits/val, natural/val's motion blur). Those picks are TILED_DEFAULTS, for a patch prior run by
+# tiles on a photo larger than its training size (the natural prior on any real photo) through an
+# operator with a cheap SVD (masks, separable blurs, downsampling). Elsewhere, a prior that sees
+# the whole image (faces, digits at their own size) or a blur without an SVD (motion: the warm
+# chain lost 2.5 dB on natural/val), sr and deblur keep 50 steps from noise (DEFAULTS). "auto":
+# DDRM where the operator has a cheap SVD, Pi-GDM otherwise.
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
 TILED_DEFAULTS = {**DEFAULTS, "deblur": Default("auto", 15, 0.2), "sr": Default("ddrm", 15, 0.1)}
 
 
-def default(command: str, by_tiles: bool) -> Default:
+def default(command: str, by_tiles: bool, has_svd: bool = True) -> Default:
     """The command's defaults: TILED_DEFAULTS where a patch prior runs by tiles
-    (`restore.priors.tiling.runs_by_tiles`), DEFAULTS where the prior sees the whole image."""
+    (`restore.priors.tiling.runs_by_tiles`) through an operator with a cheap SVD, else DEFAULTS."""
     if command not in DEFAULTS:
         raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
-    return (TILED_DEFAULTS if by_tiles else DEFAULTS)[command]
+    return (TILED_DEFAULTS if by_tiles and has_svd else DEFAULTS)[command]
 
 
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
@@ -314,21 +316,19 @@ def command_operator(command: str, *, observed: Tensor | None = None, kernel: Te
     raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
 
 
-def _options(command: str, by_tiles: bool, method, steps, strength, samples) -> tuple[str, int, float | str, int]:
+def _options(command: str, p, task: dict, y: Tensor, method, steps, strength,
+             samples) -> tuple[str, int, float | str, int]:
     """method, steps, strength (checked: a number or "noise") and samples, where None the command's
-    defaults (`default(command, by_tiles)`)."""
-    from .starts import check_strength
-
-    d = default(command, by_tiles)
-    return (method or d.method, int(steps or d.steps), check_strength(d.strength if strength is None else strength),
-            d.samples if samples is None else int(samples))
-
-
-def _by_tiles(p, command: str, task: dict, y: Tensor) -> bool:
-    """Whether the prior runs by tiles on the image the command restores from observations y (B, C, H, W)."""
+    defaults (`default`) for prior p and observations y (B, C, H, W) through the command's operator."""
     from restore.priors.tiling import runs_by_tiles
 
-    return runs_by_tiles(p, command_operator(command, **task).x_shape_of(tuple(y.shape))[-2:])
+    from .starts import check_strength
+
+    operator = command_operator(command, **task)
+    by_tiles = runs_by_tiles(p, operator.x_shape_of(tuple(y.shape))[-2:])
+    d = default(command, by_tiles, getattr(operator, "has_svd", False))
+    return (method or d.method, int(steps or d.steps), check_strength(d.strength if strength is None else strength),
+            d.samples if samples is None else int(samples))
 
 
 def _workers(p, workers: int | None) -> int:
@@ -427,8 +427,7 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     c = im.x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y_all = to_prior_channels(im.x[None], pc).to(torch.float32)
-    method, steps, strength, samples = _options(command, _by_tiles(p, command, task, y_all), method, steps, strength,
-                                                samples)
+    method, steps, strength, samples = _options(command, p, task, y_all, method, steps, strength, samples)
     levels = _check_levels(levels, strength)
     g = torch.Generator().manual_seed(int(seed))
     mean = std = None
@@ -477,8 +476,7 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
     c = ims[0].x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y = to_prior_channels(torch.stack([im.x for im in ims]), pc).to(torch.float32)
-    method, steps, strength, samples = _options(command, _by_tiles(p, command, task, y), method, steps, strength,
-                                                samples)
+    method, steps, strength, samples = _options(command, p, task, y, method, steps, strength, samples)
     levels = _check_levels(levels, strength)
     g = torch.Generator().manual_seed(int(seed))
     mean, std = (from_prior_channels(v, c, pc) for v in _solve(p, command, task, y, None, noise.pop(), g, method,

@@ -442,22 +442,29 @@ def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
     assert "levels" not in parse_config("ddrm:15:0.1:1") and parse_config("ddrm:15:0.1:1:3")["levels"] == 3
 
 
-@pytest.mark.parametrize("command", ["sr", "deblur"])
+@pytest.mark.parametrize("command", ["sr", "deblur", "deblur-streak"])
 def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
     """sr and deblur default to a short warm chain where a patch prior runs by tiles (a photo larger
-    than its training size) and to 50 steps from noise where it sees the whole image (`api.default`):
-    the chain each runs, counted by its network evaluations."""
+    than its training size) through an operator with an SVD, and to 50 steps from noise where it
+    sees the whole image or the blur has no SVD (`api.default`): the chain each runs, counted by
+    its network evaluations."""
     from restore.api import default
     from restore.starts import warm_chain
 
+    kernel = np.eye(3) / 3 if command == "deblur-streak" else "gaussian:1.0:3"  # a diagonal streak has no SVD
     chains = {}
     for side, by_tiles in ((8, False), (24, True)):  # the tiny prior's training size is 8
         y = np.random.default_rng(0).integers(0, 256, (side // 4 if command == "sr" else side,) * 2 + (3,), np.uint8)
         infos = []
-        fn, args = (restore.super_resolve, (4,)) if command == "sr" else (restore.deblur, ("gaussian:1.0:3",))
-        fn(y, *args, prior=tiny_prior, sigma_y=0.02, callback=infos.append)
-        d = default(command, by_tiles)
+        if command == "sr":
+            restore.super_resolve(y, 4, prior=tiny_prior, sigma_y=0.02, callback=infos.append)
+        else:
+            restore.deblur(y, kernel, prior=tiny_prior, sigma_y=0.02, callback=infos.append)
+        d = default("sr" if command == "sr" else "deblur", by_tiles, command != "deblur-streak")
         chain = warm_chain(tiny_prior.schedule, d.steps, d.strength, 0.02)
         assert len(infos) == len(chain) * d.samples and {i["steps"] for i in infos} == {len(chain)}
         chains[by_tiles] = len(chain)
-    assert chains[True] < chains[False] == 50
+    if command == "deblur-streak":
+        assert chains[True] == chains[False] == 50
+    else:
+        assert chains[True] < chains[False] == 50
