@@ -13,8 +13,8 @@ Costs per row: NFE = network evaluations of the image per draw (callbacks, i.e. 
 evaluations; DPS and Pi-GDM also take one vector-Jacobian product through the network per step,
 and a tiled prior recording more than 256 tiles recomputes each tile batch in the backward pass),
 times N for the mean;
-seconds = wall time of the solve (the first draw's row: that wall time / N, the draws run as one
-batch); peak_mb = `metrics.PeakRSS` over the solve.
+seconds = wall time of the solve, a warm start's classical estimate included (the first draw's
+row: that wall time / N, the draws run as one batch); peak_mb = `metrics.PeakRSS` over the solve.
 """
 from __future__ import annotations
 
@@ -141,9 +141,6 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     options = dict(spec.options)
     strength = check_strength(options.pop("strength", 1.0))
     steps, x_init = spec.steps, None
-    if is_warm(strength):  # a warm start, as restore.api runs it
-        steps = warm_chain(model.schedule, spec.steps, strength, float(p.sigma_y))
-        x_init = classical_estimate(COMMAND[p.task], p.operator, y, float(p.sigma_y))
     count = [0]
 
     def callback(d):
@@ -152,6 +149,9 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
     device = getattr(prior, "device", torch.device("cpu"))
     with PeakRSS(device) as mem:
         t0 = time.perf_counter()
+        if is_warm(strength):  # a warm start, as restore.api runs it; its classical estimate is timed too
+            steps = warm_chain(model.schedule, spec.steps, strength, float(p.sigma_y))
+            x_init = classical_estimate(COMMAND[p.task], p.operator, y, float(p.sigma_y))
         res = solve(model, p.operator, y, spec.name, num_samples=spec.samples, steps=steps, sigma_y=p.sigma_y,
                     generator=torch.Generator().manual_seed(s), clamp=True, callback=callback, x_init=x_init,
                     **options)
