@@ -44,12 +44,14 @@ class Default(NamedTuple):
 # digits/val, natural/val's motion blur). Those picks are TILED_DEFAULTS, for a patch prior run by
 # tiles on a photo larger than its training size (the natural prior on any real photo) through an
 # operator with a cheap SVD (masks, separable blurs, downsampling). Elsewhere, a prior that sees
-# the whole image (faces, digits at their own size) or a blur without an SVD (motion: the warm
-# chain lost 2.0 dB on 4 natural/val photos), sr and deblur keep 50 steps from noise (DEFAULTS). "auto":
-# DDRM where the operator has a cheap SVD, Pi-GDM otherwise.
-DEFAULTS = {"inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
+# the whole image (faces, digits at their own size: the warm chains lost 1.5-3.9 dB on box holes,
+# x4 or motion blur there) or a blur without an SVD (motion: the warm chain lost 2.0 dB on 4
+# natural/val photos), inpaint, sr and deblur keep 50 steps from noise (DEFAULTS). "auto": DDRM
+# where the operator has a cheap SVD, Pi-GDM otherwise.
+DEFAULTS = {"inpaint": Default("ddrm", 50), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
-TILED_DEFAULTS = {**DEFAULTS, "deblur": Default("auto", 15, 0.2), "sr": Default("ddrm", 15, 0.1)}
+TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 15, 0.2),
+                  "sr": Default("ddrm", 15, 0.1)}
 
 
 def default(command: str, by_tiles: bool, has_svd: bool = True) -> Default:

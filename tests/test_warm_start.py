@@ -442,12 +442,12 @@ def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
     assert "levels" not in parse_config("ddrm:15:0.1:1") and parse_config("ddrm:15:0.1:1:3")["levels"] == 3
 
 
-@pytest.mark.parametrize("command", ["sr", "deblur", "deblur-streak"])
+@pytest.mark.parametrize("command", ["inpaint", "sr", "deblur", "deblur-streak"])
 def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
-    """sr and deblur default to a short warm chain where a patch prior runs by tiles (a photo larger
-    than its training size) through an operator with an SVD, and to 50 steps from noise where it
-    sees the whole image or the blur has no SVD (`api.default`): the chain each runs, counted by
-    its network evaluations."""
+    """inpaint, sr and deblur default to a short warm chain where a patch prior runs by tiles (a
+    photo larger than its training size) through an operator with an SVD, and to 50 steps from
+    noise where it sees the whole image or the blur has no SVD (`api.default`): the chain each
+    runs, counted by its network evaluations."""
     from restore.api import default
     from restore.starts import warm_chain
 
@@ -458,9 +458,13 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
         infos = []
         if command == "sr":
             restore.super_resolve(y, 4, prior=tiny_prior, sigma_y=0.02, callback=infos.append)
+        elif command == "inpaint":
+            fill = np.zeros((side, side), bool)
+            fill[2:5, 3:6] = True
+            restore.inpaint(y, fill, prior=tiny_prior, sigma_y=0.02, callback=infos.append)
         else:
             restore.deblur(y, kernel, prior=tiny_prior, sigma_y=0.02, callback=infos.append)
-        d = default("sr" if command == "sr" else "deblur", by_tiles, command != "deblur-streak")
+        d = default(command.split("-")[0], by_tiles, command != "deblur-streak")
         chain = warm_chain(tiny_prior.schedule, d.steps, d.strength, 0.02)
         assert len(infos) == len(chain) * d.samples and {i["steps"] for i in infos} == {len(chain)}
         chains[by_tiles] = len(chain)
