@@ -161,14 +161,19 @@ def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray) -> dict:
 
 
 def parse_config(spec: str) -> dict:
-    """METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS] as the API's keywords (levels only when given)."""
-    parts = spec.split(":")
-    if len(parts) not in (4, 5):
-        raise SystemExit(f"bad configuration {spec!r}: use METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS]")
+    """METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS][:KEY=VALUE ...] as the API's keywords (levels only
+    when given; KEY=VALUE: the solver's own options, e.g. eta=0.5 for DDRM)."""
     from restore.starts import check_strength
 
+    from .methods import _value
+
+    parts = [q for q in spec.split(":") if "=" not in q]
+    options = dict(q.split("=", 1) for q in spec.split(":") if "=" in q)
+    if len(parts) not in (4, 5):
+        raise SystemExit(f"bad configuration {spec!r}: use METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS][:KEY=VALUE]")
     method, steps, strength, samples = parts[:4]
-    cfg = {"method": method, "steps": int(steps), "strength": check_strength(strength), "samples": int(samples)}
+    cfg = {"method": method, "steps": int(steps), "strength": check_strength(strength), "samples": int(samples),
+           **{k: _value(v) for k, v in options.items()}}
     return cfg if len(parts) == 4 else {**cfg, "levels": int(parts[4])}
 
 
