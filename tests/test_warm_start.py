@@ -472,3 +472,14 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
         assert chains[True] == chains[False] == 50
     else:
         assert chains[True] < chains[False] == 50
+
+
+def test_whole_photo_configurations_parse_with_levels_and_solver_options():
+    from restore.benchmarks.whole_photo import parse_config
+
+    assert parse_config("ddrm:15:0.1:1") == {"method": "ddrm", "steps": 15, "strength": 0.1, "samples": 1}
+    assert parse_config("ddrm:1:noise:4:2")["levels"] == 2
+    assert parse_config("ddrm:15:0.1:1:eta=0.5") == {"method": "ddrm", "steps": 15, "strength": 0.1, "samples": 1,
+                                                    "eta": 0.5}
+    with pytest.raises(SystemExit):
+        parse_config("ddrm:15:eta=0.5")
