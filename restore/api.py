@@ -21,7 +21,7 @@ from PIL import Image
 from torch import Tensor
 
 __all__ = ["inpaint", "deblur", "super_resolve", "denoise", "COMMANDS", "DEFAULTS", "TILED_DEFAULTS", "Default",
-           "default", "command_operator",
+           "default", "check_scale", "command_operator",
            "estimate_noise", "noise_level", "parse_kernel", "resolve_method", "to_prior_channels", "from_prior_channels",
            "restore_image", "restore_batch"]
 
@@ -540,13 +540,17 @@ def deblur(image, kernel="gaussian:3.0", **options):
     return restore_image(image, "deblur", {"kernel": k}, **options)
 
 
+def check_scale(scale) -> int:
+    """A super-resolution factor, checked: an integer in 2..16."""
+    if isinstance(scale, bool) or int(scale) != scale or not 2 <= int(scale) <= 16:
+        raise ValueError(f"scale must be an integer in 2..16, got {scale}")
+    return int(scale)
+
+
 def super_resolve(image, scale: int = 4, **options):
     """Upscale by an integer `scale` (the output is scale times the input's size), treating the
     input as a bicubic (antialiased) downsampling of the result."""
-    scale = int(scale)
-    if scale < 2 or scale > 16:
-        raise ValueError(f"scale must be an integer in 2..16, got {scale}")
-    return restore_image(image, "sr", {"scale": scale}, **options)
+    return restore_image(image, "sr", {"scale": check_scale(scale)}, **options)
 
 
 def denoise(image, **options):

@@ -237,7 +237,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         plan_outputs(files, uncertainty, overwrite, check_existing=False)
     if samples < 1:
         raise ValueError("--samples must be at least 1")
-    scale = int(task.get("scale", 1))
+    scale = api.check_scale(task["scale"]) if "scale" in task else 1  # before anything is read or degraded
     shapes, at_once, decoded = [], [], {}
     for f, dst in zip(files, outs):  # every input is checked first, by every process; decoded again when its turn
         im = _read_checked(f, max_pixels)  # comes (memory holds one batch of files), unless it is the only one

@@ -49,6 +49,15 @@ def test_deblur_estimates_noise_and_sr_scales(files):
     assert Image.open(files / "s.png").size == (64, 64)
 
 
+@pytest.mark.parametrize("scale", ["0", "1", "17"])
+def test_a_bad_scale_is_one_line_before_anything_is_written(files, scale):
+    """--scale outside 2..16 is refused up front, --degrade too (it used to divide by zero)."""
+    for extra in ([], ["--degrade"]):
+        r = run(files, "sr", str(files / "astro.png"), "--scale", scale, "-o", str(files / "s.png"), *extra)
+        assert r.exit_code == 2 and "scale must be an integer in 2..16" in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1 and not list(files.glob("s*.png"))
+
+
 def test_modes_are_kept(files):
     cam = skdata.camera()[::16, ::16]
     Image.fromarray((cam.astype(np.uint16) * 257)).save(files / "c16.png")
