@@ -221,7 +221,9 @@ def test_cli_fuzzed(capsys, n):
     (["denoise", "random.jpg", "-o", "o.png"], "cannot read image"),
     (["denoise", "nan.tif", "-o", "o.tif", "--prior", "tiny.safetensors"], "NaN"),
     (["deblur", "rgb.png", "--kernel", "uniform:100000", "-o", "o.png", "--prior", "tiny.safetensors"], "limit"),
-    (["sr", "rgb.png", "--scale", "100000", "-o", "o.png", "--prior", "tiny.safetensors"], "--max-pixels"),
+    (["sr", "rgb.png", "--scale", "16", "--max-pixels", "1000", "-o", "o.png", "--prior", "tiny.safetensors"],
+     "--max-pixels"),
+    (["sr", "rgb.png", "--scale", "100000", "-o", "o.png", "--prior", "tiny.safetensors"], "2..16"),
 ])
 def test_subprocess_one_line_exit_2(argv, message):
     r = subprocess.run([sys.executable, "-m", "restore.cli", *argv], capture_output=True, text=True, cwd=POOL,
