@@ -50,7 +50,7 @@ class Default(NamedTuple):
 # where the operator has a cheap SVD, Pi-GDM otherwise.
 DEFAULTS = {"inpaint": Default("ddrm", 50), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
-TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 15, 0.2),
+TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 15, 0.1), "deblur": Default("auto", 8, 0.2),
                   "sr": Default("ddrm", 15, 0.1)}
 
 
