@@ -418,11 +418,7 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     crop restored first at 1/2^(levels-1) of its size (fewer levels where a coarser one would fit in
     the prior's window), then at each finer scale from the coarser result, every level by the
     same warm chain (strength < 1; inpaint and denoise only); 1: at the image's own scale."""
-    from .starts import check_strength
-
     im = _load(image)
-    if strength is not None:
-        check_strength(strength)  # before the prior loads
     p = _prior(prior, device, precision)
     workers = _workers(p, workers)
     sigma_y = noise_level(im, sigma_y)
@@ -469,10 +465,6 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
     noise = {noise_level(im, sigma_y) for im in ims}
     if len(noise) > 1:
         raise ValueError("the images' estimated noise levels differ: give one sigma_y for the batch")
-    from .starts import check_strength
-
-    if strength is not None:
-        check_strength(strength)  # before the prior loads
     p = _prior(prior, device, precision)
     workers = _workers(p, workers)
     c = ims[0].x.shape[0]
