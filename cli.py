@@ -203,16 +203,18 @@ class Strength(click.ParamType):
 def restoration_options(command):
     """The options every restoration command shares, one per line in --help, with the command's
     default method and steps."""
-    from restore.api import DEFAULT_PRECISION, DEFAULT_PRIOR, DEFAULTS, TILED_DEFAULTS
+    from restore.api import DEFAULT_PRECISION, DEFAULT_PRIOR, DEFAULTS, SMALL_HOLE, SMALL_HOLES_DEFAULT, TILED_DEFAULTS
     from restore.solvers import METHODS
     from restore.starts import ESTIMATES
 
     def shown(field):  # the default in --help: one value, or the photo's (by tiles) and the whole image's
         a, b = (getattr(d[command], field) for d in (TILED_DEFAULTS, DEFAULTS))
-        if a == b:
+        c = getattr(SMALL_HOLES_DEFAULT, field) if command == "inpaint" else b
+        if a == b == c:
             return f"[default: {a}]"
         svd = " through a blur with an SVD (Gaussian, not motion)" if command == "deblur" else ""
-        return f"[default: {a} where the prior runs by tiles (photos){svd}, else {b}]"
+        small = f" ({c} where every hole pixel is within {SMALL_HOLE} px of a kept one)" if c != b else ""
+        return f"[default: {a} where the prior runs by tiles (photos){svd}, else {b}{small}]"
 
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),
@@ -306,7 +308,7 @@ def _run(command, inputs, **kw):
 @user_errors
 def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, levels, **kw):
     """Fill the white region of MASK in IMAGE; every other pixel is kept as it is. The fill is one
-    posterior draw by default (--samples N: the mean of N)."""
+    posterior draw on a photo, the mean of 3 where the prior sees the whole image (--samples)."""
     _run("inpaint", [image], task={"mask": mask, "mask_keeps": mask_keeps, "resize_mask": resize_mask},
          margin=margin, denoise_rest=denoise_rest, levels=levels, **kw)
 

@@ -101,15 +101,17 @@ TILED_PRIORS = ("natural",)
 def default_spec(task: str, prior: str | None = None) -> str:
     """The command line's default configuration for `task` on the suites' images of `prior`
     (`restore.api.default`: by tiles for TILED_PRIORS; "auto" resolved on the task's operator) as a
-    spec text, e.g. `ddrm:15:strength=0.1` for box inpainting."""
-    from restore.api import default, resolve_method
+    spec text, e.g. `ddrm:15:strength=0.1` for box inpainting (a 64-pixel image: the task's holes are
+    those of the suites' faces)."""
+    from restore.api import default, resolve_method, small_holes
     from restore.starts import is_warm
 
     from .tasks import make_problem
 
     p = make_problem(task, torch.zeros(1, 64, 64), 0.0, seed=0, image_id="default",
                      levin=[torch.eye(9, dtype=torch.float64) / 9] * 8)  # a diagonal streak: no SVD
-    d = default(COMMAND[task], prior in TILED_PRIORS, getattr(p.operator, "has_svd", False))
+    d = default(COMMAND[task], prior in TILED_PRIORS, getattr(p.operator, "has_svd", False),
+                task in INPAINTING and small_holes(p.operator.mask))
     opts = {"strength": d.strength} if is_warm(d.strength) else {}
     return spec_text(MethodSpec(resolve_method(d.method, p.operator), int(d.steps), opts, int(d.samples)))
 

@@ -30,7 +30,9 @@ image. `--ours-extra` adds configurations of ours that deepinv lacks (Pi-GDM, me
 starts such as the command line's defaults `ddrm:15:strength=0.1` and `ddrm:1:strength=noise:mean4`,
 run as `restore.benchmarks.methods` runs them, their classical estimate timed) to the search for our
 fastest configuration reaching deepinv's best PSNR, whose time is also given as a ratio to deepinv's.
-Rows already in the output folder's peers.csv are kept and not rerun.
+Rows already in the output folder's peers.csv are kept and not rerun. `--split val` scores the val
+split instead (the search's candidates are chosen there; then only the val-chosen configuration is
+run on test, in another output folder).
 """
 from __future__ import annotations
 
@@ -150,6 +152,9 @@ def main(argv=None) -> None:
     ap.add_argument("--ours-extra", default="", help="more of our specs, ours only (e.g. pigdm:50,ddrm:20:mean4,"
                     "ddrm:15:strength=0.1): searched for the fastest configuration that reaches deepinv's best")
     ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="val: choose the configuration there (its fastest reaching deepinv's best), then time "
+                         "only that one on test")
     ap.add_argument("--sigma-y", type=float, default=0.025)
     ap.add_argument("--crop", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
@@ -176,7 +181,7 @@ def main(argv=None) -> None:
     extras = [parse_method(m) for m in a.ours_extra.split(",") if m.strip()]
     first = True
     for task in a.tasks.split(","):
-        imgs = load_images(name, a.data, "test", task, a.images, a.crop)
+        imgs = load_images(name, a.data, a.split, task, a.images, a.crop)
         for i, (iid, x) in enumerate(imgs):
             p = make_problem(task, x, a.sigma_y, seed=a.seed, image_id=iid, index=i)
             if first:

@@ -211,8 +211,9 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     restores every file, sharing each network evaluation's tiles, and rank 0 writes (module
     docstring; nothing to share in a world of 1)."""
     task = dict(task or {})
-    # the draws held at once (the --max-pixels check): the most either of the command's defaults takes
-    samples = int(max(api.default(command, t).samples for t in (False, True)) if options.get("samples") is None
+    # the draws held at once (the --max-pixels check): the most any of the command's defaults takes
+    samples = int(max(api.default(command, t, True, h).samples for t in (False, True) for h in (False, True))
+                  if options.get("samples") is None
                   else options["samples"])
     rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
     spread = bool(split_tiles) and world > 1
