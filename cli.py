@@ -272,12 +272,12 @@ def _run(command, inputs, **kw):
 
     bars = []  # created at the first network evaluation, so a bad input prints only its error
 
-    def progress(info):  # one bar per chain; repaint's evaluations outnumber its steps
+    def progress(info):  # one bar per chain, one tick per network call (a batch of draws); repaint's outnumber its steps
         total = None if kw["method"] == "repaint" else info["steps"]
         if not bars or bars[-1].n == total:
             if bars:
                 bars[-1].close()
-            bars.append(tqdm(total=total, unit="NFE", file=sys.stderr, leave=False, dynamic_ncols=True))
+            bars.append(tqdm(total=total, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True))
         bars[-1].update(1)
 
     def echo(message):
