@@ -211,10 +211,10 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     restores every file, sharing each network evaluation's tiles, and rank 0 writes (module
     docstring; nothing to share in a world of 1)."""
     task = dict(task or {})
-    # the draws held at once (the --max-pixels check): the most any of the command's defaults takes
-    samples = int(max(api.default(command, t, True, h).samples for t in (False, True) for h in (False, True))
-                  if options.get("samples") is None
-                  else options["samples"])
+    # the draws held at once (the --max-pixels check): those of the command's default by tiles (a
+    # whole-image prior's defaults, more draws for inpaint, apply only to an image within its window:
+    # a few thousand pixels, far below any limit)
+    samples = int(api.default(command, True).samples if options.get("samples") is None else options["samples"])
     rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
     spread = bool(split_tiles) and world > 1
     if spread:

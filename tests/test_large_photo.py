@@ -58,6 +58,15 @@ def test_max_pixels_allows_what_fits(files):
     assert Image.open(files / "o.png").size == (80, 60)
 
 
+def test_max_pixels_counts_the_photo_inpainting_default_as_one_draw(files):
+    """A photo's inpainting default is one draw (a whole-image prior's mean of 3 applies only within
+    its window): a limit of the photo's own pixels lets it through."""
+    r = CliRunner().invoke(main, ["inpaint", str(files / "p.png"), str(files / "m.png"), "--max-pixels", str(40 * 30),
+                                  "--prior", str(files / "tiny.safetensors"), "--steps", "1", "--sigma-y", "0.05",
+                                  "-o", str(files / "o.png")])
+    assert r.exit_code == 0, r.output
+
+
 def test_seam_statistic_sees_a_seam_and_not_noise():
     g = torch.Generator().manual_seed(0)
     x = torch.rand(3, 300, 200, generator=g, dtype=torch.float64)
