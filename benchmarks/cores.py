@@ -1,14 +1,15 @@
 """All cores for the tiled network: intra-op threads in one process against tiles split across
 worker processes (issue 21 item 3), on the bare network of a prior at its tile batch.
 
-    python -m restore.benchmarks.cores [--tiles 256] [--workers 2] [--repeats 3] [--precision fp32]
+    python -m restore.benchmarks.cores [--tiles 256] [--workers 2] [--repeats 3] [--precision fp32] [--compile]
 
 Rows, interleaved round-robin --repeats times (the fastest of each kept): one process at 1
 thread; one process at --workers threads; --workers processes at 1 thread each, the tiles split
 between them (each worker has loaded the prior and run one warm-up batch before the clock starts;
 the time is from the start signal until the last worker is done, so the start-up of the workers,
-paid once per photo, is left out in their favour). Prints a markdown table of seconds and speed-up
-over one thread.
+paid once per photo, is left out in their favour). --compile adds one process at 1 thread with the
+network through torch.compile (issue 21 item 3), its first call's compile time printed apart.
+Prints a markdown table of seconds and speed-up over one thread.
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def main(argv=None) -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--compile", action="store_true", help="also time the network through torch.compile")
     a = ap.parse_args(argv)
     prior = _load(a.prior, a.precision)
     ctx = mp.get_context("spawn")
@@ -80,6 +82,22 @@ def main(argv=None) -> None:
     rows = {"1 process, 1 thread": lambda: threads(1),
             f"1 process, {a.workers} threads": lambda: threads(a.workers),
             f"{a.workers} processes, 1 thread each": processes}
+    compile_s = None
+    if a.compile:
+        import copy
+
+        compiled = copy.copy(prior)
+        compiled.net = torch.compile(prior.net)
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        _work(compiled, a.batch, a.batch)  # the first call compiles
+        compile_s = time.perf_counter() - t0
+
+        def compiled_run():
+            torch.set_num_threads(1)
+            _work(compiled, a.tiles, a.batch)
+
+        rows["1 process, 1 thread, torch.compile"] = compiled_run
     threads(1)
     threads(a.workers)
     processes()  # warm-up (each worker has already run a batch)
@@ -97,6 +115,8 @@ def main(argv=None) -> None:
     print(f"{a.tiles} tiles of {prior.image_size}x{prior.image_size}, batch {a.batch}, {a.precision}, "
           f"{a.repeats} interleaved repeats (fastest kept), load average {load:.1f} on {os.cpu_count()} cores, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
+    if compile_s is not None:
+        print(f"torch.compile: {compile_s:.1f} s for the first call (once per process)\n")
     print("| configuration | seconds per NFE | speed-up over 1 thread |\n|---|---|---|")
     ref = best["1 process, 1 thread"]
     for k, v in best.items():
