@@ -103,7 +103,7 @@ def default_spec(task: str, prior: str | None = None) -> str:
     (`restore.api.default`: by tiles for TILED_PRIORS; "auto" resolved on the task's operator) as a
     spec text, e.g. `ddrm:15:strength=0.1` for box inpainting (a 64-pixel image: the task's holes are
     those of the suites' faces)."""
-    from restore.api import default, resolve_method, small_holes
+    from restore.api import default, resolve_method
     from restore.starts import is_warm
 
     from .tasks import make_problem
@@ -111,7 +111,7 @@ def default_spec(task: str, prior: str | None = None) -> str:
     p = make_problem(task, torch.zeros(1, 64, 64), 0.0, seed=0, image_id="default",
                      levin=[torch.eye(9, dtype=torch.float64) / 9] * 8)  # a diagonal streak: no SVD
     d = default(COMMAND[task], prior in TILED_PRIORS, getattr(p.operator, "has_svd", False),
-                task in INPAINTING and small_holes(p.operator.mask))
+                p.operator.mask if task in INPAINTING else None)
     opts = {"strength": d.strength} if is_warm(d.strength) else {}
     return spec_text(MethodSpec(resolve_method(d.method, p.operator), int(d.steps), opts, int(d.samples)))
 

@@ -62,15 +62,18 @@ SMALL_HOLE = 4
 SMALL_HOLES_DEFAULT = Default("ddrm", 15, 0.1, 3)
 
 
-def default(command: str, by_tiles: bool, has_svd: bool = True, small_holes: bool = False) -> Default:
+def default(command: str, by_tiles: bool, has_svd: bool = True, observed: Tensor | None = None) -> Default:
     """The command's defaults: TILED_DEFAULTS where a patch prior runs by tiles
     (`restore.priors.tiling.runs_by_tiles`) through an operator with a cheap SVD; else
-    SMALL_HOLES_DEFAULT for an inpainting whose holes are all small (`small_holes`), else DEFAULTS."""
+    SMALL_HOLES_DEFAULT for an inpainting whose mask `observed` (1 = observed) has only small holes
+    (`small_holes`, computed only where the by-tiles table does not apply), else DEFAULTS."""
     if command not in DEFAULTS:
         raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
     if by_tiles and has_svd:
         return TILED_DEFAULTS[command]
-    return SMALL_HOLES_DEFAULT if command == "inpaint" and small_holes else DEFAULTS[command]
+    if command == "inpaint" and observed is not None and small_holes(observed):
+        return SMALL_HOLES_DEFAULT
+    return DEFAULTS[command]
 
 
 def small_holes(observed: Tensor) -> bool:
@@ -347,8 +350,7 @@ def _options(command: str, p, task: dict, y: Tensor, method, steps, strength,
 
     operator = command_operator(command, **task)
     by_tiles = runs_by_tiles(p, operator.x_shape_of(tuple(y.shape))[-2:])
-    d = default(command, by_tiles, getattr(operator, "has_svd", False),
-                command == "inpaint" and small_holes(task["observed"]))
+    d = default(command, by_tiles, getattr(operator, "has_svd", False), task.get("observed"))
     return (method or d.method, int(steps or d.steps), check_strength(d.strength if strength is None else strength),
             d.samples if samples is None else int(samples))
 
