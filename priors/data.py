@@ -76,12 +76,16 @@ def center_crop(x: Tensor, crop: int) -> Tensor:
 class ImageData:
     """Random training views of in-memory images, each a function of (seed, global index)."""
 
-    def __init__(self, images: list[Tensor], size: int, *, scales: float = 1.0, rot90: bool = False, flip: bool = True):
+    def __init__(self, images: list[Tensor], size: int, *, scales: float = 1.0, rot90: bool = False, flip: bool = True,
+                 zoom_out: float = 1.0, shift: int = 0):
         self.images, self.size, self.rot90, self.flip = images, size, rot90, flip
         small = [tuple(im.shape[-2:]) for im in images if min(im.shape[-2:]) < size]
         if small:
             raise ValueError(f"{len(small)} images are smaller than --size {size}, e.g. {small[0]}")
         self.max_scale = max(1.0, float(scales))
+        self.zoom_out, self.shift = float(zoom_out), int(shift)
+        if not 1.0 <= self.zoom_out <= 1.5 or not 0 <= self.shift < size // 2:
+            raise ValueError(f"zoom-out must be in [1, 1.5] and shift in [0, {size // 2 - 1}], got {zoom_out}, {shift}")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -104,4 +108,20 @@ class ImageData:
             x = x.flip(-1)
         if self.rot90:
             x = torch.rot90(x, int(torch.randint(0, 4, (), generator=g)), (-2, -1))
+        if (self.zoom_out > 1 or self.shift) and bool(torch.rand((), generator=g) < 0.5):
+            x = self.reframe(x, g)
+        return x
+
+    def reframe(self, x: Tensor, g: torch.Generator) -> Tensor:
+        """x (C, s, s) framed differently: zoomed out by a factor uniform in [1, zoom_out] (reflect
+        padding, area resize back to s) and moved by (dy, dx) uniform in -shift..shift px (reflect
+        at the border). Aligned crops (faces) are otherwise seen in one framing only."""
+        s = x.shape[-1]
+        pad = int(round(s * (float(torch.rand((), generator=g)) * (self.zoom_out - 1)) / 2))
+        dy, dx = (int(v) for v in torch.randint(-self.shift, self.shift + 1, (2,), generator=g))
+        if pad:
+            x = F.interpolate(F.pad(x[None], (pad,) * 4, mode="reflect"), size=(s, s), mode="area")[0]
+        if dy or dx:
+            m = self.shift
+            x = F.pad(x[None], (m,) * 4, mode="reflect")[0, :, m - dy:m - dy + s, m - dx:m - dx + s]
         return x

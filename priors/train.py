@@ -50,6 +50,9 @@ class TrainConfig:
     scales: float = _option(1.0, "Crops of side size*2**u, u in [0, log2 SCALES], resized to --size.")
     rot90: bool = _option(False, "Random 90-degree rotations.")
     flip: bool = _option(True, "Random horizontal flips (off for digits and text).")
+    zoom_out: float = _option(1.0, "Half the views zoomed out by a factor uniform in [1, ZOOM_OUT] (reflect padding), "
+                                   "for aligned crops such as faces; at most 1.5.")
+    shift: int = _option(0, "Half the views (the same half) moved by up to SHIFT px (reflect padding).")
     width: int = _option(64, "Base channel width of the UNet.")
     mults: tuple = _option((1, 2, 2), "Channel multipliers per level.")
     res_blocks: int = _option(2, "Residual blocks per level.")
@@ -94,6 +97,8 @@ class TrainConfig:
             v = float(getattr(self, name))
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name.replace('_', '-')} must be a positive number, got {v}")
+        if not 1 <= float(self.zoom_out) <= 1.5 or int(self.shift) < 0:
+            raise ValueError(f"zoom-out must be in [1, 1.5] and shift >= 0, got {self.zoom_out}, {self.shift}")
         if not 0 <= float(self.ema) < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.precision not in ("fp32", "bf16"):
@@ -217,7 +222,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, minu
     if cfg.size % unet_cfg.multiple:
         raise ValueError(f"--size {cfg.size} is not a multiple of 2**(levels-1) = {unet_cfg.multiple}")
     data = ImageData(load_images(cfg.data, cfg.channels, cfg.subset), cfg.size, scales=cfg.scales, rot90=cfg.rot90,
-                     flip=cfg.flip)
+                     flip=cfg.flip, zoom_out=cfg.zoom_out, shift=cfg.shift)
     schedule = make_schedule(cfg.schedule, cfg.T)
     weights = _loss_weights(cfg, schedule)
 

@@ -76,6 +76,37 @@ def test_flip_option_mirrors_some_views_and_no_flip_none():
         assert seen == want
 
 
+def test_reframing_moves_half_the_views_and_keeps_the_rest():
+    """--zoom-out/--shift (faces framed differently): about half the views are the plain crop, the
+    others a zoomed-out or moved copy; a shift alone is a translation of the interior; a constant
+    image stays constant; out-of-range settings are refused in one line."""
+    g0 = torch.Generator().manual_seed(0)
+    im = torch.randint(0, 256, (3, 16, 16), generator=g0, dtype=torch.uint8)
+    plain = im.float() / 127.5 - 1
+    moved, n = 0, 200
+    data = ImageData([im], 16, flip=False, shift=3)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(n):
+        v = data.view(0, g)
+        if torch.equal(v, plain):
+            continue
+        moved += 1
+        inner = v[:, 3:-3, 3:-3]
+        assert any(torch.equal(inner, plain[:, 3 - dy:13 - dy, 3 - dx:13 - dx])
+                   for dy in range(-3, 4) for dx in range(-3, 4))
+    assert 0.35 * n < moved < 0.65 * n  # half the views, less the 1/49 drawn with no shift
+    zoomed = ImageData([im], 16, flip=False, zoom_out=1.5)
+    g = torch.Generator().manual_seed(2)
+    assert sum(not torch.equal(zoomed.view(0, g), plain) for _ in range(100)) > 30
+    flat = ImageData([torch.full((3, 16, 16), 200, dtype=torch.uint8)], 16, zoom_out=1.5, shift=3)
+    g = torch.Generator().manual_seed(3)
+    for _ in range(20):
+        assert torch.allclose(flat.view(0, g), torch.full((3, 16, 16), 200 / 127.5 - 1), atol=1e-6)
+    for kw in ({"zoom_out": 1.6}, {"zoom_out": 0.9}, {"shift": -1}, {"shift": 8}):
+        with pytest.raises(ValueError, match="zoom-out must be in"):
+            ImageData([im], 16, **kw)
+
+
 def test_t_outside_the_chain_is_refused():
     prior = DDPM(UNet(UNetConfig(channels=1, width=8, mults=(1, 2), num_res_blocks=1)), linear_schedule())
     x = torch.zeros(2, 1, 8, 8)
@@ -161,6 +192,8 @@ def test_bad_training_input(tmp_path, tiny_npz):
         train(_cfg(tmp_path / "junk", tmp_path / "r2", steps=1), progress=False)
     with pytest.raises(ValueError, match="not a multiple"):
         train(_cfg(tiny_npz, tmp_path / "r3", steps=1, size=7), progress=False)
+    with pytest.raises(ValueError, match="zoom-out must be in"):
+        train(_cfg(tiny_npz, tmp_path / "r5", steps=1, zoom_out=2.0), progress=False)
     with pytest.raises(ValueError, match="nothing to resume"):
         train(_cfg(tiny_npz, tmp_path / "r4", steps=1), resume=True, progress=False)
 
