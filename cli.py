@@ -307,8 +307,8 @@ def _run(command, inputs, **kw):
 @restoration_options("inpaint")
 @user_errors
 def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, levels, **kw):
-    """Fill the white region of MASK in IMAGE; every other pixel is kept as it is. The fill is one
-    posterior draw on a photo, the mean of 3 where the prior sees the whole image (--samples)."""
+    """Fill the white region of MASK in IMAGE; every other pixel is kept as it is. The fill is the
+    mean of --samples posterior draws (1: one draw; the default depends on the image, see --samples)."""
     _run("inpaint", [image], task={"mask": mask, "mask_keeps": mask_keeps, "resize_mask": resize_mask},
          margin=margin, denoise_rest=denoise_rest, levels=levels, **kw)
 
@@ -319,7 +319,8 @@ def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, levels, 
 @restoration_options("deblur")
 @user_errors
 def deblur(images, kernel, **kw):
-    """Remove a known blur from IMAGES (files or globs): one posterior draw by default (--samples N: the mean of N)."""
+    """Remove a known blur from IMAGES (files or globs). The result is the mean of --samples posterior
+    draws (1: one draw; the default depends on the image and the blur, see --samples)."""
     _run("deblur", list(images), task={"kernel": kernel}, **kw)
 
 
@@ -329,7 +330,8 @@ def deblur(images, kernel, **kw):
 @restoration_options("sr")
 @user_errors
 def sr(images, scale, **kw):
-    """Super-resolve IMAGES (bicubic degradation model): one posterior draw by default (--samples N: the mean of N)."""
+    """Super-resolve IMAGES (bicubic degradation model). The result is the mean of --samples posterior
+    draws (1: one draw; the default depends on the image, see --samples)."""
     _run("sr", list(images), task={"scale": scale}, **kw)
 
 

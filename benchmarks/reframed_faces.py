@@ -2,7 +2,7 @@
 on the same faces re-framed (zoomed out and shifted), with the same classical baseline on each.
 
     python -m restore.benchmarks.reframed_faces DATA_ROOT -o benchmarks/faces/reframed [--images 16]
-        [--zoom 1.25] [--max-shift 3] [--tune-images 8] [--threads 1]
+        [--zoom 1.25] [--max-shift 3] [--tune-images 8] [--threads 1] [--prior faces]
 
 Re-framing (`reframe`): the 64x64 face reflect-padded by round(64 (zoom - 1) / 2) px on each side
 (zoom 1.25: 8 px, 80x80), area-resized back to 64x64 (each output pixel the exact area-weighted mean
@@ -14,7 +14,7 @@ same draws (box position, noise) for a face's two framings: `box` (the faces box
 `benchmarks.tasks`: a 32x32 hole at least 8 px from the edges), `gauss` (the command line's
 default kernel, gaussian:3.0: 19x19, std 3 px), `sr4` (bicubic x4 downsampling) and `denoise`.
 Each is restored by `restore.inpaint` / `deblur` / `super_resolve` / `denoise` with prior "faces"
-and everything else the command line's default (restore.api.DEFAULTS, precision "auto"), told the
+(`--prior`: another prior file or run folder, such as a candidate face prior) and everything else the command line's default (restore.api.DEFAULTS, precision "auto"), told the
 true sigma_y; the inpainting keeps its observed (noisy) pixels, as the command line does.
 
 Classical side, chosen as the protocol chooses (`protocol.choose`): every baseline of the task
@@ -177,6 +177,7 @@ def main(argv=None) -> None:
     ap.add_argument("--max-shift", type=int, default=3)
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--prior", default="faces", help="a shipped prior's name, a prior file or a run folder")
     a = ap.parse_args(argv)
     import torch
     from PIL import Image
@@ -206,8 +207,8 @@ def main(argv=None) -> None:
     path = a.out / "rows.csv"
     rows = list(csv.DictReader(path.open())) if path.exists() else []
     done = {(r["image"], r["framing"], r["task"], r["method"]) for r in rows}
-    prior = _prior("faces", "auto")  # what prior="faces" loads: the command line's precision
-    print(f"faces prior at precision {getattr(prior, 'precision', 'fp32')}", flush=True)
+    prior = _prior(a.prior, "auto")  # what prior=NAME loads: the command line's precision
+    print(f"{a.prior} prior at precision {getattr(prior, 'precision', 'fp32')}", flush=True)
     for f in files[: a.images]:
         x = load(f)
         shift = shift_of(f.name, a.max_shift)

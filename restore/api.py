@@ -54,8 +54,8 @@ class Default(NamedTuple):
 # operator has a cheap SVD, Pi-GDM otherwise.
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.4, 3), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
-TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 15, 0.1, 1), "deblur": Default("auto", 8, 0.2),
-                  "sr": Default("ddrm", 15, 0.1)}
+TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 7, 0.1, 2), "deblur": Default("auto", 6, 0.2, 2),
+                  "sr": Default("ddrm", 6, 0.1, 2)}
 # every pixel to fill within SMALL_HOLE pixels (Chebyshev) of an observed one: scattered missing
 # pixels, scratches (`small_holes`)
 SMALL_HOLE = 4

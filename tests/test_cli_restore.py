@@ -291,3 +291,23 @@ def test_the_noise_estimate_does_not_count_texture_as_noise(sigma):
     y = img + sigma * torch.randn(img.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     total = (sigma**2 + own**2) ** 0.5
     assert abs(estimate_noise(y) - total) < 0.1 * total
+
+
+@pytest.mark.parametrize("command", ["inpaint", "deblur", "sr", "denoise"])
+def test_help_shows_the_api_defaults(command):
+    """--help states each command's steps and draws from the tables of restore.api (one place), and
+    whether the result is one draw or a mean."""
+    import re
+
+    from restore.api import DEFAULTS, TILED_DEFAULTS
+
+    text = " ".join(CliRunner().invoke(main, [command, "--help"], terminal_width=400).output.split())
+    about, options = text.split("Options:")
+    for field in ("steps", "samples"):
+        a, b = getattr(TILED_DEFAULTS[command], field), getattr(DEFAULTS[command], field)
+        option = re.search(rf"--{field} INTEGER RANGE .*?\]", options).group(0)
+        if a == b and command != "inpaint":
+            assert f"[default: {a}]" in option, option
+        else:
+            assert f"[default: {a} where the prior runs by tiles (photos)" in option and f", else {b}" in option, option
+    assert "mean" in about and "draw" in about
