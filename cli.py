@@ -11,6 +11,10 @@ import click
 import restore
 from restore.api import DEFAULT_MARGIN
 
+# the most posterior draws one command averages: a photo's draws run one after another, so the
+# --max-pixels check no longer bounds their number; a mean of 1000 draws is past any use
+MAX_SAMPLES = 1000
+
 EXAMPLES = """
 \b
 Examples:
@@ -240,7 +244,7 @@ def restoration_options(command):
                      help="Under torchrun with several processes: every process restores every input, sharing out "
                           "the tiles of each network evaluation (one large photo on many processes or GPUs); rank 0 "
                           "writes. The result does not depend on it. Default: the inputs are shared out instead."),
-        click.option("--samples", default=None, type=click.IntRange(1),
+        click.option("--samples", default=None, type=click.IntRange(1, MAX_SAMPLES),
                      help="Posterior draws; the output is their mean (1: one draw). " + shown("samples")),
         click.option("--uncertainty", default=None, type=click.Path(), help="Write the per-pixel std as a heat-map PNG."),
         click.option("--degrade", is_flag=True, help="First synthesise the observation from a clean image (saved beside the output)."),

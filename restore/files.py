@@ -211,9 +211,8 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     restores every file, sharing each network evaluation's tiles, and rank 0 writes (module
     docstring; nothing to share in a world of 1)."""
     task = dict(task or {})
-    # the draws held at once (the --max-pixels check): those of the command's default by tiles (a
-    # whole-image prior's defaults, more draws for inpaint, apply only to an image within its window:
-    # a few thousand pixels, far below any limit)
+    # the draws of the command's default by tiles (--uncertainty needs 2); a whole-image prior's
+    # (more for inpaint) apply only to an image within its window
     samples = int(api.default(command, True).samples if options.get("samples") is None else options["samples"])
     rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
     spread = bool(split_tiles) and world > 1
@@ -247,10 +246,9 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         _check_format(api.result_mode(im.mode, im.info), dst)
         shapes.append(tuple(im.x.shape))
         h, w = im.x.shape[-2] * scale, im.x.shape[-1] * scale
-        at_once.append(w * h * samples)
-        if w * h * samples > max_pixels:
-            what = f"{samples} draws of the {w}x{h} result" if samples > 1 else f"the {w}x{h} result"
-            raise ValueError(f"{f}: {what} would be {w * h * samples} pixels at once, more than the "
+        at_once.append(w * h)  # one draw: a prior run by tiles restores its draws one after another
+        if w * h > max_pixels:
+            raise ValueError(f"{f}: the {w}x{h} result would be {w * h} pixels at once, more than the "
                              f"--max-pixels limit of {max_pixels}")
     if "mask" in task:  # a path: the mask of what to fill, checked against the first image
         h, w = shapes[0][-2:]
@@ -281,10 +279,18 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         return []
     prior = options["prior"] = api._prior(options.get("prior"), _device(options.pop("device", "auto")),  # loaded once
                                           options.pop("precision", None))
+    from restore.priors.tiling import runs_by_tiles
+
+    for f, shape in zip(files, shapes):  # a prior that sees the whole image holds all its draws at once
+        h, w = shape[-2] * scale, shape[-1] * scale
+        n = int(api.default(command, False).samples if options.get("samples") is None else options["samples"])
+        if not runs_by_tiles(prior, (h, w)) and w * h * n > max_pixels:
+            raise ValueError(f"{f}: {n} draws of the {w}x{h} result would be {w * h * n} pixels at once, more "
+                             f"than the --max-pixels limit of {max_pixels}")
     options["workers"] = workers = api._workers(prior, options.get("workers") or None)  # 0: the default
     if workers > 1 and prior.device.type == "cpu":
         torch.set_num_threads(1)  # the cores go to the tile workers: one thread here (benchmarks/cores.py)
-        from restore.priors.tiling import runs_by_tiles, start_workers
+        from restore.priors.tiling import start_workers
 
         if any(runs_by_tiles(prior, (shape[-2] * scale, shape[-1] * scale)) for shape in shapes):
             start_workers(prior, workers)  # forked now, before a restoration's buffers exist

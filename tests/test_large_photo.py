@@ -37,7 +37,6 @@ def files(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["denoise", "p.png", "--max-pixels", "1000"], "40x30 exceeds the 1000-pixel limit"),
     (["sr", "p.png", "--scale", "8", "--max-pixels", "50000"], "the 320x240 result would be 76800 pixels"),
-    (["denoise", "p.png", "--samples", "50", "--max-pixels", "50000"], "50 draws"),
     (["inpaint", "p.png", "big_mask.png", "--resize-mask", "--max-pixels", "100000"], "exceeds the 100000-pixel limit"),
 ])
 def test_max_pixels_refuses_before_anything_runs(files, args, message):
@@ -58,13 +57,24 @@ def test_max_pixels_allows_what_fits(files):
     assert Image.open(files / "o.png").size == (80, 60)
 
 
-def test_max_pixels_counts_the_photo_inpainting_default_as_one_draw(files):
-    """A photo's inpainting default is one draw (a whole-image prior's mean of 3 applies only within
-    its window): a limit of the photo's own pixels lets it through."""
-    r = CliRunner().invoke(main, ["inpaint", str(files / "p.png"), str(files / "m.png"), "--max-pixels", str(40 * 30),
-                                  "--prior", str(files / "tiny.safetensors"), "--steps", "1", "--sigma-y", "0.05",
-                                  "-o", str(files / "o.png")])
-    assert r.exit_code == 0, r.output
+def test_max_pixels_counts_the_draws_held_at_once(files):
+    """A prior run by tiles restores its draws one after another: a limit of the photo's own pixels
+    lets the photo defaults' means and --samples 20 through. A prior that sees the whole image runs
+    its draws as one batch: there they count, and the refusal comes before anything runs."""
+    for args in (["inpaint", str(files / "p.png"), str(files / "m.png")], ["deblur", str(files / "p.png")],
+                 ["denoise", str(files / "p.png"), "--samples", "20"]):
+        r = CliRunner().invoke(main, [*args, "--max-pixels", str(40 * 30), "--prior", str(files / "tiny.safetensors"),
+                                      "--steps", "1", "--sigma-y", "0.05", "-o", str(files / "o.png"), "--overwrite"])
+        assert r.exit_code == 0, r.output
+    save_prior(files / "whole.safetensors", UNet(UNetConfig(channels=3, width=8, mults=(1, 2), num_res_blocks=1)),
+               linear_schedule(), 40)  # its window holds the 40x30 photo
+    before = sorted(p.name for p in files.iterdir())
+    r = CliRunner().invoke(main, ["denoise", str(files / "p.png"), "--samples", "50", "--max-pixels", "50000",
+                                  "--prior", str(files / "whole.safetensors"), "--steps", "1", "--sigma-y", "0.05",
+                                  "-o", str(files / "o2.png")])
+    assert r.exit_code == 2 and "50 draws of the 40x30 result would be 60000 pixels" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in files.iterdir()) == before
 
 
 def test_seam_statistic_sees_a_seam_and_not_noise():
