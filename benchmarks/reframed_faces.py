@@ -3,6 +3,7 @@ on the same faces re-framed (zoomed out and shifted), with the same classical ba
 
     python -m restore.benchmarks.reframed_faces DATA_ROOT -o benchmarks/faces/reframed [--images 16]
         [--zoom 1.25] [--max-shift 3] [--tune-images 8] [--threads 1] [--prior faces]
+    python -m restore.benchmarks.reframed_faces DATA_ROOT -o unused --images 64 --write DIR   # for restore eval
 
 Re-framing (`reframe`): the 64x64 face reflect-padded by round(64 (zoom - 1) / 2) px on each side
 (zoom 1.25: 8 px, 80x80), area-resized back to 64x64 (each output pixel the exact area-weighted mean
@@ -178,6 +179,9 @@ def main(argv=None) -> None:
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--prior", default="faces", help="a shipped prior's name, a prior file or a run folder")
+    ap.add_argument("--write", type=Path, default=None,
+                    help="only write the first --images faces re-framed, as 8-bit PNGs, into this folder (for "
+                         "`restore eval`) and stop; -o is not used")
     a = ap.parse_args(argv)
     import torch
     from PIL import Image
@@ -193,6 +197,13 @@ def main(argv=None) -> None:
     if a.images < 1 or a.tune_images < 1 or len(files) < a.images + a.tune_images:
         raise SystemExit(f"{folder}: {len(files)} faces: need --images + --tune-images, each at least 1")
     load = lambda f: np.asarray(Image.open(f).convert("RGB")).astype(np.float64) / 255  # noqa: E731
+    if a.write is not None:
+        a.write.mkdir(parents=True, exist_ok=True)
+        for f in files[: a.images]:
+            z = reframe(load(f), a.zoom, shift_of(f.name, a.max_shift))
+            Image.fromarray(np.round(z * 255).clip(0, 255).astype(np.uint8)).save(a.write / (f.stem + ".png"))
+        print(f"{a.write}: {min(a.images, len(files))} re-framed faces")
+        return
     tensor = lambda x: torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float()  # noqa: E731
     tasks = [t for t in a.tasks.split(",") if t]
     print(f"choosing the classical baselines on the last {a.tune_images} {a.split} faces (UTKFace framing)")

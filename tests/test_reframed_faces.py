@@ -37,3 +37,24 @@ def test_reframe_zooms_out_by_area_and_shifts_with_reflect():
     edge = np.zeros((64, 64, 1))
     edge[:, 1] = 1  # moved right by 2: columns -2..1 of the face, -1 mirrored from column 1
     assert reframe(edge, 1.0, (0, 2))[:, :4, 0].tolist() == [[0, 1, 0, 1]] * 64
+
+
+def test_write_saves_the_first_faces_reframed(tmp_path):
+    """`--write DIR` (for `restore eval` on re-framed faces): the first --images faces of the split,
+    each `reframe`d with its name's shift and saved as 8 bits; nothing else runs."""
+    from PIL import Image
+
+    from restore.benchmarks.reframed_faces import main, shift_of
+
+    val = tmp_path / "data" / "faces" / "val"
+    val.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(val / f"f{i}.png")
+    main([str(tmp_path / "data"), "-o", str(tmp_path / "unused"), "--images", "3", "--tune-images", "2",
+          "--write", str(tmp_path / "w")])
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["f0.png", "f1.png", "f2.png"]
+    assert not (tmp_path / "unused").exists()
+    x = np.asarray(Image.open(val / "f1.png")).astype(np.float64) / 255
+    want = np.round(reframe(x, 1.25, shift_of("f1.png", 3)) * 255).clip(0, 255).astype(np.uint8)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "w" / "f1.png")), want)
