@@ -15,8 +15,9 @@ same draws (box position, noise) for a face's two framings: `box` (the faces box
 `benchmarks.tasks`: a 32x32 hole at least 8 px from the edges), `gauss` (the command line's
 default kernel, gaussian:3.0: 19x19, std 3 px), `sr4` (bicubic x4 downsampling) and `denoise`.
 Each is restored by `restore.inpaint` / `deblur` / `super_resolve` / `denoise` with prior "faces"
-(`--prior`: another prior file or run folder, such as a candidate face prior) and everything else the command line's default (restore.api.DEFAULTS, precision "auto"), told the
-true sigma_y; the inpainting keeps its observed (noisy) pixels, as the command line does.
+(`--prior`: another prior file or run folder, such as a candidate face prior) and everything else
+the command line's default (restore.api.DEFAULTS, precision "auto"), told the true sigma_y; the
+inpainting keeps its observed (noisy) pixels, as the command line does.
 
 Classical side, chosen as the protocol chooses (`protocol.choose`): every baseline of the task
 tuned over its grid on the last `--tune-images` faces of the split (UTKFace framing; never

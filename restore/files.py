@@ -281,9 +281,9 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                                           options.pop("precision", None))
     from restore.priors.tiling import runs_by_tiles
 
+    n = int(api.default(command, False).samples if options.get("samples") is None else options["samples"])
     for f, shape in zip(files, shapes):  # a prior that sees the whole image holds all its draws at once
         h, w = shape[-2] * scale, shape[-1] * scale
-        n = int(api.default(command, False).samples if options.get("samples") is None else options["samples"])
         if not runs_by_tiles(prior, (h, w)) and w * h * n > max_pixels:
             raise ValueError(f"{f}: {n} draws of the {w}x{h} result would be {w * h * n} pixels at once, more "
                              f"than the --max-pixels limit of {max_pixels}")
