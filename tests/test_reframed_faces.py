@@ -58,3 +58,17 @@ def test_write_saves_the_first_faces_reframed(tmp_path):
     x = np.asarray(Image.open(val / "f1.png")).astype(np.float64) / 255
     want = np.round(reframe(x, 1.25, shift_of("f1.png", 3)) * 255).clip(0, 255).astype(np.uint8)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "w" / "f1.png")), want)
+
+
+def test_paired_rows_differences_over_common_images(tmp_path, capsys):
+    """benchmarks.paired_rows: B - A per (task, method, framing) over the images both files hold."""
+    from restore.benchmarks.paired_rows import main
+
+    head = "image,framing,shift,task,method,param,psnr,psnr_hole,seconds\n"
+    (tmp_path / "a.csv").write_text(head + "x,utkface,0,box,default,,20,,1\ny,utkface,0,box,default,,22,,1\n"
+                                    "x,utkface,0,box,tv_inpaint,40,10,,1\n")
+    (tmp_path / "b.csv").write_text(head + "x,utkface,0,box,default,,21,,1\ny,utkface,0,box,default,,25,,1\n"
+                                    "z,utkface,0,box,default,,99,,1\n")
+    main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
+    out = capsys.readouterr().out
+    assert "| box | default | utkface | 2 | +2.00 (" in out and "tv_inpaint" not in out
