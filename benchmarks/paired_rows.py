@@ -1,7 +1,8 @@
 """Paired comparison of two rows.csv files of the same images (other weights, another run): per
 (task, method[, framing]) the mean PSNR difference B - A over the images both hold, with its 95 %
-Student t interval (`metrics.interval`). Reads `restore bench` rows (diffusion rows only) and
-`reframed_faces` rows (the default's).
+Student t interval (`metrics.interval`). Reads `restore bench` rows (diffusion rows only),
+`reframed_faces` rows (the default's) and `whole_photo` rows (every config; PSNR in the holes, or
+of the whole photo where there are none; no task column: task "-").
 
     python -m restore.benchmarks.paired_rows A.csv B.csv
     git show REV:benchmarks/faces/test/rows.csv > /tmp/a.csv   # rows of earlier weights
@@ -18,6 +19,9 @@ def psnrs(path) -> dict:
     """{(task, method, framing, image): PSNR} of a rows.csv."""
     out = {}
     for r in csv.DictReader(open(path, newline="")):
+        if "config" in r:  # whole_photo
+            out[("-", r["config"], "", r["image"])] = float(r["psnr_hole"])
+            continue
         if r["method"] != "default" if "framing" in r else r["kind"] != "diffusion":
             continue
         out[(r["task"], r["method"], r.get("framing", ""), r["image"])] = float(r["psnr"])
@@ -28,6 +32,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("a")
     ap.add_argument("b")
+    ap.add_argument("--digits", type=int, default=2, help="decimals of the differences")
     a = ap.parse_args(argv)
     ra, rb = psnrs(a.a), psnrs(a.b)
     groups: dict = {}
@@ -36,7 +41,8 @@ def main(argv=None) -> None:
     print("| task | method | framing | images | B - A (95 % CI) |\n|---|---|---|---|---|")
     for (task, method, framing), d in groups.items():
         m, lo, hi = interval(d)
-        print(f"| {task} | {method} | {framing} | {len(d)} | {m:+.2f} ({lo:+.2f}, {hi:+.2f}) |")
+        k = a.digits
+        print(f"| {task} | {method} | {framing} | {len(d)} | {m:+.{k}f} ({lo:+.{k}f}, {hi:+.{k}f}) |")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ from restore.benchmarks.metrics import psnr, ssim
 from restore.benchmarks.report import machine
 from restore.benchmarks.tasks import make_problem, task_seed
 from restore.priors import load_prior
+from restore.priors.ddpm import with_precision
 
 PEERS = ("dps", "ddrm", "diffpir")
 TASKS = ("box", "random", "denoise")
@@ -159,12 +160,16 @@ def main(argv=None) -> None:
     ap.add_argument("--crop", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                    help="our network forward's precision (bf16: the command line's default on a CPU with native "
+                         "bfloat16); deepinv's side always runs the network in fp32, its default")
     ap.add_argument("-o", "--out", default="bench-peers")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     name, _, source = a.prior.partition("=")
     prior = load_prior(source or name)
-    denoiser = deepinv_denoiser(prior)
+    denoiser = deepinv_denoiser(prior)  # fp32 (deepinv's side)
+    ours_prior = with_precision(prior, a.precision)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "peers.csv"
@@ -194,7 +199,7 @@ def main(argv=None) -> None:
                 label = spec.labels()[-1]
                 if (task, iid, label, spec.steps, "ours") in have:
                     continue
-                ours = run_diffusion(prior, p, spec, seed=a.seed)
+                ours = run_diffusion(ours_prior, p, spec, seed=a.seed)
                 est = ours["mean"] if spec.samples > 1 else ours["sample"]
                 rows.append({"task": task, "image": iid, "method": label, "steps": spec.steps, "side": "ours",
                              "psnr": psnr(p.x, est), "ssim": ssim(p.x, est), "nfe": ours["nfe"] * spec.samples,
@@ -205,7 +210,7 @@ def main(argv=None) -> None:
                     if {(task, iid, method, steps, side) for side in ("ours", "deepinv")} <= have:
                         continue
                     seed = task_seed(a.seed, f"{method}-{steps}", iid)
-                    ours = run_diffusion(prior, p, parse_method(f"{method}:{steps}"), seed=a.seed)
+                    ours = run_diffusion(ours_prior, p, parse_method(f"{method}:{steps}"), seed=a.seed)
                     peer = run_peer(method, prior, denoiser, p, steps, seed % (2**31))
                     for side, est, nfe, secs in (("ours", ours["sample"], ours["nfe"], ours["seconds"]),
                                                  ("deepinv", peer["est"], peer["nfe"], peer["seconds"])):
@@ -267,7 +272,8 @@ def main(argv=None) -> None:
     head = (f"```\n{' '.join(['python -m restore.benchmarks.peers_deepinv', *(argv or __import__('sys').argv[1:])])}\n```\n\n"
             f"Machine: {machine()}, deepinv {getattr(deepinv, '__version__', '0.5')}. Date: "
             f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
-            f"{a.images} images per task, sigma_y = {a.sigma_y}, mean ± std over images.\n\n")
+            f"{a.images} images per task, sigma_y = {a.sigma_y}, mean ± std over images. Our network in "
+            f"{a.precision}, deepinv's in fp32.\n\n")
     (out / "peers.md").write_text(head + "\n".join(lines) + "\n")
     print(head + "\n".join(lines))
 

@@ -11,7 +11,9 @@ falls on all of them alike) and the fastest run of each kept. A solver step is t
 (t(--steps-b) - t(--steps-a)) / (NFE_b - NFE_a) of `restore.api.restore_image` with the command's
 default method, in this process (workers=1), so the fixed cost (SVD set-up, warm start, conversions) is left out. The ratio
 column is each row over the bare network at the same precision. --variants adds bare-network rows
-for the levers of issue 21 item 3: channels_last, larger tile batches. Prints a markdown table.
+for the levers of issue 21 item 3: channels_last, larger tile batches, and (with bf16) bf16 as it
+ran before the network's bfloat16 channels_last copy (autocast on the fp32 weights). Prints a
+markdown table.
 """
 from __future__ import annotations
 
@@ -91,6 +93,17 @@ def main(argv=None) -> None:
             for b in (32, 64):
                 fns[f"network alone, batch {b}, {prec}"] = lambda b=b, f=bare: f(batch=b)
                 nfe[f"network alone, batch {b}, {prec}"] = 1
+            if prec == "bf16":  # bf16 as it ran before the bf16 copy: the fp32 network under autocast
+                from restore.priors.ddpm import inference_precision
+
+                def autocast(tiles=tiles, n=n, batch=batch):
+                    with torch.no_grad(), inference_precision(dev, "bf16"):
+                        for s in range(0, n, batch):
+                            chunk = tiles[s : min(s + batch, n)]
+                            base.net(chunk, torch.full((len(chunk),), t - 1, device=dev))
+
+                fns["network alone, autocast on the fp32 weights (bf16 before the copy), bf16"] = autocast
+                nfe["network alone, autocast on the fp32 weights (bf16 before the copy), bf16"] = 1
         fns[f"tiled eps, {prec}"] = tiled
         nfe[f"tiled eps, {prec}"] = 1
         if prec == precisions[0]:  # the tiling's own work: the same call with a network that costs nothing

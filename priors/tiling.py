@@ -127,6 +127,8 @@ def start_workers(prior, workers: int) -> None:
     inner = getattr(prior, "prior", prior)
     if int(workers) <= 1 or net is None or torch.device(getattr(prior, "device", "cpu")).type != "cpu":
         return
+    if getattr(inner, "precision", "fp32") == "bf16" and hasattr(inner, "_bf16_net"):
+        inner._bf16_net()  # made once here, shared by the forked workers
     ex = _pool(inner, int(workers))
     for f in [ex.submit(int) for _ in range(int(workers))]:
         f.result()

@@ -289,11 +289,14 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                              f"than the --max-pixels limit of {max_pixels}")
     options["workers"] = workers = api._workers(prior, options.get("workers") or None)  # 0: the default
     if workers > 1 and prior.device.type == "cpu":
-        torch.set_num_threads(1)  # the cores go to the tile workers: one thread here (benchmarks/cores.py)
         from restore.priors.tiling import start_workers
 
         if any(runs_by_tiles(prior, (shape[-2] * scale, shape[-1] * scale)) for shape in shapes):
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # the workers are forked from a process without a thread pool
             start_workers(prior, workers)  # forked now, before a restoration's buffers exist
+            # this process's own work (the solver's arithmetic) runs while the workers wait
+            torch.set_num_threads(threads)
 
     def restore(todo: list, options: dict, write: bool) -> list[Path]:  # the groups; writes their outputs when `write`
         written = []

@@ -72,3 +72,8 @@ def test_paired_rows_differences_over_common_images(tmp_path, capsys):
     main([str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
     out = capsys.readouterr().out
     assert "| box | default | utkface | 2 | +2.00 (" in out and "tv_inpaint" not in out
+    head = "image,config,psnr_hole,ssim_hole,lowpass_hole,psnr_whole,seconds,megapixels\n"
+    (tmp_path / "c.csv").write_text(head + "p,ddrm:6:0.2:2,20.5,0,0,0,1,0.15\nq,ddrm:6:0.2:2,21.0,0,0,0,1,0.15\n")
+    (tmp_path / "d.csv").write_text(head + "p,ddrm:6:0.2:2,20.501,0,0,0,1,0.15\nq,ddrm:6:0.2:2,21.003,0,0,0,1,0.15\n")
+    main([str(tmp_path / "c.csv"), str(tmp_path / "d.csv"), "--digits", "3"])
+    assert "| - | ddrm:6:0.2:2 |  | 2 | +0.002 (" in capsys.readouterr().out

@@ -388,6 +388,43 @@ def test_precision_option(unet_patch):
         with_precision(unet_patch, "fp8")
 
 
+def test_bf16_copy_follows_the_weights(unet_patch):
+    """bf16 runs a bfloat16 channels_last copy of the network: not part of the prior's state_dict or
+    parameters, eps in x_t's dtype and standard layout, remade after the weights change in place
+    (as a training step or EMA update does), and not used while the network trains (autocast)."""
+    from restore.priors.ddpm import with_precision
+
+    bf = with_precision(unet_patch, "bf16")
+    keys = set(bf.state_dict())
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        e1 = bf.eps(x, 300)
+        assert e1.dtype == torch.float32 and e1.is_contiguous()
+        assert set(bf.state_dict()) == keys and all(p.dtype == torch.float32 for p in bf.net.parameters())
+        copy1 = bf._bf16_net()
+        assert bf._bf16_net() is copy1  # kept while the weights are unchanged
+        assert next(copy1.parameters()).dtype == torch.bfloat16
+        before = [p.clone() for p in unet_patch.net.parameters()]
+        try:
+            for p in unet_patch.net.parameters():
+                p.mul_(0.5)
+            e2 = bf.eps(x, 300)
+            assert bf._bf16_net() is not copy1
+            e32 = unet_patch.eps(x, 300)
+            assert not torch.equal(e1, e2) and (e2 - e32).abs().max() < 0.05 * e32.abs().max()
+        finally:
+            for p, b in zip(unet_patch.net.parameters(), before):
+                p.copy_(b)
+        unet_patch.net.train()
+        try:
+            made = bf.__dict__.pop("_bf16_copy")
+            bf.eps(x, 300)
+            assert "_bf16_copy" not in bf.__dict__  # training: autocast on the network itself
+        finally:
+            unet_patch.net.eval()
+            bf.__dict__["_bf16_copy"] = made
+
+
 def test_default_workers_share_the_cores_among_local_ranks(monkeypatch):
     from restore.priors.tiling import default_workers
 
