@@ -12,18 +12,20 @@ falls on all of them alike) and the fastest run of each kept. A solver step is t
 default method, in this process (workers=1), so the fixed cost (SVD set-up, warm start, conversions) is left out. The ratio
 column is each row over the bare network at the same precision. --variants adds bare-network rows
 for the levers of issue 21 item 3: channels_last, larger tile batches, and (with bf16) bf16 as it
-ran before the network's bfloat16 channels_last copy (autocast on the fp32 weights). Prints a
-markdown table.
+ran before the network's bfloat16 channels_last copy (autocast on the fp32 weights), the copy
+through torch.compile and through OpenVINO where it is installed. Prints a markdown table.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import time
 
 import numpy as np
 import torch
+from torch import Tensor
 
 
 def _best(fns: dict, repeats: int) -> dict:
@@ -104,6 +106,15 @@ def main(argv=None) -> None:
 
                 fns["network alone, autocast on the fp32 weights (bf16 before the copy), bf16"] = autocast
                 nfe["network alone, autocast on the fp32 weights (bf16 before the copy), bf16"] = 1
+                for label, fast in _compiled(prior._bf16_net(), tiles[:batch], t - 1, dev).items():
+                    def run_fast(fast=fast, tiles=tiles, n=n, batch=batch):
+                        with torch.no_grad():
+                            for s in range(0, n, batch):
+                                chunk = tiles[s : min(s + batch, n)]
+                                fast(chunk, torch.full((len(chunk),), t - 1, device=dev))
+
+                    fns[f"network alone, {label}, bf16"] = run_fast
+                    nfe[f"network alone, {label}, bf16"] = 1
         fns[f"tiled eps, {prec}"] = tiled
         nfe[f"tiled eps, {prec}"] = 1
         if prec == precisions[0]:  # the tiling's own work: the same call with a network that costs nothing
@@ -159,6 +170,32 @@ def main(argv=None) -> None:
         ref = next((rows[k] for k in rows if k.startswith("network alone (") and k.endswith(prec)),
                    next(iter(rows.values())))
         print(f"| {name} | {v:.2f} | {v / ref:.2f}x |")
+
+
+def _compiled(net, example: Tensor, t: int, dev) -> dict:
+    """Other runtimes for the bf16 copy `net`, label -> forward(x, t - 1) on float32 tiles, each
+    built and run once here (the build time goes into the label): torch.compile (inductor), and
+    OpenVINO where it is installed (not a dependency; its CPU plugin picks bf16 itself)."""
+    out = {}
+    tt = torch.full((len(example),), t, device=dev)
+    t0 = time.perf_counter()
+    comp = torch.compile(net)
+    with torch.no_grad():
+        comp(example.to(torch.bfloat16).contiguous(memory_format=torch.channels_last), tt)
+    out[f"torch.compile of the bf16 copy (first call {time.perf_counter() - t0:.0f} s)"] = (
+        lambda x, t, f=comp: f(x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last), t))
+    try:
+        import openvino as ov
+    except ImportError:
+        return out
+    t0 = time.perf_counter()
+    fp32 = copy.deepcopy(net).float().to(memory_format=torch.contiguous_format)
+    req = ov.Core().compile_model(ov.convert_model(fp32, example_input=(example, tt)), "CPU",
+                                  {"INFERENCE_NUM_THREADS": torch.get_num_threads()}).create_infer_request()
+    req.infer({0: example.cpu().numpy(), 1: tt.cpu().numpy()})
+    out[f"OpenVINO {ov.__version__} (conversion {time.perf_counter() - t0:.0f} s)"] = (
+        lambda x, t, r=req: r.infer({0: x.cpu().numpy(), 1: t.cpu().numpy()}))
+    return out
 
 
 def _stub(prior):
