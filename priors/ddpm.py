@@ -160,9 +160,9 @@ class DDPM(nn.Module):
     def _bf16_net(self) -> nn.Module:
         """The network for inference at bf16: a copy with bfloat16 weights in channels_last, made at
         the first call and again whenever a weight of `net` changed or moved (the weights of `net`
-        stay as they are). Against autocast with channels_last it avoids a cast of every weight at
-        every forward (faster: benchmarks/notes/speed.md, "Inference precision")."""
-        key = (self.device,) + tuple(p._version for p in self.net.parameters())
+        stay as they are; the copy costs half their memory again). Against autocast it avoids a cast
+        of every weight at every forward (faster: benchmarks/notes/speed.md, "Inference precision")."""
+        key = (self.device,) + tuple((p.data_ptr(), p._version) for p in self.net.parameters())
         hit = self.__dict__.get("_bf16_copy")  # not a submodule: outside state_dict and parameters()
         if hit is None or hit[0] != key:
             import copy

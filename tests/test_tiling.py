@@ -412,6 +412,10 @@ def test_bf16_copy_follows_the_weights(unet_patch):
             assert bf._bf16_net() is not copy1
             e32 = unet_patch.eps(x, 300)
             assert not torch.equal(e1, e2) and (e2 - e32).abs().max() < 0.05 * e32.abs().max()
+            copy2 = bf._bf16_net()
+            for p in unet_patch.net.parameters():
+                p.data = p.data * 2  # new storage, as module conversions make (no in-place version bump)
+            assert bf._bf16_net() is not copy2 and torch.allclose(bf.eps(x, 300), e1, atol=0.05)
         finally:
             for p, b in zip(unet_patch.net.parameters(), before):
                 p.copy_(b)
