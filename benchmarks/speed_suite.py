@@ -11,8 +11,9 @@ The photo: with --data, the first natural/val photo at its native size (a valida
 its PSNR is the validation PSNR of that one photo); without, scikit-image's astronaut resized to
 --size x --size. The degradations are those of `python -m restore.benchmarks.whole_photo`: two
 48-128 px holes (inpaint; PSNR inside the holes), x4 bicubic downsampling (sr; the small photo is
-the input), gaussian:3.0 blur (deblur) and no blur (denoise) with noise of std 0.025, every
-observation saved as 8 bits. The noise level is left to the command (estimated), as a user would.
+the input), gaussian:3.0 blur (deblur), a camera shake (--commands motion: `restore deblur` with
+the kernel motion:0.5:1, which has no cheap SVD, so the default of `restore.api.DEFAULTS`) and no
+blur (denoise) with noise of std 0.025, every observation saved as 8 bits. The noise level is left to the command (estimated), as a user would.
 
 --python (repeatable) times other checkouts' interpreters too (e.g. an old commit's venv): the
 versions run interleaved, command by command and repeat by repeat, so their ratio comes from one
@@ -33,8 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-CMDS = ("denoise", "sr", "inpaint", "deblur")
+CMDS = ("denoise", "sr", "inpaint", "deblur")  # and "motion": `restore deblur` of a camera shake
 SIGMA = 0.025
+MOTION = "motion:0.5:1"  # a 61-tap camera shake (whole_photo's motion task), no SVD: the whole-image default
 
 
 def inputs(work: Path, clean: np.ndarray, name: str) -> tuple[dict[str, list[str]], np.ndarray]:
@@ -59,10 +61,12 @@ def inputs(work: Path, clean: np.ndarray, name: str) -> tuple[dict[str, list[str
     Image.fromarray(fill.astype(np.uint8) * 255).save(work / "mask.png")
     Image.fromarray(clean).save(work / "clean.png")
     blur = command_operator("deblur", kernel=parse_kernel("gaussian:3.0"))
+    shake = command_operator("deblur", kernel=parse_kernel(MOTION))
     args = {"denoise": [save(add_noise(x, SIGMA, g), "noisy.png")],
             "deblur": [save(add_noise(blur.A(x), SIGMA, g), "blurred.png"), "--kernel", "gaussian:3.0"],
             "sr": [save(Downsample(4, "bicubic").A(x), "small.png"), "--scale", "4"],
-            "inpaint": [str(work / "clean.png"), str(work / "mask.png")]}
+            "inpaint": [str(work / "clean.png"), str(work / "mask.png")],
+            "motion": [save(add_noise(shake.A(x), SIGMA, g), "shaken.png"), "--kernel", MOTION]}
     return args, fill
 
 
@@ -88,8 +92,8 @@ def defaults_of(python: str, cwd: Path) -> tuple[str, dict]:
     (run in `cwd`, outside any checkout: python puts the working folder first on its path)."""
     code = ("import json, os, subprocess, restore.api as a; d = os.path.dirname(os.path.dirname(a.__file__)); "
             "v = subprocess.run(['git', '-C', d, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True)"
-            ".stdout.strip() or d; t = getattr(a, 'TILED_DEFAULTS', a.DEFAULTS); "
-            "print(json.dumps([v, {k: list(x) for k, x in t.items()}]))")
+            ".stdout.strip() or d; t = dict(getattr(a, 'TILED_DEFAULTS', a.DEFAULTS)); "
+            "t['motion'] = a.DEFAULTS['deblur']; print(json.dumps([v, {k: list(x) for k, x in t.items()}]))")
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, cwd=cwd).stdout
     version, defaults = json.loads(out.strip().splitlines()[-1])
     return version, defaults
@@ -163,7 +167,7 @@ def main(argv=None) -> None:
         for _ in range(a.repeats):
             for i, python in enumerate(pythons):
                 out = work / f"out_{cmd}_{i}.png"
-                secs, gb = run(python, cmd, args[cmd], out, extra)
+                secs, gb = run(python, "deblur" if cmd == "motion" else cmd, args[cmd], out, extra)
                 times.setdefault(i, []).append(secs)
                 rows[i] = (gb, psnr(out, clean, fill if cmd == "inpaint" else None))
         for i, (version, defaults) in enumerate(versions):
