@@ -420,7 +420,8 @@ def test_speed_suite_counts_each_versions_network_evaluations(tmp_path):
     clean, name = speed_suite.photo(None, 66)
     assert clean.shape == (64, 64, 3) and name == "astronaut"  # sides cut to multiples of 4 for x4 sr
     args, fill = speed_suite.inputs(tmp_path, clean, name)
-    assert set(args) == set(speed_suite.CMDS) and fill.any() and not fill.all()
+    assert set(args) == {*speed_suite.CMDS, "motion"} and fill.any() and not fill.all()
+    assert args["motion"][1:] == ["--kernel", speed_suite.MOTION]
     small = np.asarray(Image.open(args["sr"][0]))
     assert small.shape == (16, 16, 3) and args["sr"][1:] == ["--scale", "4"]
     assert np.array_equal(np.asarray(Image.open(tmp_path / "mask.png")) > 0, fill)
