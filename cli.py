@@ -207,18 +207,21 @@ class Strength(click.ParamType):
 def restoration_options(command):
     """The options every restoration command shares, one per line in --help, with the command's
     default method and steps."""
-    from restore.api import DEFAULT_PRECISION, DEFAULT_PRIOR, DEFAULTS, SMALL_HOLE, SMALL_HOLES_DEFAULT, TILED_DEFAULTS
+    from restore.api import (DEFAULT_PRECISION, DEFAULT_PRIOR, DEFAULTS, NO_SVD_BLUR_DEFAULT, SMALL_HOLE,
+                             SMALL_HOLES_DEFAULT, TILED_DEFAULTS)
     from restore.solvers import METHODS
     from restore.starts import ESTIMATES
 
     def shown(field):  # the default in --help: one value, or the photo's (by tiles) and the whole image's
         a, b = (getattr(d[command], field) for d in (TILED_DEFAULTS, DEFAULTS))
         c = getattr(SMALL_HOLES_DEFAULT, field) if command == "inpaint" else b
-        if a == b == c:
+        m = getattr(NO_SVD_BLUR_DEFAULT, field) if command == "deblur" else a
+        if a == b == c == m:
             return f"[default: {a}]"
-        svd = " through a blur with an SVD (Gaussian, not motion)" if command == "deblur" else ""
+        svd = " through a blur with an SVD (Gaussian)" if command == "deblur" else ""
+        shake = f", {m} through one without (motion)" if command == "deblur" else ""
         small = f" ({c} where every hole pixel is within {SMALL_HOLE} px of a kept one)" if c != b else ""
-        return f"[default: {a} where the prior runs by tiles (photos){svd}, else {b}{small}]"
+        return f"[default: {a} where the prior runs by tiles (photos){svd}{shake}, else {b}{small}]"
 
     opts = [
         click.option("--out", "-o", required=True, type=click.Path(), help="Output image, or a folder for several inputs."),

@@ -12,8 +12,8 @@ its PSNR is the validation PSNR of that one photo); without, scikit-image's astr
 --size x --size. The degradations are those of `python -m restore.benchmarks.whole_photo`: two
 48-128 px holes (inpaint; PSNR inside the holes), x4 bicubic downsampling (sr; the small photo is
 the input), gaussian:3.0 blur (deblur), a camera shake (--commands motion: `restore deblur` with
-the kernel motion:0.5:1, which has no cheap SVD, so the default of `restore.api.DEFAULTS`) and no
-blur (denoise) with noise of std 0.025, every observation saved as 8 bits. The noise level is left to the command (estimated), as a user would.
+the kernel motion:0.5:1, which has no cheap SVD: `restore.api.NO_SVD_BLUR_DEFAULT`, DEFAULTS in
+versions without it) and no blur (denoise) with noise of std 0.025, every observation saved as 8 bits. The noise level is left to the command (estimated), as a user would.
 
 --python (repeatable) times other checkouts' interpreters too (e.g. an old commit's venv): the
 versions run interleaved, command by command and repeat by repeat, so their ratio comes from one
@@ -36,7 +36,7 @@ import numpy as np
 
 CMDS = ("denoise", "sr", "inpaint", "deblur")  # and "motion": `restore deblur` of a camera shake
 SIGMA = 0.025
-MOTION = "motion:0.5:1"  # a 61-tap camera shake (whole_photo's motion task), no SVD: the whole-image default
+MOTION = "motion:0.5:1"  # a 61-tap camera shake (whole_photo's motion task): a blur without a cheap SVD
 
 
 def inputs(work: Path, clean: np.ndarray, name: str) -> tuple[dict[str, list[str]], np.ndarray]:
@@ -93,7 +93,7 @@ def defaults_of(python: str, cwd: Path) -> tuple[str, dict]:
     code = ("import json, os, subprocess, restore.api as a; d = os.path.dirname(os.path.dirname(a.__file__)); "
             "v = subprocess.run(['git', '-C', d, 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True)"
             ".stdout.strip() or d; t = dict(getattr(a, 'TILED_DEFAULTS', a.DEFAULTS)); "
-            "t['motion'] = a.DEFAULTS['deblur']; print(json.dumps([v, {k: list(x) for k, x in t.items()}]))")
+            "t['motion'] = getattr(a, 'NO_SVD_BLUR_DEFAULT', a.DEFAULTS['deblur']); print(json.dumps([v, {k: list(x) for k, x in t.items()}]))")
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, cwd=cwd).stdout
     version, defaults = json.loads(out.strip().splitlines()[-1])
     return version, defaults

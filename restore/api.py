@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "COMMANDS", "DEFAULTS", "TILED_DEFAULTS", "Default",
+__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "COMMANDS", "DEFAULTS", "TILED_DEFAULTS",
+           "NO_SVD_BLUR_DEFAULT", "Default",
            "SMALL_HOLES_DEFAULT", "small_holes", "default", "check_scale", "command_operator",
            "estimate_noise", "noise_level", "parse_kernel", "resolve_method", "to_prior_channels", "from_prior_channels",
            "restore_image", "restore_batch"]
@@ -43,10 +44,11 @@ class Default(NamedTuple):
 # that loses more than 0.5 dB to the earlier default on another val set of the command (faces/val,
 # digits/val, natural/val's motion blur). Those picks are TILED_DEFAULTS, for a patch prior run by
 # tiles on a photo larger than its training size (the natural prior on any real photo) through an
-# operator with a cheap SVD (masks, separable blurs, downsampling). Elsewhere (DEFAULTS): a prior
-# that sees the whole image (faces, digits at their own size: the 15-step warm chains lost 1.5-3.9
-# dB on x4 or motion blur there) or a blur without an SVD (motion: the warm chain lost 2.0 dB on 4
-# natural/val photos) keeps 50 steps from noise for sr and deblur. Its inpainting was chosen on 32
+# operator with a cheap SVD (masks, separable blurs, downsampling); a blur without one there (a
+# camera shake) has its own pick by the same rule on natural/val's motion blur, NO_SVD_BLUR_DEFAULT.
+# Elsewhere (DEFAULTS): a prior that sees the whole image (faces, digits at their own size: the
+# 15-step warm chains lost 1.5-3.9 dB on x4 or motion blur there) keeps 50 steps from noise for sr
+# and deblur. Its inpainting was chosen on 32
 # faces/val faces by the same rule with the earlier default's budget (50 network evaluations), per
 # kind of hole: the mean of 3 warm 15-step chains, from strength 0.4 (a 32-pixel box: 26.90 dB
 # against 26.26 from noise) or, where every hole is small (`small_holes`), 0.1 (70 % of the pixels
@@ -56,6 +58,11 @@ DEFAULTS = {"inpaint": Default("ddrm", 15, 0.4, 3), "deblur": Default("auto", 50
             "denoise": Default("ddrm", 1, "noise", 4)}
 TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 7, 0.1, 2), "deblur": Default("auto", 6, 0.2, 2),
                   "sr": Default("ddrm", 6, 0.1, 2)}
+# a photo run by tiles through a blur without a cheap SVD (a camera shake): the same rule on
+# natural/val's motion blur (4 photos): Pi-GDM ("auto") 15 steps from strength 0.5 of the Tikhonov
+# estimate, 24.68 dB against 24.67 for 50 steps from noise (the earlier default) and 22.67 from
+# strength 0.2 (benchmarks/whole-photo/motion-val, motion-val-budget)
+NO_SVD_BLUR_DEFAULT = Default("auto", 15, 0.5)
 # every pixel to fill within SMALL_HOLE pixels (Chebyshev) of an observed one: scattered missing
 # pixels, scratches (`small_holes`)
 SMALL_HOLE = 4
@@ -64,13 +71,16 @@ SMALL_HOLES_DEFAULT = Default("ddrm", 15, 0.1, 3)
 
 def default(command: str, by_tiles: bool, has_svd: bool = True, observed: Tensor | None = None) -> Default:
     """The command's defaults: TILED_DEFAULTS where a patch prior runs by tiles
-    (`restore.priors.tiling.runs_by_tiles`) through an operator with a cheap SVD; else
-    SMALL_HOLES_DEFAULT for an inpainting whose mask `observed` (1 = observed) has only small holes
-    (`small_holes`, computed only where the by-tiles table does not apply), else DEFAULTS."""
+    (`restore.priors.tiling.runs_by_tiles`) through an operator with a cheap SVD, NO_SVD_BLUR_DEFAULT
+    for a deblurring there through one without; else SMALL_HOLES_DEFAULT for an inpainting whose
+    mask `observed` (1 = observed) has only small holes (`small_holes`, computed only where the
+    by-tiles table does not apply), else DEFAULTS."""
     if command not in DEFAULTS:
         raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
     if by_tiles and has_svd:
         return TILED_DEFAULTS[command]
+    if by_tiles and command == "deblur":
+        return NO_SVD_BLUR_DEFAULT
     if command == "inpaint" and observed is not None and small_holes(observed):
         return SMALL_HOLES_DEFAULT
     return DEFAULTS[command]

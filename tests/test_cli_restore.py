@@ -299,15 +299,17 @@ def test_help_shows_the_api_defaults(command):
     whether the result is one draw or a mean."""
     import re
 
-    from restore.api import DEFAULTS, TILED_DEFAULTS
+    from restore.api import DEFAULTS, NO_SVD_BLUR_DEFAULT, TILED_DEFAULTS
 
     text = " ".join(CliRunner().invoke(main, [command, "--help"], terminal_width=400).output.split())
     about, options = text.split("Options:")
     for field in ("steps", "samples"):
         a, b = getattr(TILED_DEFAULTS[command], field), getattr(DEFAULTS[command], field)
         option = re.search(rf"--{field} INTEGER RANGE .*?\]", options).group(0)
-        if a == b and command != "inpaint":
+        if a == b and command not in ("inpaint", "deblur"):
             assert f"[default: {a}]" in option, option
         else:
             assert f"[default: {a} where the prior runs by tiles (photos)" in option and f", else {b}" in option, option
+        if command == "deblur":
+            assert f", {getattr(NO_SVD_BLUR_DEFAULT, field)} through one without (motion)" in option, option
     assert "mean" in about and "draw" in about

@@ -445,8 +445,9 @@ def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
 @pytest.mark.parametrize("command", ["inpaint", "sr", "deblur", "deblur-streak"])
 def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
     """sr and deblur default to a short warm chain where a patch prior runs by tiles (a photo larger
-    than its training size) through an operator with an SVD, and to 50 steps from noise where it
-    sees the whole image or the blur has no SVD; inpaint to short warm chains either way, their draws
+    than its training size), through an operator with an SVD or not (a blur without one has its
+    own, NO_SVD_BLUR_DEFAULT), and to 50 steps from noise where it sees the whole image; inpaint to
+    short warm chains either way, their draws
     one call each by tiles and in one batch on the whole image (`api.default`): the chains each
     runs, counted by their network evaluations."""
     from restore.api import default
@@ -471,7 +472,11 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
         assert len(infos) == len(chain) * (d.samples if by_tiles else 1) and {i["steps"] for i in infos} == {len(chain)}
         chains[by_tiles] = (len(chain), d.samples)
     if command == "deblur-streak":
-        assert chains[True] == chains[False] == (50, 1)
+        from restore.api import NO_SVD_BLUR_DEFAULT
+
+        assert chains[False] == (50, 1) and NO_SVD_BLUR_DEFAULT.strength < 1
+        d = NO_SVD_BLUR_DEFAULT
+        assert chains[True] == (len(warm_chain(tiny_prior.schedule, d.steps, d.strength, 0.02)), d.samples)
     elif command == "inpaint":
         assert chains[True][0] < 50 and chains[False][0] < 50 and chains[True] != chains[False]
     else:
