@@ -351,9 +351,10 @@ def command_operator(command: str, *, observed: Tensor | None = None, kernel: Te
 
 
 def _options(command: str, p, task: dict, y: Tensor, method, steps, strength,
-             samples) -> tuple[str, int, float | str, int]:
+             samples, return_std: bool = False) -> tuple[str, int, float | str, int]:
     """method, steps, strength (checked: a number or "noise") and samples, where None the command's
-    defaults (`default`) for prior p and observations y (B, C, H, W) through the command's operator."""
+    defaults (`default`) for prior p and observations y (B, C, H, W) through the command's operator;
+    a standard deviation (return_std) needs at least 2 draws (ValueError, not a map of zeros)."""
     from restore.priors.tiling import runs_by_tiles
 
     from .starts import check_strength
@@ -361,8 +362,11 @@ def _options(command: str, p, task: dict, y: Tensor, method, steps, strength,
     operator = command_operator(command, **task)
     by_tiles = runs_by_tiles(p, operator.x_shape_of(tuple(y.shape))[-2:])
     d = default(command, by_tiles, getattr(operator, "has_svd", False), task.get("observed"))
-    return (method or d.method, int(steps or d.steps), check_strength(d.strength if strength is None else strength),
-            d.samples if samples is None else int(samples))
+    samples = d.samples if samples is None else int(samples)
+    if return_std and samples < 2:
+        raise ValueError(f"an uncertainty map (the draws' standard deviation) needs at least 2 draws; this "
+                         f"restoration makes {samples}: give samples (--samples) of 2 or more")
+    return method or d.method, int(steps or d.steps), check_strength(d.strength if strength is None else strength), samples
 
 
 def _workers(p, workers: int | None) -> int:
@@ -457,7 +461,8 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     c = im.x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y_all = to_prior_channels(im.x[None], pc).to(torch.float32)
-    method, steps, strength, samples = _options(command, p, task, y_all, method, steps, strength, samples)
+    method, steps, strength, samples = _options(command, p, task, y_all, method, steps, strength, samples,
+                                                       return_std)
     levels = _check_levels(levels, strength)
     g = torch.Generator().manual_seed(int(seed))
     mean = std = None
@@ -502,7 +507,7 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
     c = ims[0].x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y = to_prior_channels(torch.stack([im.x for im in ims]), pc).to(torch.float32)
-    method, steps, strength, samples = _options(command, p, task, y, method, steps, strength, samples)
+    method, steps, strength, samples = _options(command, p, task, y, method, steps, strength, samples, return_std)
     levels = _check_levels(levels, strength)
     g = torch.Generator().manual_seed(int(seed))
     mean, std = (from_prior_channels(v, c, pc) for v in _solve(p, command, task, y, None, noise.pop(), g, method,

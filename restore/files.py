@@ -211,9 +211,9 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     restores every file, sharing each network evaluation's tiles, and rank 0 writes (module
     docstring; nothing to share in a world of 1)."""
     task = dict(task or {})
-    # the draws of the command's default by tiles (--uncertainty needs 2); a whole-image prior's
-    # (more for inpaint) apply only to an image within its window
-    samples = int(api.default(command, True).samples if options.get("samples") is None else options["samples"])
+    # --samples as given; where not, the default draws depend on the prior and the operator, and
+    # restore.api checks --uncertainty against them (at least 2) before anything runs
+    samples = options.get("samples")
     rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
     spread = bool(split_tiles) and world > 1
     if spread:
@@ -231,11 +231,11 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     outs = plan_outputs(files, out, overwrite, check_existing=False)
     if uncertainty is not None and len(files) > 1:
         raise ValueError("--uncertainty takes one input; run the inputs one by one")
-    if uncertainty is not None and samples < 2:
+    if uncertainty is not None and samples is not None and samples < 2:
         raise ValueError("--uncertainty needs --samples of at least 2")
     if uncertainty is not None:
         plan_outputs(files, uncertainty, overwrite, check_existing=False)
-    if samples < 1:
+    if samples is not None and samples < 1:
         raise ValueError("--samples must be at least 1")
     scale = api.check_scale(task["scale"]) if "scale" in task else 1  # before anything is read or degraded
     shapes, at_once, decoded = [], [], {}
@@ -281,7 +281,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                                           options.pop("precision", None))
     from restore.priors.tiling import runs_by_tiles
 
-    n = int(api.default(command, False).samples if options.get("samples") is None else options["samples"])
+    n = int(api.default(command, False).samples if samples is None else samples)
     for f, shape in zip(files, shapes):  # a prior that sees the whole image holds all its draws at once
         h, w = shape[-2] * scale, shape[-1] * scale
         if not runs_by_tiles(prior, (h, w)) and w * h * n > max_pixels:
@@ -304,7 +304,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
             t0 = time.perf_counter()
             images = [decoded.pop(i, None) or _read_checked(files[i], max_pixels) for i in g]
             observed, restored = _restore_group(command, [files[i] for i in g], images, task, degrade, sigma_y,
-                                                options, progress, echo)
+                                                options, progress, echo, std=uncertainty is not None)
             for i, im, (res, std), obs in zip(g, images, restored, observed):
                 if finished[i]:  # restored again with its batch (its neighbours' draws are those of the first run)
                     echo(f"{outs[i]} exists: kept")
@@ -362,8 +362,9 @@ def _join(device: torch.device) -> bool:
     return True
 
 
-def _restore_group(command, files, images, task, degrade, sigma_y, options, progress, echo):
-    """([observation or None], [(result, std)]) of files restored together (one: by the command's own function)."""
+def _restore_group(command, files, images, task, degrade, sigma_y, options, progress, echo, std=False):
+    """([observation or None], [(result, std)]) of files restored together (one: by the command's own
+    function); std None unless asked for (an uncertainty map needs at least 2 draws)."""
     observed = [None] * len(files)
     ims = list(images)
     if degrade:
@@ -376,10 +377,10 @@ def _restore_group(command, files, images, task, degrade, sigma_y, options, prog
             sigma = api.noise_level(ims[0], None)
             echo(f"{files[0]}: estimated noise sigma_y = {sigma:.4f} (on [0, 1])")
     if len(ims) == 1:
-        restored = [api.COMMANDS[command](ims[0], **task, sigma_y=sigma, return_std=True, callback=progress, **options)]
+        restored = [api.COMMANDS[command](ims[0], **task, sigma_y=sigma, return_std=std, callback=progress, **options)]
     else:
-        restored = api.restore_batch(ims, command, task, sigma_y=sigma, return_std=True, callback=progress, **options)
-    return observed, restored
+        restored = api.restore_batch(ims, command, task, sigma_y=sigma, return_std=std, callback=progress, **options)
+    return observed, restored if std else [(r, None) for r in restored]
 
 
 def _operator_task(task: dict) -> dict:

@@ -132,6 +132,27 @@ def test_samples_uncertainty_glob_and_degrade(files):
     assert (files / "dg_observed.png").is_file() and (files / "dg.png").is_file()
 
 
+def test_uncertainty_needs_two_draws_of_the_default_that_applies(files):
+    """--uncertainty without --samples is checked against the default that applies to the photo: a
+    Gaussian blur's (2 draws) runs, a motion blur's (NO_SVD_BLUR_DEFAULT, 1 draw) ends in a one-line
+    error and exit 2 with nothing written, not a map of zeros; the API says the same."""
+    import restore
+    from restore.api import NO_SVD_BLUR_DEFAULT, TILED_DEFAULTS
+
+    assert TILED_DEFAULTS["deblur"].samples >= 2 and NO_SVD_BLUR_DEFAULT.samples == 1
+    r = run(files, "deblur", str(files / "astro.png"), "--kernel", "gaussian:1.0:5", "--sigma-y", "0.02",
+            "--uncertainty", str(files / "ug.png"), "-o", str(files / "g.png"))
+    assert r.exit_code == 0, r.output
+    assert np.asarray(Image.open(files / "ug.png")).any()
+    r = run(files, "deblur", str(files / "astro.png"), "--kernel", "motion:0.5:1", "--sigma-y", "0.02",
+            "--uncertainty", str(files / "um.png"), "-o", str(files / "m.png"))
+    assert r.exit_code == 2 and "at least 2 draws" in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not (files / "m.png").exists() and not (files / "um.png").exists()
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        restore.deblur(np.asarray(Image.open(files / "astro.png")), "motion:0.5:1", prior=str(files / "tiny.safetensors"),
+                       sigma_y=0.02, steps=1, return_std=True)
+
+
 def bad_cases(f):
     return {
         "missing file": (["denoise", str(f / "nope.png"), "-o", str(f / "o.png")], "no such file"),
