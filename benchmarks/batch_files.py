@@ -18,6 +18,11 @@ import numpy as np
 import torch
 
 from restore import api
+
+
+from restore import pipeline
+from restore import operators
+from restore.plan import COMMANDS
 from restore.io import read_image
 from restore.operators import add_noise
 
@@ -40,8 +45,8 @@ def observe(task: str, clean: np.ndarray, sigma: float, seed: int) -> np.ndarray
     x = torch.from_numpy(clean).permute(2, 0, 1)[None].double() / 255
     t = dict(TASKS[task])
     if "kernel" in t:
-        t["kernel"] = api.parse_kernel(t["kernel"])
-    y = add_noise(api.command_operator(task, **t).A(x), sigma, torch.Generator().manual_seed(seed)).clamp(0, 1)
+        t["kernel"] = operators.parse_kernel(t["kernel"])
+    y = add_noise(COMMANDS[task].operator(t).A(x), sigma, torch.Generator().manual_seed(seed)).clamp(0, 1)
     return np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
 
 
@@ -51,21 +56,21 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def measure(root: str, *, files=4, size=256, task="denoise", steps=10, sigma=0.05, repeats=3, seed=0) -> dict:
-    prior = api._prior("natural", "cpu")
+    prior = pipeline.load_prior("natural", "cpu")
     clean = crops(root, files, size)
     ys = [observe(task, c, sigma, seed + k) for k, c in enumerate(clean)]
     t = dict(TASKS[task])
     if "kernel" in t:
-        t["kernel"] = api.parse_kernel(t["kernel"])
+        t["kernel"] = operators.parse_kernel(t["kernel"])
     opts = dict(prior=prior, steps=steps, sigma_y=sigma, seed=seed)
     seconds, cpu, scores = {"one by one": 0.0, "batched": 0.0}, {"one by one": 0.0, "batched": 0.0}, {}
     for r in range(repeats):
         for way in (list(seconds) if r % 2 == 0 else list(seconds)[::-1]):
             t0, c0 = time.perf_counter(), time.process_time()
             if way == "batched":
-                outs = api.restore_batch(ys, task, t, **opts)
+                outs = pipeline.restore_batch(ys, task, t, **opts)
             else:
-                outs = [api.restore_image(y, task, t, **opts) for y in ys]
+                outs = [pipeline.restore_image(y, task, t, **opts) for y in ys]
             seconds[way] += time.perf_counter() - t0
             cpu[way] += time.process_time() - c0
             scores[way] = float(np.mean([psnr(o, c) for o, c in zip(outs, clean)]))

@@ -89,7 +89,7 @@ def default_nfe(command: str, prior) -> int:
 
 def measure(command: str, prior, megapixels: float, steps_a: int, steps_b: int, target_mp: float,
             repeats: int = 2) -> dict:
-    from restore.api import default
+    from restore.defaults import default
 
     d = default(command, True)  # a photo: the prior runs by tiles
     y, kw = observation(command, photo(megapixels))
@@ -110,7 +110,7 @@ def measure(command: str, prior, megapixels: float, steps_a: int, steps_b: int, 
 
 
 def main(argv=None):
-    from restore.api import _prior
+    from restore.pipeline import load_prior as _prior
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--prior", default="natural", help="shipped prior name or checkpoint path")

@@ -6,7 +6,7 @@ a solver of `restore.solvers.METHODS`, its steps (default 50) and keyword option
 draw N posterior samples in one batch. The option `strength=S` (0 < S < 1, or `noise`) is a warm start as the
 command line runs it (`restore.starts`): STEPS steps below t0 = S T, from the command's classical
 estimate (harmonic fill, back-projected bicubic, Tikhonov deconvolution, the noisy image).
-`default_spec(task)` is the command line's default (`restore.api.DEFAULTS`) for a task. A spec gives one row per image for its first draw
+`default_spec(task)` is the command line's default (`restore.defaults.DEFAULTS`) for a task. A spec gives one row per image for its first draw
 (label `ddrm-50`) and, with meanN, one more for the mean of the N draws (`ddrm-50 mean8`).
 
 Costs per row: NFE = network evaluations of the image per draw (callbacks, i.e. forward eps
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from restore.api import from_prior_channels, to_prior_channels
+from restore.images import from_prior_channels, to_prior_channels
 from restore.priors.tiling import for_image
 from restore.solvers import METHODS, solve
 
@@ -100,10 +100,11 @@ TILED_PRIORS = ("natural",)
 
 def default_spec(task: str, prior: str | None = None) -> str:
     """The command line's default configuration for `task` on the suites' images of `prior`
-    (`restore.api.default`: by tiles for TILED_PRIORS; "auto" resolved on the task's operator) as a
+    (`restore.defaults.default`: by tiles for TILED_PRIORS; "auto" resolved on the task's operator) as a
     spec text, e.g. `ddrm:15:strength=0.1` for box inpainting (a 64-pixel image: the task's holes are
     those of the suites' faces)."""
-    from restore.api import default, resolve_method
+    from restore.defaults import default
+    from restore.plan import resolve_method
     from restore.starts import is_warm
 
     from .tasks import make_problem
@@ -132,7 +133,7 @@ def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: di
 
     The prior is tiled when the image is larger than its training size (`for_image`); a gray image
     with an RGB prior is restored as RGB and averaged back, an RGB image with a gray prior channel
-    by channel (`restore.api.to_prior_channels`)."""
+    by channel (`restore.images.to_prior_channels`)."""
     from restore.starts import check_strength, classical_estimate, is_warm, warm_chain
 
     c = p.y.shape[1]

@@ -6,7 +6,7 @@
   quantised to 8 bits.
 - Super-resolution also on the luma: Y = (65.481 R + 128.553 G + 24.966 B + 16) / 255 (ITU-R BT.601,
   as the SR literature), with `border` pixels cropped on every side (the scale).
-- An RGB estimate of a gray image is scored by its channel mean (`restore.api.from_prior_channels`,
+- An RGB estimate of a gray image is scored by its channel mean (`restore.images.from_prior_channels`,
   the API's own rule; the benchmark's diffusion rows already come back gray).
 - Paired intervals: `interval(d)`, the mean of per-image differences d with its two-sided 95 %
   Student t interval (mean +- t_{0.975, n-1} sd / sqrt(n)); the t quantiles are tabulated
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from restore.api import from_prior_channels
+from restore.images import from_prior_channels
 
 __all__ = ["psnr", "ssim", "psnr_y", "ssim_y", "PeakRSS", "scores", "interval", "T_975"]
 

@@ -1,4 +1,4 @@
-"""The noise estimate the command line uses when --sigma-y is not given (`restore.api.estimate_noise`,
+"""The noise estimate the command line uses when --sigma-y is not given (`restore.operators.estimate_noise`,
 patch PCA) against scikit-image's wavelet estimate, and what the estimate costs the denoising default.
 
     python -m restore.benchmarks.noise_estimate DATA_ROOT [--images 8] [--sigmas 0.01,0.025,0.05]
@@ -23,7 +23,7 @@ def main(argv=None) -> None:
     from skimage.restoration import estimate_sigma
 
     import restore
-    from restore.api import estimate_noise
+    from restore.operators import estimate_noise
     from restore.priors import load_prior
 
     from .whole_photo import degrade, photos, scores

@@ -16,7 +16,7 @@ same draws (box position, noise) for a face's two framings: `box` (the faces box
 default kernel, gaussian:3.0: 19x19, std 3 px), `sr4` (bicubic x4 downsampling) and `denoise`.
 Each is restored by `restore.inpaint` / `deblur` / `super_resolve` / `denoise` with prior "faces"
 (`--prior`: another prior file or run folder, such as a candidate face prior) and everything else
-the command line's default (restore.api.DEFAULTS, precision "auto"), told the true sigma_y; the
+the command line's default (restore.defaults.DEFAULTS, precision "auto"), told the true sigma_y; the
 inpainting keeps its observed (noisy) pixels, as the command line does.
 
 Classical side, chosen as the protocol chooses (`protocol.choose`): every baseline of the task
@@ -90,7 +90,7 @@ def problem(task: str, x, name: str):
     gaussian:3.0 blur, each with sigma_y 0.025 and an 8-bit observation; draws seeded by the name."""
     import torch
 
-    from restore.api import parse_kernel
+    from restore.operators import parse_kernel
     from restore.operators import Blur, add_noise
 
     from .tasks import Problem, make_problem, quantise, task_seed
@@ -187,7 +187,7 @@ def main(argv=None) -> None:
     import torch
     from PIL import Image
 
-    from restore.api import _prior
+    from restore.pipeline import load_prior as _prior
 
     from .baselines import run_baseline
     from .metrics import psnr

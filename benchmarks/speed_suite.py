@@ -12,13 +12,13 @@ its PSNR is the validation PSNR of that one photo); without, scikit-image's astr
 --size x --size. The degradations are those of `python -m restore.benchmarks.whole_photo`: two
 48-128 px holes (inpaint; PSNR inside the holes), x4 bicubic downsampling (sr; the small photo is
 the input), gaussian:3.0 blur (deblur), a camera shake (--commands motion: `restore deblur` with
-the kernel motion:0.5:1, which has no cheap SVD: `restore.api.NO_SVD_BLUR_DEFAULT`, DEFAULTS in
+the kernel motion:0.5:1, which has no cheap SVD: `restore.defaults.NO_SVD_BLUR_DEFAULT`, DEFAULTS in
 versions without it) and no blur (denoise) with noise of std 0.025, every observation saved as 8 bits. The noise level is left to the command (estimated), as a user would.
 
 --python (repeatable) times other checkouts' interpreters too (e.g. an old commit's venv): the
 versions run interleaved, command by command and repeat by repeat, so their ratio comes from one
 run on one machine load. Each version's NFE comes from its own defaults for a photo the prior
-runs by tiles (`restore.api.TILED_DEFAULTS`; DEFAULTS in versions without it). Needs no data folder.
+runs by tiles (`restore.defaults.TILED_DEFAULTS`; DEFAULTS in versions without it). Needs no data folder.
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ def inputs(work: Path, clean: np.ndarray, name: str) -> tuple[dict[str, list[str
     import torch
     from PIL import Image
 
-    from restore.api import command_operator, parse_kernel
+    from restore.plan import COMMANDS
+    from restore.operators import parse_kernel
     from restore.operators import Downsample, add_noise
 
     from .whole_photo import holes
@@ -60,8 +61,8 @@ def inputs(work: Path, clean: np.ndarray, name: str) -> tuple[dict[str, list[str
     fill = holes(name, *clean.shape[:2])
     Image.fromarray(fill.astype(np.uint8) * 255).save(work / "mask.png")
     Image.fromarray(clean).save(work / "clean.png")
-    blur = command_operator("deblur", kernel=parse_kernel("gaussian:3.0"))
-    shake = command_operator("deblur", kernel=parse_kernel(MOTION))
+    blur = COMMANDS["deblur"].operator({"kernel": parse_kernel("gaussian:3.0")})
+    shake = COMMANDS["deblur"].operator({"kernel": parse_kernel(MOTION)})
     args = {"denoise": [save(add_noise(x, SIGMA, g), "noisy.png")],
             "deblur": [save(add_noise(blur.A(x), SIGMA, g), "blurred.png"), "--kernel", "gaussian:3.0"],
             "sr": [save(Downsample(4, "bicubic").A(x), "small.png"), "--scale", "4"],

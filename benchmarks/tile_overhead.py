@@ -8,7 +8,7 @@ default (the operator, DDRM's V / V^T, the draws), on one photo of --size x --si
 
 Every row is timed --repeats times, the rows interleaved round-robin (so load on the machine
 falls on all of them alike) and the fastest run of each kept. A solver step is the marginal cost
-(t(--steps-b) - t(--steps-a)) / (NFE_b - NFE_a) of `restore.api.restore_image` with the command's
+(t(--steps-b) - t(--steps-a)) / (NFE_b - NFE_a) of `restore.pipeline.restore_image` with the command's
 default method, in this process (workers=1), so the fixed cost (SVD set-up, warm start, conversions) is left out. The ratio
 column is each row over the bare network at the same precision. --variants adds bare-network rows
 for the levers of issue 21 item 3: channels_last, larger tile batches, and (with bf16) bf16 as it
@@ -42,7 +42,8 @@ def _best(fns: dict, repeats: int) -> dict:
 
 
 def main(argv=None) -> None:
-    from restore.api import TILED_DEFAULTS, restore_image
+    from restore.defaults import TILED_DEFAULTS
+    from restore.pipeline import restore_image
     from restore.benchmarks.large_photo import astronaut
     from restore.priors import load_prior
     from restore.priors.ddpm import with_precision

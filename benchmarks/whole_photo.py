@@ -215,7 +215,8 @@ def degrade(x: np.ndarray, task: str, sigma: float, name: str):
     """The `tasks.Problem` of a photo x (H, W, 3) for a DEGRADATIONS task (module docstring)."""
     import torch
 
-    from restore.api import command_operator, parse_kernel
+    from restore.plan import COMMANDS
+    from restore.operators import parse_kernel
     from restore.operators import add_noise
 
     from .tasks import Problem
@@ -224,7 +225,7 @@ def degrade(x: np.ndarray, task: str, sigma: float, name: str):
     g = torch.Generator().manual_seed(seed)
     kernel = {"deblur": "gaussian:3.0", "motion": f"motion:0.5:{seed % 1000}"}.get(task)
     kernel = parse_kernel(kernel) if kernel else None
-    op = command_operator("denoise" if kernel is None else "deblur", kernel=kernel)
+    op = COMMANDS["denoise" if kernel is None else "deblur"].operator({"kernel": kernel})
     xt = torch.from_numpy(x).permute(2, 0, 1)[None]
     y = torch.round(add_noise(op.A(xt), sigma, g).clamp(0, 1) * 255) / 255  # an 8-bit file, as a user's
     return Problem("denoise" if kernel is None else "gauss", sigma, xt, op, y, name, kernel=kernel)

@@ -14,10 +14,10 @@ from .crop import Crop, Padded
 from .denoise import Denoise
 from .downsample import Downsample
 from .inpainting import Inpainting
-from .kernels import check_kernel, gaussian_kernel, load_kernel, motion_kernel, uniform_kernel
+from .kernels import check_kernel, gaussian_kernel, load_kernel, motion_kernel, parse_kernel, uniform_kernel
 from .linear import LinearOperator
 from .masks import box_mask, half_mask, load_mask, random_mask, stroke_mask
-from .noise import add_noise, to_prior_space
+from .noise import add_noise, estimate_noise, to_prior_space
 from .scales import Coarse, block_mean, upsample
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "uniform_kernel",
     "load_kernel",
     "check_kernel",
+    "parse_kernel",
     "keys_cubic",
     "bicubic_matrix",
     "load_mask",
@@ -49,6 +50,7 @@ __all__ = [
     "stroke_mask",
     "half_mask",
     "add_noise",
+    "estimate_noise",
     "to_prior_space",
     "cgls",
 ]

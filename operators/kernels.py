@@ -153,3 +153,25 @@ def load_kernel(path: str | Path) -> Tensor:
     if arr.ndim == 2:
         _check_side(max(arr.shape), f"kernel {p}")
     return check_kernel(np.asarray(arr, dtype=np.float64) if arr.dtype != np.float64 else arr, f"kernel {p}")
+
+
+def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
+    """gaussian:STD[:SIZE] | motion:INTENSITY[:SEED] | uniform:SIZE | a kernel file (PNG, NPY, NPZ[:key])."""
+    kind, _, rest = str(spec).partition(":")
+    try:
+        if kind == "gaussian":
+            parts = rest.split(":")
+            std = float(parts[0])
+            size = int(parts[1]) if len(parts) > 1 else 2 * int(np.ceil(3 * std)) + 1
+            return gaussian_kernel(size, std)
+        if kind == "motion":
+            parts = rest.split(":") if rest else ["0.5"]
+            g = torch.Generator().manual_seed(int(parts[1])) if len(parts) > 1 else (generator or torch.Generator().manual_seed(0))
+            return motion_kernel(61, float(parts[0]), generator=g)
+        if kind == "uniform":
+            return uniform_kernel(int(rest))
+    except (TypeError, IndexError, OverflowError) as e:
+        raise ValueError(f"bad kernel {spec!r}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"bad kernel {spec!r}: {e}") from None
+    return load_kernel(spec)

@@ -4,7 +4,7 @@ Used by the command line; every failure is a ValueError with a one-line message,
 anything is written. Outputs keep the input's mode (gray, RGB, RGBA, 16-bit) and ICC profile.
 
 Many files: files of one size and number of channels with a known noise level (--sigma-y given,
-or --degrade) are restored up to `batch_files` at a time as one batch (`api.restore_batch`: one
+or --degrade) are restored up to `batch_files` at a time as one batch (`restore.pipeline.restore_batch`: one
 random generator per batch, so their draws differ from a one-by-one run). Many processes: the
 batches ("groups"; one file each by default) are formed over the whole list of inputs, and a
 process of rank r in a world of W (torchrun's RANK and WORLD_SIZE, or torch.distributed's)
@@ -28,8 +28,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import api
+from restore.operators import add_noise, parse_kernel
+
+from .images import load_image, result_mode
 from .io import IMAGE_SUFFIXES, MAX_PIXELS, atomic_write, read_image
+from .pipeline import load_prior, noise_level, run
+from .plan import COMMANDS, check_scale, make_plan, observed_pixels
 
 __all__ = ["expand_inputs", "plan_groups", "plan_outputs", "process_shard", "restore_files"]
 
@@ -147,14 +151,12 @@ def _heat(std: torch.Tensor) -> Image.Image:
 
 def _observation(command: str, image, task: dict, seed: int, sigma_y: float) -> Image.Image:
     """--degrade: the observation the command's operator makes of a clean image, saved as 8 bits."""
-    from restore.operators import add_noise
-
-    x = api._load(image).x[None]  # the pixels on [0, 1] as the restoration reads them (16-bit, float TIFF)
+    x = load_image(image).x[None]  # the pixels on [0, 1] as the restoration reads them (16-bit, float TIFF)
     x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
     if command == "sr":  # a whole number of low-resolution pixels
         s = task["scale"]
         x = x[..., : (x.shape[-2] // s) * s, : (x.shape[-1] // s) * s]
-    y = api.command_operator(command, **task).A(x)
+    y = COMMANDS[command].operator(task).A(x)
     y = add_noise(y, sigma_y, torch.Generator().manual_seed(seed)).clamp(0, 1) if sigma_y > 0 else y
     return Image.fromarray(np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
 
@@ -177,11 +179,11 @@ def _load_mask(path, image_size, mask_keeps: bool, resize: bool, max_pixels: int
 
 
 def _read_checked(path: Path, max_pixels: int):
-    """The file decoded once (api._load) with the checks the restoration applies (NaN, range), so
+    """The file decoded once (`load_image`) with the checks the restoration applies (NaN, range), so
     that a bad file among several is refused before anything runs or is written."""
     im = read_image(path, max_pixels=max_pixels)
     try:
-        return api._load(im)
+        return load_image(im)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
 
@@ -199,21 +201,20 @@ def _device(device: str) -> str:
 def restore_files(command: str, inputs, out, *, task: dict | None = None, degrade=False, overwrite=False,
                   skip_existing: bool | None = None, batch_files: int = 1, shard: tuple[int, int] | None = None,
                   uncertainty=None, max_pixels=MAX_PIXELS, progress=None, echo=print, split_tiles: bool = False,
-                  **options) -> list[Path]:
+                  prior=None, device: str = "auto", precision: str | None = None, sigma_y: float | None = None,
+                  seed: int = 0, margin: int | None = None, denoise_rest: bool = False, **choices) -> list[Path]:
     """Run one restoration command over files; returns the written paths.
 
     task: the command's own inputs: inpaint {mask: path, mask_keeps, resize_mask}, deblur {kernel:
-    spec}, sr {scale}; options: keywords of its function in restore.api (prior, method, steps,
-    strength, sigma_y, seed, device, precision, workers, samples; inpaint: margin, denoise_rest, levels).
+    spec}, sr {scale}; choices: `restore.plan.make_plan`'s (method, steps, strength, samples,
+    levels, workers: 0 = every core of a CPU); prior, device, precision: the prior's
+    (`restore.pipeline.load_prior`); inpaint: margin, denoise_rest (`restore.inpaint`).
     batch_files: files restored as one batch at most (module docstring); shard: (rank, world) of
     this process (default: `process_shard()`); skip_existing: a file whose outputs all exist is
     not restored (default: when world > 1); overwrite: they are replaced. split_tiles: every process
     restores every file, sharing each network evaluation's tiles, and rank 0 writes (module
     docstring; nothing to share in a world of 1)."""
     task = dict(task or {})
-    # --samples as given; where not, the default draws depend on the prior and the operator, and
-    # restore.api checks --uncertainty against them (at least 2) before anything runs
-    samples = options.get("samples")
     rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
     spread = bool(split_tiles) and world > 1
     if spread:
@@ -231,19 +232,15 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     outs = plan_outputs(files, out, overwrite, check_existing=False)
     if uncertainty is not None and len(files) > 1:
         raise ValueError("--uncertainty takes one input; run the inputs one by one")
-    if uncertainty is not None and samples is not None and samples < 2:
-        raise ValueError("--uncertainty needs --samples of at least 2")
     if uncertainty is not None:
         plan_outputs(files, uncertainty, overwrite, check_existing=False)
-    if samples is not None and samples < 1:
-        raise ValueError("--samples must be at least 1")
-    scale = api.check_scale(task["scale"]) if "scale" in task else 1  # before anything is read or degraded
+    scale = check_scale(task["scale"]) if "scale" in task else 1  # before anything is read or degraded
     shapes, at_once, decoded = [], [], {}
     for f, dst in zip(files, outs):  # every input is checked first, by every process; decoded again when its turn
         im = _read_checked(f, max_pixels)  # comes (memory holds one batch of files), unless it is the only one
         if len(files) == 1:
             decoded[0] = im
-        _check_format(api.result_mode(im.mode, im.info), dst)
+        _check_format(result_mode(im.mode, im.info), dst)
         shapes.append(tuple(im.x.shape))
         h, w = im.x.shape[-2] * scale, im.x.shape[-1] * scale
         at_once.append(w * h)  # one draw: a prior run by tiles restores its draws one after another
@@ -252,13 +249,12 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                              f"--max-pixels limit of {max_pixels}")
     if "mask" in task:  # a path: the mask of what to fill, checked against the first image
         h, w = shapes[0][-2:]
-        task = {"mask": _load_mask(task["mask"], (w, h), task.get("mask_keeps", False), task.get("resize_mask", False),
-                                   max_pixels)}
+        task = {"observed": observed_pixels(_load_mask(task["mask"], (w, h), task.get("mask_keeps", False),
+                                                       task.get("resize_mask", False), max_pixels))}
     if "kernel" in task:
-        task["kernel"] = api.parse_kernel(task["kernel"] or "gaussian:3.0")  # checked before anything runs
+        task["kernel"] = parse_kernel(task["kernel"] or "gaussian:3.0")  # checked before anything runs
     if "scale" in task:
         task["scale"] = scale
-    sigma_y = options.pop("sigma_y", None)
     # a batch shares one noise level: known (given, or 0 for --degrade) for all its files, not estimated
     batchable = command != "inpaint" and (sigma_y is not None or degrade)
     keys = [shape if batchable else None for shape in shapes]
@@ -277,34 +273,37 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         echo(f"{outs[i]} exists: skipped")
     if not todo:
         return []
-    prior = options["prior"] = api._prior(options.get("prior"), _device(options.pop("device", "auto")),  # loaded once
-                                          options.pop("precision", None))
-    from restore.priors.tiling import runs_by_tiles
-
-    n = int(api.default(command, False).samples if samples is None else samples)
-    for f, shape in zip(files, shapes):  # a prior that sees the whole image holds all its draws at once
+    prior = load_prior(prior, _device(device), precision)  # loaded once
+    plans = []  # each file's plan, made once, before anything runs
+    for f, shape in zip(files, shapes):
+        h, w = shape[-2:]
+        if degrade and command == "sr":  # the observation: a whole number of low-resolution pixels
+            h, w = h // scale, w // scale
+        plan = make_plan(command, prior, task, (1, shape[0], h, w), return_std=uncertainty is not None,
+                         split_tiles=spread, **({"margin": None if denoise_rest else margin,
+                                                 "keep_observed": not denoise_rest or sigma_y == 0}
+                                                if command == "inpaint" else {}), **choices)
         h, w = shape[-2] * scale, shape[-1] * scale
-        if not runs_by_tiles(prior, (h, w)) and w * h * n > max_pixels:
-            raise ValueError(f"{f}: {n} draws of the {w}x{h} result would be {w * h * n} pixels at once, more "
-                             f"than the --max-pixels limit of {max_pixels}")
-    options["workers"] = workers = api._workers(prior, options.get("workers") or None)  # 0: the default
-    if workers > 1 and prior.device.type == "cpu":
+        if w * h * plan.draws_at_once > max_pixels:  # a prior that sees the whole image holds all its draws at once
+            raise ValueError(f"{f}: {plan.samples} draws of the {w}x{h} result would be {w * h * plan.samples} pixels "
+                             f"at once, more than the --max-pixels limit of {max_pixels}")
+        plans.append(plan)
+    if plans[0].workers > 1 and prior.device.type == "cpu" and any(p.tiled for p in plans):
         from restore.priors.tiling import start_workers
 
-        if any(runs_by_tiles(prior, (shape[-2] * scale, shape[-1] * scale)) for shape in shapes):
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # the workers are forked from a process without a thread pool
-            start_workers(prior, workers)  # forked now, before a restoration's buffers exist
-            # this process's own work (the solver's arithmetic) runs while the workers wait
-            torch.set_num_threads(threads)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the workers are forked from a process without a thread pool
+        start_workers(prior, plans[0].workers)  # forked now, before a restoration's buffers exist
+        # this process's own work (the solver's arithmetic) runs while the workers wait
+        torch.set_num_threads(threads)
 
-    def restore(todo: list, options: dict, write: bool) -> list[Path]:  # the groups; writes their outputs when `write`
+    def restore(todo: list, write: bool) -> list[Path]:  # the groups; writes their outputs when `write`
         written = []
         for g in todo:
             t0 = time.perf_counter()
             images = [decoded.pop(i, None) or _read_checked(files[i], max_pixels) for i in g]
-            observed, restored = _restore_group(command, [files[i] for i in g], images, task, degrade, sigma_y,
-                                                options, progress, echo, std=uncertainty is not None)
+            observed, restored = _restore_group(plans[g[0]], prior, [files[i] for i in g], images, degrade, sigma_y,
+                                                seed, progress, echo)
             for i, im, (res, std), obs in zip(g, images, restored, observed):
                 if finished[i]:  # restored again with its batch (its neighbours' draws are those of the first run)
                     echo(f"{outs[i]} exists: kept")
@@ -322,7 +321,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         return written
 
     if not spread:
-        return restore(todo, options, write=True)
+        return restore(todo, write=True)
     import torch.distributed as dist
 
     made = _join(prior.device)
@@ -330,8 +329,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         box = [finished]
         dist.broadcast_object_list(box, src=0)  # rank 0's view of what is finished; every rank is here
         finished = box[0]
-        return restore([g for g in groups if not all(finished[i] for i in g)], dict(options, split_tiles=True),
-                       write=rank == 0)
+        return restore([g for g in groups if not all(finished[i] for i in g)], write=rank == 0)
     finally:
         if made:
             dist.destroy_process_group()
@@ -362,29 +360,18 @@ def _join(device: torch.device) -> bool:
     return True
 
 
-def _restore_group(command, files, images, task, degrade, sigma_y, options, progress, echo, std=False):
-    """([observation or None], [(result, std)]) of files restored together (one: by the command's own
-    function); std None unless asked for (an uncertainty map needs at least 2 draws)."""
+def _restore_group(plan, prior, files, images, degrade, sigma_y, seed, progress, echo):
+    """([observation or None], [(result, std or None)]) of files restored together by `plan`."""
     observed = [None] * len(files)
     ims = list(images)
     if degrade:
         sigma = 0.0 if sigma_y is None else sigma_y
-        observed = [_observation(command, im, _operator_task(task), options.get("seed", 0), sigma) for im in images]
-        ims = [api._load(o) for o in observed]
+        observed = [_observation(plan.command, im, plan.task, seed, sigma) for im in images]
+        ims = [load_image(o) for o in observed]
     else:
         sigma = sigma_y
         if sigma_y is None:  # one file (files batch only with a known noise level)
-            sigma = api.noise_level(ims[0], None)
+            sigma = noise_level(ims[0], None)
             echo(f"{files[0]}: estimated noise sigma_y = {sigma:.4f} (on [0, 1])")
-    if len(ims) == 1:
-        restored = [api.COMMANDS[command](ims[0], **task, sigma_y=sigma, return_std=std, callback=progress, **options)]
-    else:
-        restored = api.restore_batch(ims, command, task, sigma_y=sigma, return_std=std, callback=progress, **options)
-    return observed, restored if std else [(r, None) for r in restored]
-
-
-def _operator_task(task: dict) -> dict:
-    """The command's task inputs as `api.command_operator` takes them (a fill mask becomes the observed pixels)."""
-    if "mask" not in task:
-        return task
-    return {"observed": torch.from_numpy(~task["mask"]).double()[None]}
+    restored = run(plan, prior, ims, sigma, seed, progress)
+    return observed, restored if plan.return_std else [(r, None) for r in restored]

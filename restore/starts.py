@@ -19,12 +19,8 @@ from torch import Tensor
 
 from restore.solvers.problem import DATA_TOL
 
-__all__ = ["ESTIMATES", "NOISE", "check_strength", "classical_estimate", "harmonic_fill", "hole_regions", "is_warm",
+__all__ = ["NOISE", "check_strength", "classical_estimate", "harmonic_fill", "hole_regions", "is_warm",
            "noise_strength", "warm_chain", "warm_schedule"]
-
-# what each command's warm start begins from (`classical_estimate`), in words, for --help
-ESTIMATES = {"inpaint": "harmonic fill", "sr": "back-projected bicubic", "deblur": "Tikhonov/Wiener deconvolution",
-             "denoise": "the noisy image"}
 
 # the Tikhonov weight of the deblurring start, rho = sigma_y^2 / SIGNAL_VAR: the Wiener filter of a
 # white signal of this variance (natural images on [0, 1] have a pixel std of about 0.25)
@@ -38,7 +34,7 @@ def classical_estimate(command: str, operator, y: Tensor, sigma_y: float) -> Ten
     back-projected bicubic interpolation (sr: bicubic upscaling corrected by A^+ to agree with y),
     Tikhonov/Wiener deconvolution (deblur), the noisy image itself (denoise)."""
     if command == "inpaint":
-        observed = operator.A(torch.ones_like(y)) > 0.5
+        observed = (operator.mask > 0.5).expand(y.shape)  # the Inpainting operator's own mask, 1 = observed
         out = []
         for yb, ob in zip(y.double().cpu(), observed.cpu()):
             fill = ~ob.all(0).numpy()

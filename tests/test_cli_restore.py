@@ -108,14 +108,15 @@ def test_formats_that_lose_depth_or_alpha_are_refused_before_running(files):
                                        ("I", {}), ("P", {}), ("P", {"transparency": 0}), ("PA", {}), ("CMYK", {}),
                                        ("1", {})])
 def test_result_mode_is_the_mode_a_restoration_returns(mode, info):
-    """The up-front format check (files.py) asks api.result_mode; it must name the mode the API's
+    """The up-front format check (files.py) asks restore.images.result_mode; it must name the mode the API's
     round trip (_load, then _give_back) really returns."""
     from restore import api
 
+    from restore import images
     im = Image.new(mode, (4, 4))
     im.info.update(info)
-    back = api._give_back(api._load(im), api._load(im).x)
-    assert back.mode == api.result_mode(mode, info), (mode, info, back.mode)
+    back = images.give_back(images.load_image(im), images.load_image(im).x)
+    assert back.mode == images.result_mode(mode, info), (mode, info, back.mode)
 
 
 def test_samples_uncertainty_glob_and_degrade(files):
@@ -137,7 +138,7 @@ def test_uncertainty_needs_two_draws_of_the_default_that_applies(files):
     Gaussian blur's (2 draws) runs, a motion blur's (NO_SVD_BLUR_DEFAULT, 1 draw) ends in a one-line
     error and exit 2 with nothing written, not a map of zeros; the API says the same."""
     import restore
-    from restore.api import NO_SVD_BLUR_DEFAULT, TILED_DEFAULTS
+    from restore.defaults import NO_SVD_BLUR_DEFAULT, TILED_DEFAULTS
 
     assert TILED_DEFAULTS["deblur"].samples >= 2 and NO_SVD_BLUR_DEFAULT.samples == 1
     r = run(files, "deblur", str(files / "astro.png"), "--kernel", "gaussian:1.0:5", "--sigma-y", "0.02",
@@ -254,7 +255,7 @@ def test_patch_prior_runs_by_tiles_on_larger_images(files):
 def test_deblur_auto_method(files, kind, method):
     """The default deblur method is DDRM where the blur has an SVD (Gaussian), Pi-GDM where it has none."""
     import restore
-    from restore.api import resolve_method
+    from restore.plan import resolve_method
     from restore.operators import Blur, gaussian_kernel, motion_kernel
     from restore.priors import load_prior
 
@@ -304,7 +305,7 @@ def test_the_noise_estimate_does_not_count_texture_as_noise(sigma):
     wavelet estimate is 35 % high at sigma 0.01 (texture counted as noise)."""
     from skimage import data
 
-    from restore.api import estimate_noise
+    from restore.operators import estimate_noise
 
     img = torch.from_numpy(data.astronaut()[100:292, 100:292].astype(np.float64) / 255).permute(2, 0, 1)
     own = estimate_noise(img)
@@ -320,7 +321,7 @@ def test_help_shows_the_api_defaults(command):
     whether the result is one draw or a mean."""
     import re
 
-    from restore.api import DEFAULTS, NO_SVD_BLUR_DEFAULT, TILED_DEFAULTS
+    from restore.defaults import DEFAULTS, NO_SVD_BLUR_DEFAULT, TILED_DEFAULTS
 
     text = " ".join(CliRunner().invoke(main, [command, "--help"], terminal_width=400).output.split())
     about, options = text.split("Options:")

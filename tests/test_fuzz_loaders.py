@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from _hostile import (FORMATS, LOSSLESS, encode, mutate, npy_bytes, npy_header_only, one_line_error,
                       png_with_size, tiff_float, time_limit)
 from restore import api
+from restore import operators
+from restore import images
 from restore.files import _load_mask, _read_checked
 from restore.operators.kernels import MAX_KERNEL_SIDE, load_kernel
 
@@ -96,7 +98,7 @@ def _check_image(case):
     COUNTS["image"] = COUNTS.get("image", 0) + 1
     try:
         with time_limit(CASE_SECONDS):
-            x = api._load(_read_checked(p, LIMIT)).x
+            x = images.load_image(_read_checked(p, LIMIT)).x
     except ValueError as e:
         assert one_line_error(str(e)) and str(p) in str(e), repr(e)
         assert expected is None, f"a valid {name} was refused: {e}"
@@ -190,7 +192,7 @@ def _check_kernel(case):
     try:
         with time_limit(CASE_SECONDS):
             if case[0] == "spec":
-                k = api.parse_kernel(case[1])
+                k = operators.parse_kernel(case[1])
             else:
                 k = load_kernel(_write(case[1], case[2]))
     except ValueError as e:
@@ -228,7 +230,7 @@ def test_known_hostile_files():
     }
     for name, data in cases.items():
         with pytest.raises(ValueError) as e:
-            api._load(_read_checked(_write(name, data), 64_000_000))
+            images.load_image(_read_checked(_write(name, data), 64_000_000))
         assert one_line_error(str(e.value)), name
     for name, data in {"nan.npy": npy_bytes(np.array([[np.nan, 1.0], [1, 1]])), "inf.npy": npy_bytes(np.full((3, 3), np.inf)),
                        "huge.npy": npy_header_only((100_000, 100_000))}.items():
@@ -236,4 +238,4 @@ def test_known_hostile_files():
             load_kernel(_write(name, data))
     for spec in ["gaussian:inf", "gaussian:1e9", "uniform:100000", "gaussian:nan"]:
         with pytest.raises(ValueError, match="bad kernel|limit"):
-            api.parse_kernel(spec)
+            operators.parse_kernel(spec)

@@ -117,7 +117,8 @@ def test_large_photo_memory_and_seams(capsys, width, height, max_gb):
 
 def test_large_photo_benchmark_runs(files):
     """The seconds-per-megapixel benchmark on a tiny prior and photo (its numbers are not checked)."""
-    from restore.api import DEFAULTS, _prior
+    from restore.defaults import DEFAULTS
+    from restore.pipeline import load_prior as _prior
 
     prior = _prior(str(files / "tiny.safetensors"), "cpu")
     res = large_photo.measure("denoise", prior, 0.003, 1, 2, 12.0, repeats=1)

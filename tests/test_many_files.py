@@ -12,6 +12,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from restore import api
+
+from restore import pipeline
 from restore.cli import main
 from restore.files import plan_groups, process_shard, restore_files
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
@@ -54,12 +56,12 @@ def test_files_of_one_size_run_as_one_batch(shots):
         assert Image.open(shots / "out" / name).mode == mode
     assert np.array_equal(pixels(shots / "out" / "d.png")[..., 3], pixels(shots / "shots" / "d.png")[..., 3])
     # the file loop's batch is restore_batch's
-    prior = api._prior(str(shots / "tiny.safetensors"), "cpu")
+    prior = pipeline.load_prior(str(shots / "tiny.safetensors"), "cpu")
     ims = [Image.open(shots / "shots" / n) for n in NAMES[:3]]
-    for im, got in zip(api.restore_batch(ims, "denoise", {}, prior=prior, steps=2, sigma_y=0.02), NAMES):
+    for im, got in zip(pipeline.restore_batch(ims, "denoise", {}, prior=prior, steps=2, sigma_y=0.02), NAMES):
         assert np.array_equal(np.asarray(im), pixels(shots / "out" / got))
     # a batch of one is the one-image restoration, draw for draw
-    one = api.restore_batch(ims[:1], "denoise", {}, prior=prior, steps=2, sigma_y=0.02)[0]
+    one = pipeline.restore_batch(ims[:1], "denoise", {}, prior=prior, steps=2, sigma_y=0.02)[0]
     assert np.array_equal(np.asarray(one), np.asarray(api.denoise(ims[0], prior=prior, steps=2, sigma_y=0.02)))
     # an estimated noise level differs from file to file: no batches
     (shots / "est").mkdir()
@@ -71,16 +73,16 @@ def test_files_of_one_size_run_as_one_batch(shots):
 def test_batch_needs_one_size_and_one_noise_level(shots):
     ims = [Image.open(shots / "shots" / n) for n in ("a.png", "e.png")]
     with pytest.raises(ValueError, match="one size"):
-        api.restore_batch(ims, "denoise", {}, prior=str(shots / "tiny.safetensors"), sigma_y=0.02)
+        pipeline.restore_batch(ims, "denoise", {}, prior=str(shots / "tiny.safetensors"), sigma_y=0.02)
     with pytest.raises(ValueError, match="noise levels differ"):
-        api.restore_batch([Image.open(shots / "shots" / n) for n in ("a.png", "b.png")], "denoise", {},
+        pipeline.restore_batch([Image.open(shots / "shots" / n) for n in ("a.png", "b.png")], "denoise", {},
                           prior=str(shots / "tiny.safetensors"))
 
 
 @pytest.mark.parametrize("c,pc", [(3, 1), (1, 3), (3, 3)])
 def test_prior_channels_of_a_batch(c, pc):
     """Each image of a batch keeps its own channels through a prior of other channels."""
-    from restore.api import from_prior_channels, to_prior_channels
+    from restore.images import from_prior_channels, to_prior_channels
 
     y = torch.rand(2, c, 5, 4)
     z = to_prior_channels(y, pc)
@@ -98,7 +100,7 @@ def test_plan_groups():
 def test_shards_do_not_change_any_file(shots):
     """Batches are formed over all inputs and then shared out, so a world of 2 writes the bytes a
     world of 1 does, batched or not; each file is written by one rank."""
-    prior = api._prior(str(shots / "tiny.safetensors"), "cpu")
+    prior = pipeline.load_prior(str(shots / "tiny.safetensors"), "cpu")
     files = [str(shots / "shots" / "*.png")]
     for batch in (1, 2):
         outs = {}
@@ -184,7 +186,7 @@ def test_a_rank_checks_only_its_own_outputs(shots):
     """Another rank's outputs (which appear while this one starts) are no error, even without skipping."""
     o = shots / "o"
     o.mkdir()
-    kw = dict(prior=api._prior(str(shots / "tiny.safetensors"), "cpu"), steps=2, sigma_y=0.02, degrade=True,
+    kw = dict(prior=pipeline.load_prior(str(shots / "tiny.safetensors"), "cpu"), steps=2, sigma_y=0.02, degrade=True,
               skip_existing=False, echo=lambda m: None)
     restore_files("denoise", [str(shots / "shots" / "*.png")], o, shard=(0, 2), **kw)
     restore_files("denoise", [str(shots / "shots" / "*.png")], o, shard=(1, 2), **kw)

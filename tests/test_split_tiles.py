@@ -13,6 +13,8 @@ from PIL import Image
 from skimage import data as skdata
 
 from restore import api
+
+from restore import pipeline
 from restore.cli import main
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
 from restore.priors.tiling import TiledPrior, shutdown_workers, tile_share
@@ -57,7 +59,7 @@ def _rank(rank, world, port, d):
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
-        prior = api._prior(str(d / "tiny.safetensors"), "cpu", "fp32")
+        prior = pipeline.load_prior(str(d / "tiny.safetensors"), "cpu", "fp32")
         seen, eps = [], prior.eps
         prior.eps = lambda x, t: (seen.append(len(x)), eps(x, t))[1]
         x = torch.randn(X_SHAPE, generator=torch.Generator().manual_seed(3)) + rank  # the lead's x_t is used
@@ -85,7 +87,7 @@ def test_two_ranks_give_the_eps_and_the_restoration_of_one(shots):
 
     mp.spawn(_rank, args=(2, _free_port(), shots), nprocs=2)
     got = [torch.load(shots / f"rank{r}.pt", weights_only=False) for r in range(2)]
-    prior = api._prior(str(shots / "tiny.safetensors"), "cpu", "fp32")
+    prior = pipeline.load_prior(str(shots / "tiny.safetensors"), "cpu", "fp32")
     seen, eps = [], prior.eps
     prior.eps = lambda x, t: (seen.append(len(x)), eps(x, t))[1]
     ref = _eps(prior, torch.randn(X_SHAPE, generator=torch.Generator().manual_seed(3)))

@@ -429,7 +429,7 @@ def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
     nfe = []
     out = restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4, levels=3, callback=nfe.append)
     assert out.shape == a.shape and np.array_equal(out[~fill], a[~fill]) and not np.array_equal(out[fill], a[fill])
-    assert len(nfe) == 2 * 3 * 3 * restore.api.default("inpaint", True).samples  # regions x levels x steps x draws
+    assert len(nfe) == 2 * 3 * 3 * restore.defaults.default("inpaint", True).samples  # regions x levels x steps x draws
     assert np.array_equal(restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4, levels=1),
                           restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4))
     for bad, match in ((dict(levels=0), "levels"), (dict(levels=2.5), "levels"), (dict(levels=2, strength=1.0), "warm")):
@@ -448,9 +448,9 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
     than its training size), through an operator with an SVD or not (a blur without one has its
     own, NO_SVD_BLUR_DEFAULT), and to 50 steps from noise where it sees the whole image; inpaint to
     short warm chains either way, their draws
-    one call each by tiles and in one batch on the whole image (`api.default`): the chains each
+    one call each by tiles and in one batch on the whole image (`restore.defaults.default`): the chains each
     runs, counted by their network evaluations."""
-    from restore.api import default
+    from restore.defaults import default
     from restore.starts import warm_chain
 
     kernel = np.eye(3) / 3 if command == "deblur-streak" else "gaussian:1.0:3"  # a diagonal streak has no SVD
@@ -472,7 +472,7 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
         assert len(infos) == len(chain) * (d.samples if by_tiles else 1) and {i["steps"] for i in infos} == {len(chain)}
         chains[by_tiles] = (len(chain), d.samples)
     if command == "deblur-streak":
-        from restore.api import NO_SVD_BLUR_DEFAULT
+        from restore.defaults import NO_SVD_BLUR_DEFAULT
 
         assert chains[False] == (50, 1) and NO_SVD_BLUR_DEFAULT.strength < 1
         d = NO_SVD_BLUR_DEFAULT
@@ -484,7 +484,7 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
 
 
 def test_small_holes_is_a_chebyshev_distance_of_at_most_small_hole():
-    from restore.api import SMALL_HOLE, small_holes
+    from restore.defaults import SMALL_HOLE, small_holes
 
     for side, small in ((2 * SMALL_HOLE, True), (2 * SMALL_HOLE + 1, False)):  # the centre: side // 2 + 1 px away
         observed = torch.ones(1, 32, 32)
@@ -500,7 +500,7 @@ def test_small_holes_is_a_chebyshev_distance_of_at_most_small_hole():
 def test_small_holes_of_a_whole_image_prior_take_the_small_holes_default(tiny_prior):
     """Scattered holes in an image the prior sees whole: SMALL_HOLES_DEFAULT's warm chain, its draws in
     one batch (one callback per step); an explicit option still wins."""
-    from restore.api import SMALL_HOLES_DEFAULT as d
+    from restore.defaults import SMALL_HOLES_DEFAULT as d
     from restore.starts import warm_chain
 
     y = np.random.default_rng(0).integers(0, 256, (8, 8, 3), np.uint8)

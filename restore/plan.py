@@ -1,0 +1,150 @@
+"""One plan per restoration: every choice a run makes, resolved once, in `make_plan`.
+
+A `Command` is what a restoration command is (its operator, its classical warm-start estimate, its
+defaults); a `Plan` is one run of it on an image of a given size with a given prior: the solver,
+steps, warm start, draws, pyramid levels, the boxes restored and whether the prior runs by tiles on
+each, the tile workers. The command line, the file layer and the API make a plan and hand it down
+(`restore.pipeline.run`); nothing below re-derives a choice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from restore.operators import Blur, Denoise, Downsample, Inpainting
+from restore.priors.tiling import default_workers, runs_by_tiles
+from restore.solvers.pyramid import check_levels
+
+from .defaults import DEFAULTS, default
+from .starts import check_strength, hole_regions, is_warm
+
+__all__ = ["Command", "COMMANDS", "Plan", "make_plan", "resolve_method", "check_scale", "observed_pixels", "window"]
+
+
+def window(box: tuple[int, int, int, int] | None) -> tuple:
+    """The index of the crop box = (top, left, h, w) in an image (..., H, W); None: all of it."""
+    if box is None:
+        return (...,)
+    return (..., slice(box[0], box[0] + box[2]), slice(box[1], box[1] + box[3]))
+
+
+def resolve_method(method: str, operator) -> str:
+    """`method`, with "auto" made DDRM where the operator has a cheap SVD and Pi-GDM otherwise."""
+    if method != "auto":
+        return method
+    return "ddrm" if getattr(operator, "has_svd", False) else "pigdm"
+
+
+def check_scale(scale) -> int:
+    """A super-resolution factor, checked: an integer in 2..16."""
+    if isinstance(scale, bool) or int(scale) != scale or not 2 <= int(scale) <= 16:
+        raise ValueError(f"scale must be an integer in 2..16, got {scale}")
+    return int(scale)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A restoration command: `operator(task, box)` makes the operator it restores through (and
+    --degrade applies) for the crop `box` of the image; `estimate` names its classical warm-start
+    estimate (`restore.starts.classical_estimate`); its defaults are `restore.defaults.default`."""
+
+    name: str
+    estimate: str
+    make: Callable
+
+    def operator(self, task: dict, box=None):
+        return self.make(task, box)
+
+
+COMMANDS = {
+    "inpaint": Command("inpaint", "harmonic fill", lambda task, box: Inpainting(task["observed"][window(box)])),
+    "deblur": Command("deblur", "Tikhonov/Wiener deconvolution", lambda task, box: Blur(task["kernel"])),
+    "sr": Command("sr", "back-projected bicubic", lambda task, box: Downsample(task["scale"], "bicubic")),
+    "denoise": Command("denoise", "the noisy image", lambda task, box: Denoise()),
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A restoration's choices. task: the operator's inputs (inpaint: `observed` (1, H, W), 1 =
+    observed; deblur: `kernel`; sr: `scale`); method: the solver ("auto" resolved); steps, strength,
+    samples: the warm chain and the draws whose mean is returned; levels: the pyramid's
+    (`restore.solvers.coarse_to_fine`); regions: the boxes (top, left, h, w) restored (None: the
+    whole image), each with whether the prior runs by tiles on it; tiled: whether it does on the
+    whole image (the defaults' table); keep_observed: the observed pixels come back exactly;
+    workers: processes a tiled prior's tile batches are split across; split_tiles: shared across
+    torch.distributed's ranks too."""
+
+    command: str
+    task: dict
+    method: str
+    steps: int
+    strength: float | str
+    samples: int
+    levels: int
+    tiled: bool
+    regions: tuple
+    keep_observed: bool = False
+    return_std: bool = False
+    workers: int = 1
+    split_tiles: bool = False
+    method_options: dict = field(default_factory=dict)
+
+    def operator(self, box=None):
+        """The operator of the crop `box` (None: the whole image)."""
+        return COMMANDS[self.command].operator(self.task, box)
+
+    @property
+    def draws_at_once(self) -> int:
+        """Draws held in memory at once: a prior run by tiles restores its draws one after another."""
+        return 1 if self.tiled else self.samples
+
+
+def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, steps=None, strength=None,
+              samples=None, levels=1, margin: int | None = None, keep_observed: bool = False,
+              return_std: bool = False, workers: int | None = None, split_tiles: bool = False,
+              method_options: dict | None = None) -> Plan:
+    """The plan of `command` with `prior` on observations of shape (B, C, H, W) in the prior's
+    channels; where None, the command's defaults for that prior and operator. task: the operator's
+    inputs (`Plan`). margin (inpaint): restore only the holes' bounding boxes with that much context
+    (None: the whole image). workers: None or 1 runs the tiles in this process, 0 on every core of
+    a CPU (`default_workers`), N in N processes. A standard deviation (return_std) needs at least
+    2 draws (ValueError, not a map of zeros); levels > 1 needs a warm start."""
+    if command not in COMMANDS:
+        raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
+    operator = COMMANDS[command].operator(task)
+    tiled = runs_by_tiles(prior, operator.x_shape_of(tuple(shape))[-2:])
+    d = default(command, tiled, getattr(operator, "has_svd", False), task.get("observed"))
+    samples = d.samples if samples is None else int(samples)
+    if samples < 1:
+        raise ValueError(f"samples must be >= 1, got {samples}")
+    if return_std and samples < 2:
+        raise ValueError(f"an uncertainty map (the draws' standard deviation) needs at least 2 draws; this "
+                         f"restoration makes {samples}: give samples (--samples) of 2 or more")
+    strength = check_strength(d.strength if strength is None else strength)
+    levels = check_levels(levels)
+    if levels > 1 and not is_warm(strength):
+        raise ValueError(f"levels > 1 needs a warm start (strength < 1, got {strength:g}): each finer level "
+                         "starts from the coarser result at t0 = strength x T")
+    method = resolve_method(method or d.method, operator)
+    if workers is not None and int(workers) < 0:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers = 1 if workers is None else int(workers) or default_workers(prior.device)
+    if margin is None:
+        regions = ((None, tiled),)
+    else:
+        if int(margin) < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        fill = ~task["observed"][0].bool().numpy()
+        boxes = hole_regions(fill, int(margin))
+        regions = tuple((box, runs_by_tiles(prior, box[2:])) for box in boxes)  # an inpainting's x is y's size
+    return Plan(command, task, method, int(steps or d.steps), strength, samples, levels, tiled, regions,
+                bool(keep_observed), bool(return_std), workers, bool(split_tiles), dict(method_options or {}))
+
+
+def observed_pixels(fill: Tensor) -> Tensor:
+    """An inpainting's observed pixels (1, H, W) float64, 1 = observed, from a fill mask (H, W)."""
+    return (~torch.as_tensor(fill).bool()).double()[None]
