@@ -8,9 +8,10 @@ above it: the package has no import loop.
 """
 __version__ = "0.1.0"
 
-_LAZY = {"deblur": "api", "denoise": "api", "inpaint": "api", "super_resolve": "api", "solve": "solvers"}
+_LAZY = {"deblur": "api", "denoise": "api", "inpaint": "api", "super_resolve": "api", "load_prior": "api",
+         "solve": "solvers"}
 
-__all__ = ["__version__", "deblur", "denoise", "inpaint", "solve", "super_resolve"]
+__all__ = ["__version__", "deblur", "denoise", "inpaint", "load_prior", "solve", "super_resolve"]
 
 
 def __getattr__(name: str):
