@@ -14,7 +14,7 @@
 | nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.1 .. 4) |
 
 Grids (issue 22): each was widened until the value chosen on the val splits is inside it
-(`at_edge` says whether a value sits at an end of its grid; `python -m restore.benchmarks.grids`
+(`at_edge` says whether a value sits at an end of its grid; `python -m lab.grids`
 tunes every baseline on every cell and counts them). A grid end that is a bound by nature
 (`Baseline.bounds`: a step fraction of 0 or 1, TV inpainting's hard constraint lam = inf) is reported
 but not widened.
