@@ -14,12 +14,12 @@
 | nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.1 .. 4) |
 
 Grids (issue 22): each was widened until the value chosen on the val splits is inside it
-(`at_edge` says whether a value sits at an end of its grid; `python -m restore.benchmarks.grids`
+(`at_edge` says whether a value sits at an end of its grid; `python -m lab.grids`
 tunes every baseline on every cell and counts them). A grid end that is a bound by nature
 (`Baseline.bounds`: a step fraction of 0 or 1, TV inpainting's hard constraint lam = inf) is reported
 but not widened.
 
-Every baseline takes a `tasks.Problem` and returns (1, C, H, W) float32 on [0, 1]; the noise level
+Every baseline takes a `tasks.Case` and returns (1, C, H, W) float32 on [0, 1]; the noise level
 sigma_y is known to all of them (as it is to the diffusion solvers).
 """
 from __future__ import annotations
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .tasks import Problem
+from .tasks import Case
 
 __all__ = ["BASELINES", "Baseline", "run_baseline", "tune", "applicable_baseline", "backproject", "at_edge"]
 
@@ -63,7 +63,7 @@ def _padded(a: np.ndarray, pad: int, fn: Callable[[np.ndarray], np.ndarray], mod
 
 # --- inpainting ---------------------------------------------------------------------------------
 
-def biharmonic(p: Problem, _param=None, seed: int = 0) -> Tensor:
+def biharmonic(p: Case, _param=None, seed: int = 0) -> Tensor:
     from skimage.restoration import inpaint_biharmonic
 
     missing = p.mask[0, 0].numpy() < 0.5
@@ -88,7 +88,7 @@ def _div(px: np.ndarray, py: np.ndarray) -> np.ndarray:
     return d
 
 
-def tv_inpaint(p: Problem, lam: float | None = None, seed: int = 0, iters: int = 500) -> Tensor:
+def tv_inpaint(p: Case, lam: float | None = None, seed: int = 0, iters: int = 500) -> Tensor:
     """min_x TV(x) + lam/2 ||M (x - y)||^2 (colour TV: the gradient norm is taken over channels too),
     Chambolle-Pock with tau = sigma = 1 / sqrt(8); lam = inf keeps the observed pixels exactly."""
     lam = _default("tv_inpaint", p) if lam is None else float(lam)
@@ -141,7 +141,7 @@ def edgetaper(a: np.ndarray, k: np.ndarray, passes: int = 3) -> np.ndarray:
     return a
 
 
-def wiener(p: Problem, balance: float | None = None, seed: int = 0) -> Tensor:
+def wiener(p: Case, balance: float | None = None, seed: int = 0) -> Tensor:
     from skimage.restoration import wiener as sk_wiener
 
     balance = _default("wiener", p) if balance is None else float(balance)
@@ -150,7 +150,7 @@ def wiener(p: Problem, balance: float | None = None, seed: int = 0) -> Tensor:
     return _back(_per_channel(_hwc(p.y), lambda a: _padded(a, max(k.shape), f)))
 
 
-def unsup_wiener(p: Problem, _param=None, seed: int = 0) -> Tensor:
+def unsup_wiener(p: Case, _param=None, seed: int = 0) -> Tensor:
     from skimage.restoration import unsupervised_wiener
 
     k = p.kernel.numpy()
@@ -177,7 +177,7 @@ def _rl_iterates(a: np.ndarray, k: np.ndarray, counts) -> dict:
     return out
 
 
-def _rl_all(p: Problem, counts) -> dict:
+def _rl_all(p: Case, counts) -> dict:
     """{n: richardson_lucy(p, n)} for every n in counts, in one pass per channel."""
     k = p.kernel.numpy()
     pad = max(k.shape)
@@ -187,14 +187,14 @@ def _rl_all(p: Problem, counts) -> dict:
     return {n: _back(np.stack([d[n][pad:pad + H, pad:pad + W] for d in per], -1)) for n in per[0]}
 
 
-def richardson_lucy(p: Problem, num_iter: int | None = None, seed: int = 0) -> Tensor:
+def richardson_lucy(p: Case, num_iter: int | None = None, seed: int = 0) -> Tensor:
     num_iter = int(_default("richardson_lucy", p) if num_iter is None else num_iter)
     return _rl_all(p, [num_iter])[num_iter]
 
 
 # --- super-resolution ---------------------------------------------------------------------------
 
-def bicubic(p: Problem, _param=None, seed: int = 0) -> Tensor:
+def bicubic(p: Case, _param=None, seed: int = 0) -> Tensor:
     from skimage.transform import resize
 
     h, w = p.x.shape[-2:]
@@ -212,21 +212,21 @@ def backproject(operator, y: Tensor, shape, step: float = 1.0) -> Tensor:
     return (b + float(step) * operator.A_pinv(y - operator.A(b))).clamp(0, 1)
 
 
-def backprojection(p: Problem, step: float | None = None, seed: int = 0) -> Tensor:
+def backprojection(p: Case, step: float | None = None, seed: int = 0) -> Tensor:
     step = _default("backprojection", p) if step is None else float(step)
     return backproject(p.operator, p.y, p.x.shape[-2:], step).float()
 
 
 # --- denoising ----------------------------------------------------------------------------------
 
-def tv_denoise(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
+def tv_denoise(p: Case, factor: float | None = None, seed: int = 0) -> Tensor:
     from skimage.restoration import denoise_tv_chambolle
 
     factor = _default("tv_denoise", p) if factor is None else float(factor)
     return _back(denoise_tv_chambolle(_hwc(p.y), weight=factor * p.sigma_y, channel_axis=-1))
 
 
-def nlm(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
+def nlm(p: Case, factor: float | None = None, seed: int = 0) -> Tensor:
     from skimage.restoration import denoise_nl_means
 
     factor = _default("nlm", p) if factor is None else float(factor)
@@ -237,7 +237,7 @@ def nlm(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
     return _back(out)
 
 
-def wavelet(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
+def wavelet(p: Case, factor: float | None = None, seed: int = 0) -> Tensor:
     """scikit-image's BayesShrink wavelet denoising (soft thresholds, YCbCr for colour) told a noise
     std of factor x sigma_y."""
     from skimage.restoration import denoise_wavelet
@@ -250,7 +250,7 @@ def wavelet(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
     return _back(out)
 
 
-def bilateral(p: Problem, factor: float | None = None, seed: int = 0) -> Tensor:
+def bilateral(p: Case, factor: float | None = None, seed: int = 0) -> Tensor:
     """scikit-image's bilateral filter: spatial std 1.5 px, range std factor x sigma_y."""
     from skimage.restoration import denoise_bilateral
 
@@ -312,7 +312,7 @@ def at_edge(name: str, value) -> str | None:
     return "low" if v == lo else "high"
 
 
-def _default(name: str, p: Problem):
+def _default(name: str, p: Case):
     b = BASELINES[name]
     return b.noisy if p.sigma_y > 0 else b.noiseless
 
@@ -322,7 +322,7 @@ def applicable_baseline(name: str, task: str, sigma_y: float) -> bool:
     return task in b.tasks and (sigma_y > 0 or not b.needs_noise)
 
 
-def run_baseline(name: str, p: Problem, param=None, seed: int = 0) -> tuple[Tensor, object]:
+def run_baseline(name: str, p: Case, param=None, seed: int = 0) -> tuple[Tensor, object]:
     """(estimate (1, C, H, W) on [0, 1], the parameter value used) of baseline `name` on p."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}: use one of {', '.join(BASELINES)}")
@@ -333,7 +333,7 @@ def run_baseline(name: str, p: Problem, param=None, seed: int = 0) -> tuple[Tens
     return b.fn(p, value, seed=seed), value
 
 
-def tune(name: str, problems: list[Problem], score: Callable[[Tensor, Tensor], float]) -> tuple[object, dict]:
+def tune(name: str, problems: list[Case], score: Callable[[Tensor, Tensor], float]) -> tuple[object, dict]:
     """The grid value of baseline `name`'s parameter with the best mean score(x, estimate) over
     `problems` (a validation split), and {value: mean score}; (default, {}) for a baseline without one.
     The noiseless TV inpainting keeps its hard constraint (nothing to tune)."""

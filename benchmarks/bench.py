@@ -42,7 +42,7 @@ from .baselines import BASELINES, applicable_baseline, run_baseline, tune
 from .datasets import load_images
 from .methods import MethodSpec, applicable_method, default_spec, parse_method, run_diffusion
 from .metrics import PeakRSS, psnr, scores
-from .tasks import SIGMA_Y, TASKS, applicable_task, load_levin, make_problem, observation_image
+from .tasks import SIGMA_Y, TASKS, applicable_task, load_levin, make_case, observation_image
 
 __all__ = ["Suite", "SUITES", "PriorEntry", "parse_prior", "run_bench", "budget", "weights_digest", "check_weights"]
 
@@ -86,7 +86,7 @@ NO_SVD_TASKS = ("motion", "levin")  # no cheap SVD: DDRM does not apply
 # natural from their validation splits at 20 and 50 steps (Pi-GDM, since its adaptive weight, the
 # best single draw at 50 steps on 11 of 12 val cells, DDRM second where it applies). The digits pair
 # came from a probe that ran on test images (issue 22, defect 1); it only widens the candidate set
-# now: which configuration a table reports is chosen on the val split (`protocol`), never on test.
+# now: which configuration a table reports is chosen on the val split (`choose_and_report`), never on test.
 SWEEPS = {"digits": ("ddrm", "dps"), "faces": ("pigdm", "ddrm"), "natural": ("pigdm", "ddrm")}
 SOLVERS = ("ddnm", "ddnm_plus", "pigdm", "diffpir", "dps", "ddrm")
 
@@ -339,7 +339,7 @@ def _tuned(s: Suite, entry: PriorEntry, task: str, sigma: float, data_root, levi
     if not s.tune_images:
         return {}
     vals = load_images(entry.data, data_root, "val", task, s.tune_images, s.crop_for(entry.data, task))
-    probs = [make_problem(task, x, sigma, seed=s.seed + 1, image_id=f"val-{iid}", index=i, levin=levin)
+    probs = [make_case(task, x, sigma, seed=s.seed + 1, image_id=f"val-{iid}", index=i, levin=levin)
              for i, (iid, x) in enumerate(vals)]
     out = {}
     for b in s.baselines:
@@ -362,7 +362,7 @@ def _run_cell(s: Suite, entry: PriorEntry, prior, task: str, sigma: float, imgs,
     grid_path = out / "grids" / f"{cell}.png"
     computed = [False]  # whether any row of the grid's images was computed in this run
     for i, (iid, x) in enumerate(imgs):
-        p = make_problem(task, x, sigma, seed=s.seed, image_id=iid, index=i, levin=levin)
+        p = make_case(task, x, sigma, seed=s.seed, image_id=iid, index=i, levin=levin)
         border = p.scale if task == "sr4" else None
         base = {"suite": s.name, "prior": entry.name, "data": entry.data, "split": split, "task": task, "sigma_y": sig,
                 "size": "x".join(str(v) for v in p.x.shape[-2:]), "image": iid, "seed": s.seed}

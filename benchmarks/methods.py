@@ -28,7 +28,7 @@ from restore.priors.tiling import for_image
 from restore.solvers import METHODS, solve
 
 from .metrics import PeakRSS
-from .tasks import INPAINTING, Problem, task_seed
+from .tasks import INPAINTING, Case, task_seed
 
 __all__ = ["MethodSpec", "parse_method", "applicable_method", "run_diffusion", "DEFAULT_STEPS", "COMMAND",
            "default_spec", "spec_text"]
@@ -107,9 +107,9 @@ def default_spec(task: str, prior: str | None = None) -> str:
     from restore.plan import resolve_method
     from restore.starts import is_warm
 
-    from .tasks import make_problem
+    from .tasks import make_case
 
-    p = make_problem(task, torch.zeros(1, 64, 64), 0.0, seed=0, image_id="default",
+    p = make_case(task, torch.zeros(1, 64, 64), 0.0, seed=0, image_id="default",
                      levin=[torch.eye(9, dtype=torch.float64) / 9] * 8)  # a diagonal streak: no SVD
     d = default(COMMAND[task], prior in TILED_PRIORS, getattr(p.operator, "has_svd", False),
                 p.operator.mask if task in INPAINTING else None)
@@ -117,7 +117,7 @@ def default_spec(task: str, prior: str | None = None) -> str:
     return spec_text(MethodSpec(resolve_method(d.method, p.operator), int(d.steps), opts, int(d.samples)))
 
 
-def applicable_method(spec: MethodSpec, p: Problem) -> bool:
+def applicable_method(spec: MethodSpec, p: Case) -> bool:
     """ddnm and repaint are noiseless methods (repaint: inpainting only); ddrm needs a cheap SVD."""
     if spec.name == "ddnm":
         return p.sigma_y == 0
@@ -128,7 +128,7 @@ def applicable_method(spec: MethodSpec, p: Problem) -> bool:
     return True
 
 
-def run_diffusion(prior, p: Problem, spec: MethodSpec, seed: int = 0, tiling: dict | None = None) -> dict:
+def run_diffusion(prior, p: Case, spec: MethodSpec, seed: int = 0, tiling: dict | None = None) -> dict:
     """Run `spec` on problem p: {sample (1, C, H, W), mean (or None), nfe (per draw), seconds, peak_mb}.
 
     The prior is tiled when the image is larger than its training size (`for_image`); a gray image

@@ -3,9 +3,9 @@
 The markdown is always regenerated from the whole CSV, so a suite run in pieces (or resumed after
 an interruption) gives one report. Tables show mean +- standard deviation over the images of a cell.
 The per-cell summary lists the highest-scoring rows of a folder: on a val folder that is what
-`protocol choose` picks from; on test it is not a published margin (the best of several rows on
+`choose_and_report choose` picks from; on test it is not a published margin (the best of several rows on
 the images it is scored on is selection-biased, issue 22): published margins come from
-`protocol report` (chosen on val, each with its paired interval). `short` is what a bench run
+`choose_and_report report` (chosen on val, each with its paired interval). `short` is what a bench run
 writes into RESULTS.md's marked section: the command and a link to the folder's results.md.
 """
 from __future__ import annotations
@@ -163,7 +163,7 @@ def markdown(rows: list[dict], *, title: str, command: str, date: str, grids: di
                          f"{_pm(bc['psnr'], bc['psnr_sd']) if bc else ''} | {_pm(bc['ssim'], bc['ssim_sd'], 3) if bc else ''} | "
                          f"{'' if math.isnan(delta) else f'{delta:+.2f}'} |")
         lines += ["", "The top rows of a cell are picked on the images shown: on a test folder this is not a "
-                  "published margin (selection bias); see `python -m restore.benchmarks.protocol report`, which "
+                  "published margin (selection bias); see `python -m restore.benchmarks.choose_and_report report`, which "
                   "chooses on val and gives each margin its paired 95 % interval.", ""]
         for k in keys:
             summ = _summary(cells[k])

@@ -40,7 +40,7 @@ from torch import Tensor
 from restore.operators import (Blur, Denoise, Downsample, Inpainting, add_noise, box_mask, gaussian_kernel,
                                motion_kernel, random_mask)
 
-__all__ = ["TASKS", "SIGMA_Y", "Problem", "make_problem", "gaussian_geometry", "motion_size", "task_seed",
+__all__ = ["TASKS", "SIGMA_Y", "Case", "make_case", "gaussian_geometry", "motion_size", "task_seed",
            "load_levin", "applicable_task", "observation_image", "quantise"]
 
 TASKS = ("box", "random", "gauss", "motion", "sr4", "denoise", "levin")
@@ -83,7 +83,7 @@ def load_levin(path) -> list[Tensor]:
 
 
 @dataclass
-class Problem:
+class Case:
     """One degraded image: ground truth x (1, C, H, W), operator, observation y, sigma_y, and the pieces
     the classical baselines need (mask: 1 = observed; kernel; scale)."""
 
@@ -111,8 +111,8 @@ def applicable_task(task: str, S: int, sigma_y: float, levin: list[Tensor] | Non
     return True
 
 
-def make_problem(task: str, x: Tensor, sigma_y: float, *, seed: int, image_id: str, index: int = 0,
-                 levin: list[Tensor] | None = None) -> Problem:
+def make_case(task: str, x: Tensor, sigma_y: float, *, seed: int, image_id: str, index: int = 0,
+                 levin: list[Tensor] | None = None) -> Case:
     """The degraded observation of x ((C, H, W) or (1, C, H, W) on [0, 1]) for `task` (module docstring)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}: use one of {', '.join(TASKS)}")
@@ -156,10 +156,10 @@ def make_problem(task: str, x: Tensor, sigma_y: float, *, seed: int, image_id: s
     else:  # denoise
         op = Denoise()
     y = quantise(add_noise(op.A(x), float(sigma_y), g))
-    return Problem(task, float(sigma_y), x, op, y, image_id, mask, kernel, scale, info)
+    return Case(task, float(sigma_y), x, op, y, image_id, mask, kernel, scale, info)
 
 
-def observation_image(p: Problem) -> Tensor:
+def observation_image(p: Case) -> Tensor:
     """The observation as a picture of x's size (1, C, H, W) on [0, 1]: missing pixels grey,
     a low-resolution image enlarged by pixel repetition."""
     y = p.y.clamp(0, 1)

@@ -50,11 +50,9 @@ def estimate_noise(x: Tensor, patch: int = 7, max_patches: int = 40000) -> float
     Zhu & Heng (ICCV 2015). The covariance of the image's patch x patch x C patches has the noise
     variance as its smallest eigenvalues, where the image's own structure adds none; sorted in
     decreasing order, the tail whose mean first falls to its median is taken as that noise.
-    On 8 natural/val photos with noise of std 0.01 / 0.025 / 0.05 added it estimates 0.0098-0.0124
-    / 0.0235-0.0252 / 0.0464-0.0499, scikit-image's wavelet estimator (estimate_sigma) 0.012-0.032
-    / 0.025-0.041 / 0.047-0.060: it counts texture as noise (`python -m
-    restore.benchmarks.noise_estimate DATA`). Images with fewer than 3x as many patches as a patch
-    has values fall back to scikit-image's estimate.
+    Unlike scikit-image's wavelet estimator it does not count texture as noise (measured by
+    `python -m lab.noise_estimate DATA`, benchmarks/notes/changelog-lab-log.md). Images with fewer
+    than 3x as many patches as a patch has values fall back to scikit-image's estimate.
     The patches are a regular subsample (every k-th row and column of positions), not random."""
     a = x.detach().double().cpu().permute(1, 2, 0).numpy()
     h, w, c = a.shape

@@ -29,8 +29,8 @@ SIGNAL_VAR = 0.06
 
 def classical_estimate(command: str, operator, y: Tensor, sigma_y: float) -> Tensor:
     """An estimate (B, C, H, W) on [0, 1] of the image behind y: harmonic inpainting (inpaint; on
-    natural/val's object-sized holes 2.0 dB above scikit-image's biharmonic inside the holes, which
-    overshoots the colours around large holes: `python -m restore.benchmarks.whole_photo`),
+    natural/val's object-sized holes better than scikit-image's biharmonic inside the holes, which
+    overshoots the colours around large holes: `python -m lab.whole_photo`, benchmarks/notes/whole-photo.md),
     back-projected bicubic interpolation (sr: bicubic upscaling corrected by A^+ to agree with y),
     Tikhonov/Wiener deconvolution (deblur), the noisy image itself (denoise)."""
     if command == "inpaint":

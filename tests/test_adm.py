@@ -1,7 +1,7 @@
 """ADM (guided-diffusion UNet) and diffusers checkpoints through load_prior.
 
 Always run: our ADMUNet's state dict against the committed manifests of the two published layouts
-(generated from deepinv's DiffUNet by benchmarks/make_adm_manifest.py), config inference, a tiny
+(generated from deepinv's DiffUNet by lab/make_adm_manifest.py), config inference, a tiny
 ADM saved with torch.save, and the refusals (truncated file, unknown layout, pickled code).
 Optional (skipped without deepinv / diffusers): the same eps as the reference implementations.
 """

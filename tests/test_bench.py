@@ -79,29 +79,29 @@ def test_motion_size(S, size):
 
 def test_problems_follow_the_geometry():
     x = smooth_image(64)
-    box = tasks.make_problem("box", x, 0.0, seed=0, image_id="a")
+    box = tasks.make_case("box", x, 0.0, seed=0, image_id="a")
     assert int((box.mask == 0).sum()) == 32 * 32
     missing = (box.mask[0, 0] == 0).nonzero()
     assert missing.min() >= 8 and missing.max() <= 64 - 8 - 1  # margin S // 8
-    rnd = tasks.make_problem("random", x, 0.0, seed=0, image_id="a")
+    rnd = tasks.make_case("random", x, 0.0, seed=0, image_id="a")
     assert int((rnd.mask == 0).sum()) == round(0.7 * 64 * 64)
-    g = tasks.make_problem("gauss", x, 0.025, seed=0, image_id="a")
+    g = tasks.make_case("gauss", x, 0.025, seed=0, image_id="a")
     assert g.kernel.shape == (7, 7) and g.info["std"] == 1.0
-    m = tasks.make_problem("motion", x, 0.025, seed=0, image_id="a")
+    m = tasks.make_case("motion", x, 0.025, seed=0, image_id="a")
     assert m.kernel.shape == (15, 15)
-    sr = tasks.make_problem("sr4", smooth_image(30), 0.0, seed=0, image_id="a")
+    sr = tasks.make_case("sr4", smooth_image(30), 0.0, seed=0, image_id="a")
     assert sr.x.shape[-2:] == (28, 28) and sr.y.shape[-2:] == (7, 7)
-    d = tasks.make_problem("denoise", x, 0.025, seed=0, image_id="a")
+    d = tasks.make_case("denoise", x, 0.025, seed=0, image_id="a")
     assert abs(float((d.y - d.x).std()) - 0.025) < 0.003
     # seeded: the same draws again, other draws for another image
-    again = tasks.make_problem("motion", x, 0.025, seed=0, image_id="a")
+    again = tasks.make_case("motion", x, 0.025, seed=0, image_id="a")
     assert torch.equal(m.kernel, again.kernel) and torch.equal(m.y, again.y)
-    other = tasks.make_problem("motion", x, 0.025, seed=0, image_id="b")
+    other = tasks.make_case("motion", x, 0.025, seed=0, image_id="b")
     assert not torch.equal(m.kernel, other.kernel)
     assert not tasks.applicable_task("denoise", 64, 0.0)
     levin = [torch.ones(k, k) / k**2 for k in (13, 15, 17, 19, 21, 23, 23, 27)]
     assert tasks.applicable_task("levin", 64, 0.025, levin) and not tasks.applicable_task("levin", 28, 0.025, levin)
-    lv = tasks.make_problem("levin", x, 0.025, seed=0, image_id="a", index=9, levin=levin)
+    lv = tasks.make_case("levin", x, 0.025, seed=0, image_id="a", index=9, levin=levin)
     assert lv.kernel.shape == (15, 15) and lv.info["kernel"] == "k2"
 
 
@@ -149,7 +149,7 @@ def test_peak_rss_sees_an_allocation():
 ])
 def test_baselines_beat_the_observation(task, sigma, names, margin):
     x = (edgy_image if task in ("gauss", "motion") else smooth_image)(48, seed=3)
-    p = tasks.make_problem(task, x, sigma, seed=0, image_id="smooth")
+    p = tasks.make_case(task, x, sigma, seed=0, image_id="smooth")
     base = metrics.psnr(p.x, tasks.observation_image(p))
     for name in names:
         est, _ = baselines.run_baseline(name, p)
@@ -158,18 +158,18 @@ def test_baselines_beat_the_observation(task, sigma, names, margin):
 
 
 def test_bicubic_beats_pixel_repetition():
-    p = tasks.make_problem("sr4", smooth_image(48, seed=4), 0.0, seed=0, image_id="s")
+    p = tasks.make_case("sr4", smooth_image(48, seed=4), 0.0, seed=0, image_id="s")
     est, _ = baselines.run_baseline("bicubic", p)
     assert metrics.psnr(p.x, est) > metrics.psnr(p.x, tasks.observation_image(p)) + 1
 
 
 def test_tune_picks_the_best_grid_value():
-    probs = [tasks.make_problem("denoise", smooth_image(32, seed=s), 0.05, seed=0, image_id=str(s)) for s in range(2)]
+    probs = [tasks.make_case("denoise", smooth_image(32, seed=s), 0.05, seed=0, image_id=str(s)) for s in range(2)]
     best, scores = baselines.tune("tv_denoise", probs, metrics.psnr)
     assert set(scores) == set(baselines.BASELINES["tv_denoise"].grid) and scores[best] == max(scores.values())
     assert baselines.tune("biharmonic", probs, metrics.psnr) == (None, {})
     with pytest.raises(ValueError, match="does not apply"):
-        baselines.run_baseline("nlm", tasks.make_problem("box", smooth_image(32), 0.0, seed=0, image_id="a"))
+        baselines.run_baseline("nlm", tasks.make_case("box", smooth_image(32), 0.0, seed=0, image_id="a"))
 
 
 # --- diffusion methods, tiling -----------------------------------------------------------------------
@@ -183,8 +183,8 @@ def test_parse_method_and_applicability():
         with pytest.raises(ValueError):
             parse_method(bad)
     x = smooth_image(32)
-    motion = tasks.make_problem("motion", x, 0.025, seed=0, image_id="a")
-    box0 = tasks.make_problem("box", x, 0.0, seed=0, image_id="a")
+    motion = tasks.make_case("motion", x, 0.025, seed=0, image_id="a")
+    box0 = tasks.make_case("box", x, 0.0, seed=0, image_id="a")
     assert not applicable_method(parse_method("ddrm"), motion)  # no cheap SVD
     assert not applicable_method(parse_method("ddnm"), motion)  # noisy
     assert applicable_method(parse_method("repaint"), box0) and applicable_method(parse_method("ddnm"), box0)
@@ -201,11 +201,11 @@ def test_for_image_tiles_only_larger_images():
 
 
 def test_run_diffusion_counts_nfe_and_gives_the_mean():
-    p = tasks.make_problem("box", smooth_image(32), 0.025, seed=0, image_id="a")
+    p = tasks.make_case("box", smooth_image(32), 0.025, seed=0, image_id="a")
     r = run_diffusion(tiny_prior(16), p, parse_method("ddrm:4:mean3"))
     assert r["nfe"] == 4 and r["sample"].shape == p.x.shape and r["mean"].shape == p.x.shape
     assert r["seconds"] > 0 and r["peak_mb"] >= 0
-    gray = tasks.make_problem("denoise", smooth_image(16, channels=1), 0.025, seed=0, image_id="g")
+    gray = tasks.make_case("denoise", smooth_image(16, channels=1), 0.025, seed=0, image_id="g")
     r = run_diffusion(tiny_prior(16, 3), gray, parse_method("ddrm:3"))  # gray image, RGB prior
     assert r["sample"].shape == (1, 1, 16, 16) and r["mean"] is None  # averaged back to gray
 
@@ -411,7 +411,7 @@ def test_a_failing_solver_gives_failed_rows_and_the_suite_goes_on(tmp_path, imag
 
 
 def test_speed_suite_counts_each_versions_network_evaluations(tmp_path):
-    from restore.benchmarks import speed_suite
+    from lab import speed_suite
 
     T1000 = linear_schedule(1000)
     assert speed_suite.nfe(["ddrm", 50], T1000) == 50  # an old checkout's (method, steps)

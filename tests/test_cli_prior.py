@@ -39,7 +39,7 @@ def test_train_sample_eval(image_folder, tmp_path):
     r = CliRunner().invoke(main, ["eval", str(tmp_path / "run"), str(image_folder), "--strata", "5"])
     assert r.exit_code == 0, r.output
     assert "bits/dim" in r.output and "1-100" in r.output
-    from restore.benchmarks.prior_evals import rows, table  # the model cards' table over training
+    from lab.prior_evals import rows, table  # the model cards' table over training
 
     rs = rows(image_folder, [tmp_path / "run", tmp_path / "run/checkpoints/step-000000002"], strata=3)
     assert [r["step"] for r in rs] == [2, 4] and rs[0]["images_seen"] < rs[1]["images_seen"]

@@ -133,3 +133,16 @@ def test_a_circle_hidden_in_a_function_is_found(tmp_path):
     (tmp_path / "restore" / "__init__.py").write_text("from .top import a\n")
     found = cycles(import_graph(module_files(tmp_path)))  # the package loop: sub imports restore/__init__
     assert found[0] == ["restore", "restore.top", "restore.sub", "restore"] and len(found) == 3
+
+
+def test_the_installed_benchmark_is_what_restore_bench_runs():
+    """restore.benchmarks holds `restore bench` and what it imports (at most 10 modules); the
+    experiments live in lab/ (not installed), which no installed module may import."""
+    files = module_files()
+    bench = {n: f for n, f in files.items() if n == "restore.benchmarks" or n.startswith("restore.benchmarks.")}
+    assert "restore.benchmarks.bench" in bench and len(bench) <= 10, sorted(bench)
+    for name, file in files.items():
+        for node in ast.walk(ast.parse(file.read_text(), str(file))):
+            mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            assert not any(m == "lab" or m.startswith("lab.") for m in mods), f"{name} imports {mods}"

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from restore.benchmarks import large_photo, tiling_check
+from lab import large_photo, tiling_check
 from restore.cli import main
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
 
@@ -104,8 +105,9 @@ def test_tiling_check_small_photo():
 def test_large_photo_memory_and_seams(capsys, width, height, max_gb):
     """The tiling check as a separate process (its peak RSS is its own): memory under max_gb, no seam,
     the control seam seen. -m slow runs the full 4000x3000 photo."""
-    r = subprocess.run([sys.executable, "-m", "restore.benchmarks.tiling_check", "--width", str(width), "--height",
-                        str(height), "--steps", "2", "--tile", "32"], capture_output=True, text=True, env=ENV, timeout=1800)
+    r = subprocess.run([sys.executable, "-m", "lab.tiling_check", "--width", str(width), "--height",
+                        str(height), "--steps", "2", "--tile", "32"], capture_output=True, text=True, env=ENV, timeout=1800,
+                       cwd=Path(__file__).resolve().parents[1])  # lab/ is run from the repository root
     assert r.returncode == 0, r.stderr[-3000:]
     res = json.loads(r.stdout.strip().splitlines()[-1])
     with capsys.disabled():

@@ -112,7 +112,7 @@ def test_mean_pass_is_near_one_for_the_exact_prior_and_zero_for_a_mean_blind_net
     and x0_hat from pure noise stays within the data's spread of means; a network whose output has
     no image-wide mean (what a per-channel norm before the output layer leans to) gives slope 0 and
     x0_hat means 1/sqrt(abar_T) times the noise's."""
-    from restore.benchmarks.mean_pass import measure
+    from lab.mean_pass import measure
 
     prior, m, C = exact
     g = torch.Generator().manual_seed(1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from restore.benchmarks import baselines, metrics, protocol, report, tasks
+from restore.benchmarks import baselines, choose_and_report, metrics, report, tasks
 from restore.benchmarks.methods import default_spec, parse_method
 
 
@@ -61,7 +61,7 @@ def _synthetic():
 
 def test_choose_picks_on_val_one_configuration_per_family():
     val, _ = _synthetic()
-    ch = protocol.choose(val)[("p", "gauss", "0.025")]
+    ch = choose_and_report.choose(val)[("p", "gauss", "0.025")]
     assert ch["families"] == {"pigdm": "pigdm-20", "ddrm": "ddrm-50"}  # dps failed on one image: not a candidate
     assert ch["best"] == "pigdm-20" and ch["classical"] == "wiener"
     assert ch["default"] == default_spec("gauss") == "ddrm:50"
@@ -69,8 +69,8 @@ def test_choose_picks_on_val_one_configuration_per_family():
 
 def test_headline_reports_the_val_choice_on_test_with_its_interval():
     val, test = _synthetic()
-    choices = protocol.choose(val)
-    table = protocol.headline(choices, test, "p")
+    choices = choose_and_report.choose(val)
+    table = choose_and_report.headline(choices, test, "p")
     line = next(ln for ln in table.splitlines() if ln.startswith("| gauss |"))
     cols = [c.strip() for c in line.strip("|").split("|")]
     # the default (ddrm-50) and the val-chosen pigdm-20 against the val-chosen wiener, never the test-best rows
@@ -82,23 +82,23 @@ def test_headline_reports_the_val_choice_on_test_with_its_interval():
     # mean margin +1.2 dB, but the interval's lower end is below 1 dB: not met
     assert m > 1 and lo < 1 and cols[9].startswith("not met")
     assert cols[12] == f"{2.0 / 0.01:.0f}" and cols[13] == f"{1.0 / 0.01:.0f}"  # seconds per megapixel
-    fam = protocol.family_table(choices, test, "p")
+    fam = choose_and_report.family_table(choices, test, "p")
     assert "| gauss | 0.025 | pigdm | pigdm:20 | 31.50 |" in fam and "| gauss | 0.025 | ddrm | ddrm:50 | 29.50 |" in fam
 
 
 def test_target_needs_the_lower_end():
-    assert protocol.target("gauss", 1.01).startswith("met") and protocol.target("gauss", 0.99).startswith("not met")
-    assert protocol.target("box", 0.0).startswith("met") and protocol.target("box", -0.01).startswith("not met")
-    assert protocol.target("box", math.nan) == "n/a"
+    assert choose_and_report.target("gauss", 1.01).startswith("met") and choose_and_report.target("gauss", 0.99).startswith("not met")
+    assert choose_and_report.target("box", 0.0).startswith("met") and choose_and_report.target("box", -0.01).startswith("not met")
+    assert choose_and_report.target("box", math.nan) == "n/a"
 
 
 @pytest.mark.parametrize("label, spec", [("ddrm-50 mean8", "ddrm:50:mean8"), ("ddrm-15 strength=0.1", "ddrm:15:strength=0.1"),
                                          ("pigdm-20", "pigdm:20"), ("dps-100 zeta=1.0 mean4", "dps:100:zeta=1.0:mean4")])
 def test_label_spec_round_trip(label, spec):
-    assert protocol.label_spec(label) == spec
+    assert choose_and_report.label_spec(label) == spec
     assert parse_method(spec).labels()[-1] == label
-    assert protocol.family(label, "diffusion") == label.split("-")[0]
-    assert protocol.family("wiener", "classical") == "classical"
+    assert choose_and_report.family(label, "diffusion") == label.split("-")[0]
+    assert choose_and_report.family("wiener", "classical") == "classical"
 
 
 # --- observations as 8-bit files ----------------------------------------------------------------------
@@ -106,7 +106,7 @@ def test_label_spec_round_trip(label, spec):
 @pytest.mark.parametrize("task, sigma", [("gauss", 0.0), ("random", 0.025), ("sr4", 0.0), ("denoise", 0.1)])
 def test_observations_are_8_bit(task, sigma, tmp_path):
     x = torch.rand(3, 32, 32)
-    p = tasks.make_problem(task, x, sigma, seed=0, image_id="a")
+    p = tasks.make_case(task, x, sigma, seed=0, image_id="a")
     assert torch.equal(p.y, torch.round(p.y * 255) / 255) and p.y.min() >= 0 and p.y.max() <= 1
     # exactly what a PNG written and read back holds
     a = (p.y[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
@@ -126,7 +126,7 @@ def test_backprojection_beats_bicubic_on_a_smooth_image():
     yy, xx = np.mgrid[0:64, 0:64] / 64
     x = torch.from_numpy(np.stack([0.5 + 0.3 * np.sin(2 * np.pi * (1.3 * yy + 0.7 * xx)),
                                    0.5 + 0.3 * np.cos(2 * np.pi * 1.1 * xx), 0.5 + 0.2 * np.sin(2 * np.pi * 2 * yy)])).float()
-    p = tasks.make_problem("sr4", x, 0.0, seed=0, image_id="s")
+    p = tasks.make_case("sr4", x, 0.0, seed=0, image_id="s")
     bic, _ = baselines.run_baseline("bicubic", p)
     bp, step = baselines.run_baseline("backprojection", p)
     assert step == 1.0

@@ -1,7 +1,7 @@
 """The re-framed faces benchmark's re-framing (benchmarks/reframed_faces.py): no data needed."""
 import numpy as np
 
-from restore.benchmarks.reframed_faces import area_matrix, reframe, shift_of
+from lab.reframed_faces import area_matrix, reframe, shift_of
 
 
 def _face(seed=0, size=64):
@@ -44,7 +44,7 @@ def test_write_saves_the_first_faces_reframed(tmp_path):
     each `reframe`d with its name's shift and saved as 8 bits; nothing else runs."""
     from PIL import Image
 
-    from restore.benchmarks.reframed_faces import main, shift_of
+    from lab.reframed_faces import main, shift_of
 
     val = tmp_path / "data" / "faces" / "val"
     val.mkdir(parents=True)
@@ -61,8 +61,8 @@ def test_write_saves_the_first_faces_reframed(tmp_path):
 
 
 def test_paired_rows_differences_over_common_images(tmp_path, capsys):
-    """benchmarks.paired_rows: B - A per (task, method, framing) over the images both files hold."""
-    from restore.benchmarks.paired_rows import main
+    """lab.paired_rows: B - A per (task, method, framing) over the images both files hold."""
+    from lab.paired_rows import main
 
     head = "image,framing,shift,task,method,param,psnr,psnr_hole,seconds\n"
     (tmp_path / "a.csv").write_text(head + "x,utkface,0,box,default,,20,,1\ny,utkface,0,box,default,,22,,1\n"

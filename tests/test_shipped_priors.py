@@ -81,7 +81,7 @@ def test_default_inpaint_fills_a_large_hole_in_the_colour_around_it(tmp_path):
     larger than the natural prior's 32-px patch: the fill's mean colour is within 15 levels (of
     255) per channel of the mean of the 8-px ring around the hole (the true pixels' mean is 6.8
     away from it). Measured 11.3 (seed 0) and 9.7 (seed 1); the cold 50-step chain of the earlier
-    default 6.2 here (its blotches show on whole photos: benchmarks/whole-photo/README.md);
+    default 6.2 here (its blotches show on whole photos: benchmarks/notes/whole-photo.md);
     the same warm chain started from scikit-image's biharmonic fill, which overshoots around this
     fur, 23.7 at strength 0.3 and 29.9 at 0.1 (it would fail)."""
     photo = skdata.chelsea()[::2, ::2]

@@ -2,13 +2,13 @@
 consistency, reproducibility, the shared pieces, and end-to-end runs with a tiny random UNet.
 
 The oracle problems, the exact posterior and the metrics are those of
-`restore.benchmarks.gaussian_oracle` (its table: one observation per cell and 500 draws; its
+`lab.gaussian_oracle` (its table: one observation per cell and 500 draws; its
 `--bounds`: the computation of the bounds below).
 """
 import pytest
 import torch
 
-from restore.benchmarks import gaussian_oracle as go
+from lab import gaussian_oracle as go
 from restore.operators import (Blur, CircularBlur, Downsample, Inpainting, LinearOperator, add_noise,
                                gaussian_kernel, motion_kernel, random_mask)
 from restore.priors import DDPM, UNet, UNetConfig, linear_schedule
@@ -26,7 +26,7 @@ OBS, DRAWS, STEPS = go.OBS, go.DRAWS, 100  # observations per cell, draws of eac
 # 0.002 (excess) and 0.02 (std ratio), 20x the largest change measured between MKL settings (default,
 # MKL_CBWR=COMPATIBLE/AVX2/SSE4_2, MKL_ENABLE_INSTRUCTIONS=AVX2, OMP_NUM_THREADS=1), rounded outwards.
 # Printed, with the measurements (mean +- SE) in the comments, by
-#     python -m restore.benchmarks.gaussian_oracle --bounds
+#     python -m lab.gaussian_oracle --bounds
 # Prior: 6x6 stationary Gaussian field, std 0.25, length 1.5 (very smooth: an unobserved pixel is
 # largely determined by its neighbours, the hard case for every approximation below).
 BOUNDS = {

@@ -7,7 +7,7 @@ from PIL import Image
 from skimage import data as skdata
 
 import restore
-from restore.benchmarks import gaussian_oracle as go
+from lab import gaussian_oracle as go
 from restore.operators import Blur, Downsample, Inpainting, gaussian_kernel, to_prior_space
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
 from restore.solvers import METHODS, pose, respaced
@@ -277,7 +277,7 @@ def test_regions_restore_only_near_the_holes(tiny_prior):
 def test_whole_photo_benchmark_holes_and_scores():
     """The whole-photo track: the same holes for a name on every run, object-sized, inside the
     photo; scores inside the holes only; the paired interval is Student's t."""
-    from restore.benchmarks.whole_photo import holes, interval, scores
+    from lab.whole_photo import holes, interval, scores
 
     a, b = holes("x.jpg", 321, 481), holes("x.jpg", 321, 481)
     assert np.array_equal(a, b) and not np.array_equal(a, holes("y.jpg", 321, 481))
@@ -298,7 +298,7 @@ def test_whole_photo_freeform_masks_load_stretch_and_fill(tmp_path):
     True = fill; the photo's name picks the mask; malformed arrays are refused."""
     import hashlib
 
-    from restore.benchmarks.whole_photo import fill_mask, freeform, load_known, mask_files
+    from lab.whole_photo import fill_mask, freeform, load_known, mask_files
 
     known = np.ones((4, 4), np.uint8)
     known[1:3, 2] = 0
@@ -332,7 +332,7 @@ def test_whole_photo_freeform_masks_load_stretch_and_fill(tmp_path):
 def test_whole_photo_sr_baselines_invert_the_same_operator():
     """The sr4 track's classical rows: bicubic interpolation, and back-projection, which agrees with
     the 8-bit observation through the operator the solvers invert (measured 0.0012 against 0.017)."""
-    from restore.benchmarks.whole_photo import super_resolve_one
+    from lab.whole_photo import super_resolve_one
     from restore.operators import Downsample
 
     x = skdata.astronaut()[::4, ::4][:64, :96].astype(np.float64) / 255
@@ -437,7 +437,7 @@ def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
             restore.inpaint(a, fill, prior=tiny_prior, steps=3, **bad)
     with pytest.raises(ValueError, match="no coarse-scale version"):
         restore.deblur(a, prior=tiny_prior, steps=3, strength=0.3, levels=2, sigma_y=0.01)
-    from restore.benchmarks.whole_photo import parse_config  # the benchmark's configurations carry levels
+    from lab.whole_photo import parse_config  # the benchmark's configurations carry levels
 
     assert "levels" not in parse_config("ddrm:15:0.1:1") and parse_config("ddrm:15:0.1:1:3")["levels"] == 3
 
@@ -518,7 +518,7 @@ def test_small_holes_of_a_whole_image_prior_take_the_small_holes_default(tiny_pr
 
 
 def test_whole_photo_configurations_parse_with_levels_and_solver_options():
-    from restore.benchmarks.whole_photo import parse_config
+    from lab.whole_photo import parse_config
 
     assert parse_config("ddrm:15:0.1:1") == {"method": "ddrm", "steps": 15, "strength": 0.1, "samples": 1}
     assert parse_config("ddrm:1:noise:4:2")["levels"] == 2

@@ -62,7 +62,7 @@ def ddnm_plus(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | N
     sigma_y = 0 and no travel reproduce `ddnm` (same draws). Limitation of the rule: the noise of
     A^+ y is budgeted as if fresh at every step but is the same each step, so it accumulates where
     A^+ amplifies noise (on an exact Gaussian prior with a noisy blur, the error is several times
-    the MMSE: `python -m restore.benchmarks.gaussian_oracle`).
+    the MMSE: `python -m lab.gaussian_oracle`).
 
     Time travel (Algorithm 2, RePaint's schedule, `restore.solvers.travel.levels`): after reaching
     levels 1, 1 + L, 1 + 2L, ... (L = travel_length) the chain is re-noised L levels up with

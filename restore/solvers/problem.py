@@ -37,7 +37,7 @@ from restore.priors.rng import randn
 from restore.priors.schedule import Schedule
 
 # Relative tolerance of the conjugate gradients in the solvers' damped least-squares steps (the
-# undamped A_pinv keeps the operator's own): `python -m restore.benchmarks.cg_tol` measures it.
+# undamped A_pinv keeps the operator's own): `python -m lab.cg_tol` measures it.
 DATA_TOL = 1e-3
 
 

@@ -4,12 +4,12 @@ Prints per command and version: wall seconds, seconds per megapixel of the resul
 evaluations (NFE: one per step of one draw's chain, times the draws), seconds per MP per NFE, the
 process's peak resident memory, and the result's PSNR against the clean photo.
 
-    python -m restore.benchmarks.speed_suite [--data DATA_ROOT] [--size 500]
+    python -m lab.speed_suite [--data DATA_ROOT] [--size 500]
         [--commands denoise,sr,inpaint,deblur] [--python PATH ...] [--repeats 1] [-- EXTRA CLI OPTIONS]
 
 The photo: with --data, the first natural/val photo at its native size (a validation photo:
 its PSNR is the validation PSNR of that one photo); without, scikit-image's astronaut resized to
---size x --size. The degradations are those of `python -m restore.benchmarks.whole_photo`: two
+--size x --size. The degradations are those of `python -m lab.whole_photo`: two
 48-128 px holes (inpaint; PSNR inside the holes), x4 bicubic downsampling (sr; the small photo is
 the input), gaussian:3.0 blur (deblur), a camera shake (--commands motion: `restore deblur` with
 the kernel motion:0.5:1, which has no cheap SVD: `restore.defaults.NO_SVD_BLUR_DEFAULT`, DEFAULTS in
@@ -76,7 +76,7 @@ def photo(data: Path | None, size: int) -> tuple[np.ndarray, str]:
     from PIL import Image
 
     if data is None:
-        from restore.benchmarks.large_photo import astronaut
+        from lab.large_photo import astronaut
 
         img, name = astronaut(size, size), "astronaut"
     else:

@@ -1,9 +1,9 @@
 """Faces framed differently (issue 20, item 9): the command line's defaults on UTKFace framing and
 on the same faces re-framed (zoomed out and shifted), with the same classical baseline on each.
 
-    python -m restore.benchmarks.reframed_faces DATA_ROOT -o benchmarks/faces/reframed [--images 16]
+    python -m lab.reframed_faces DATA_ROOT -o benchmarks/faces/reframed [--images 16]
         [--zoom 1.25] [--max-shift 3] [--tune-images 8] [--threads 1] [--prior faces]
-    python -m restore.benchmarks.reframed_faces DATA_ROOT -o unused --images 64 --write DIR   # for restore eval
+    python -m lab.reframed_faces DATA_ROOT -o unused --images 64 --write DIR   # for restore eval
 
 Re-framing (`reframe`): the 64x64 face reflect-padded by round(64 (zoom - 1) / 2) px on each side
 (zoom 1.25: 8 px, 80x80), area-resized back to 64x64 (each output pixel the exact area-weighted mean
@@ -19,7 +19,7 @@ Each is restored by `restore.inpaint` / `deblur` / `super_resolve` / `denoise` w
 the command line's default (restore.defaults.DEFAULTS, precision "auto"), told the true sigma_y; the
 inpainting keeps its observed (noisy) pixels, as the command line does.
 
-Classical side, chosen as the protocol chooses (`protocol.choose`): every baseline of the task
+Classical side, chosen as the protocol chooses (`choose_and_report.choose`): every baseline of the task
 tuned over its grid on the last `--tune-images` faces of the split (UTKFace framing; never
 among the faces scored), the one with the best mean PSNR there; then run with that value on
 both framings. Scores: PSNR over the whole 64x64 image (box: also inside the hole). Rows go to
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import interval
+from restore.benchmarks.metrics import interval
 from .whole_photo import append_row
 
 FIELDS = ["image", "framing", "shift", "task", "method", "param", "psnr", "psnr_hole", "seconds"]
@@ -86,21 +86,21 @@ def reframe(x: np.ndarray, zoom: float = 1.25, shift: tuple[int, int] = (0, 0)) 
 
 
 def problem(task: str, x, name: str):
-    """The `tasks.Problem` of face x (1, 3, H, W): the benchmark's box / sr4 / denoise, or the
+    """The `tasks.Case` of face x (1, 3, H, W): the benchmark's box / sr4 / denoise, or the
     gaussian:3.0 blur, each with sigma_y 0.025 and an 8-bit observation; draws seeded by the name."""
     import torch
 
     from restore.operators import parse_kernel
     from restore.operators import Blur, add_noise
 
-    from .tasks import Problem, make_problem, quantise, task_seed
+    from restore.benchmarks.tasks import Case, make_case, quantise, task_seed
 
     if task != "gauss":
-        return make_problem(task, x, SIGMA_Y, seed=0, image_id=name)
+        return make_case(task, x, SIGMA_Y, seed=0, image_id=name)
     k = parse_kernel(KERNEL)
     op = Blur(k)
     g = torch.Generator().manual_seed(task_seed(0, "gauss:" + KERNEL, name))
-    return Problem("gauss", SIGMA_Y, x, op, quantise(add_noise(op.A(x), SIGMA_Y, g)), name, kernel=k)
+    return Case("gauss", SIGMA_Y, x, op, quantise(add_noise(op.A(x), SIGMA_Y, g)), name, kernel=k)
 
 
 def run_default(p, prior):
@@ -124,8 +124,8 @@ def run_default(p, prior):
 
 def choose_classical(task: str, tune_faces: list, echo=print) -> tuple[str, object]:
     """(baseline, value): every baseline of `task` tuned on `tune_faces` [(name, x)], the best mean PSNR."""
-    from .baselines import BASELINES, applicable_baseline, run_baseline, tune
-    from .metrics import psnr
+    from restore.benchmarks.baselines import BASELINES, applicable_baseline, run_baseline, tune
+    from restore.benchmarks.metrics import psnr
 
     probs = [problem(task, x, name) for name, x in tune_faces]
     best = None
@@ -142,7 +142,7 @@ def choose_classical(task: str, tune_faces: list, echo=print) -> tuple[str, obje
 
 def table(rows: list[dict], classical: dict) -> str:
     """Per task: mean PSNR of each framing, the loss and the margins (module docstring)."""
-    from .methods import default_spec
+    from restore.benchmarks.methods import default_spec
 
     by = {}
     for r in rows:
@@ -189,8 +189,8 @@ def main(argv=None) -> None:
 
     from restore.pipeline import load_prior as _prior
 
-    from .baselines import run_baseline
-    from .metrics import psnr
+    from restore.benchmarks.baselines import run_baseline
+    from restore.benchmarks.metrics import psnr
 
     torch.set_num_threads(a.threads)
     folder = a.data_root / "faces" / a.split

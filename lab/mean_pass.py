@@ -1,7 +1,7 @@
 """How much of the noise's mean a prior's eps-network passes: the image-wide mean of each channel
 (an image's overall colour) at large t, where colour casts in samples come from.
 
-    python -m restore.benchmarks.mean_pass DATA CKPT [CKPT ...] [--subset A:B] [--num 64] [--t 1000,900,700]
+    python -m lab.mean_pass DATA CKPT [CKPT ...] [--subset A:B] [--num 64] [--t 1000,900,700]
 
 For held-out images x0 (central crops at the prior's size) and noise eps, x_t = q_sample(x0, t, eps)
 (seed eq. 12);

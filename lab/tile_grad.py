@@ -1,7 +1,7 @@
 """Cost of one eps evaluation plus its vector-Jacobian product (a DPS / Pi-GDM step) through a tiled
 prior, with the tile activations kept or recomputed in the backward pass (`TiledPrior(keep=...)`).
 
-    python -m restore.benchmarks.tile_grad [--prior natural] [--size 128] [--draws 1,4,8] [--threads 1]
+    python -m lab.tile_grad [--prior natural] [--size 128] [--draws 1,4,8] [--threads 1]
 
 For each number of draws (images in the batch) and each of keep = 0 (always recompute) and the
 default, prints the tiles per call, the best of 3 timed calls after a warm-up and the peak RSS
@@ -17,7 +17,7 @@ import torch
 from restore.priors import load_prior
 from restore.priors.tiling import TiledPrior
 
-from .metrics import PeakRSS
+from restore.benchmarks.metrics import PeakRSS
 
 
 def measure(prior, size: int, draws: int, keep: int, repeats: int = 3) -> dict:

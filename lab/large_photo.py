@@ -3,7 +3,7 @@ the same path as the command line (restore.denoise / deblur / super_resolve / in
 prior loaded by name or path; a patch prior runs by tiles on a larger photo), and the resulting
 time for a 12-megapixel photo at the command's default steps.
 
-    python -m restore.benchmarks.large_photo --prior natural [--command denoise] [--megapixels 1]
+    python -m lab.large_photo --prior natural [--command denoise] [--megapixels 1]
 
 The photo is scikit-image's astronaut resized to the given megapixels (4:3) and degraded for the
 command. Each command runs with --steps-a and --steps-b steps, alternately, --repeats times each

@@ -1,7 +1,7 @@
 """PSNR and time of DiffPIR against the relative tolerance of its damped CG data step
 (`restore.solvers.problem.DATA_TOL`), on the faces validation split with the motion blur task.
 
-    python -m restore.benchmarks.cg_tol [--images 4] [--steps 20] [--tols 1e-6,1e-4,1e-3]
+    python -m lab.cg_tol [--images 4] [--steps 20] [--tols 1e-6,1e-4,1e-3]
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 
 from restore.solvers import problem as problem_module
 
-from .datasets import load_images
-from .methods import parse_method, run_diffusion
-from .metrics import psnr
-from .tasks import make_problem
+from restore.benchmarks.datasets import load_images
+from restore.benchmarks.methods import parse_method, run_diffusion
+from restore.benchmarks.metrics import psnr
+from restore.benchmarks.tasks import make_case
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
             problem_module.DATA_TOL = tol
             ps, ts = [], []
             for i, (iid, x) in enumerate(imgs):
-                p = make_problem("motion", x, 0.025, seed=0, image_id=iid, index=i)
+                p = make_case("motion", x, 0.025, seed=0, image_id=iid, index=i)
                 r = run_diffusion(prior, p, parse_method(f"diffpir:{a.steps}"), seed=0)
                 ps.append(psnr(p.x, r["sample"]))
                 ts.append(r["seconds"])

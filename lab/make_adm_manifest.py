@@ -8,7 +8,7 @@ this once in a separate environment that has it, e.g.
 
     python3 -m venv /work/venv-peers
     /work/venv-peers/bin/pip install torch==2.14.1 torchvision==0.29.1 deepinv
-    /work/venv-peers/bin/python benchmarks/make_adm_manifest.py
+    /work/venv-peers/bin/python lab/make_adm_manifest.py
 
 tests/test_adm.py checks restore's own ADMUNet against the committed files.
 """

@@ -1,7 +1,7 @@
 """Held-out bits/dim and eps-MSE of several checkpoints of one prior, as the markdown table of its
 model card (`restore eval` on each, one row per checkpoint, in training order).
 
-    python -m restore.benchmarks.prior_evals DATA CKPT [CKPT ...] [--subset A:B] [--num N] [--strata S]
+    python -m lab.prior_evals DATA CKPT [CKPT ...] [--subset A:B] [--num N] [--strata S]
 
 CKPT: anything `load_prior` takes (a shipped name, a prior file, a training checkpoint folder
 checkpoints/step-*, a run folder). The step and images seen come from the checkpoint itself.

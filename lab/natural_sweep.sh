@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Patch size and width of the natural prior, chosen on natural/val at equal compute (issue 6).
 #
-#   bash benchmarks/natural_sweep.sh [DATA=../shared/data] [OUT=runs/sweep] [MINUTES=18]
+#   bash lab/natural_sweep.sh [DATA=../shared/data] [OUT=runs/sweep] [MINUTES=18]
 #
-# Trains each configuration from scratch for MINUTES of wall time on one thread (`restore train
-# --minutes`), then scores it on the validation split only: the variational bound (bits/dim) on
-# the central crops of natural/val at the prior's own size, and restoration PSNR of DDRM at 50
-# steps on 4 val crops of 128 px (tiled, as the full suite runs the natural prior), beside the
-# shipped prior and a classical baseline per task. Rerunning
-# resumes: finished trainings are kept, rows already in OUT/bench/rows.csv are skipped.
+# Run from the repository root (`python -m lab.prior_evals` needs it). Trains each configuration
+# from scratch for MINUTES of wall time on one thread (`restore train --minutes`), then scores it
+# on the validation split only: the variational bound (bits/dim) on the central crops of
+# natural/val at the prior's own size, and restoration PSNR of DDRM at 50 steps on 4 val crops of
+# 128 px (tiled, as the full suite runs the natural prior), beside the shipped prior and a
+# classical baseline per task. Rerunning resumes: finished trainings are kept, rows already in
+# OUT/bench/rows.csv are skipped.
 set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=${2:-runs/sweep}
@@ -37,7 +38,7 @@ done
 for n in "${names[@]}"; do
   size=$(python -c 'import json, sys; print(json.load(open(sys.argv[1]))["size"])' "$OUT/$n/config.json")
   echo "## $n (val bound at ${size} px)"
-  python -m restore.benchmarks.prior_evals "$DATA/natural/val" "$OUT/$n" --num 32 --strata 25
+  python -m lab.prior_evals "$DATA/natural/val" "$OUT/$n" --num 32 --strata 25
 done
 
 priors=$(printf '%s\n' "${names[@]}" | sed "s|.*|&=$OUT/&@natural|" | paste -sd, -)

@@ -2,7 +2,7 @@
 batch, size (and tiles), with the data step (the operator's A, AT, A_pinv and SVD pieces) timed
 separately.
 
-    python -m restore.benchmarks.solver_overhead [--threads 1] [--steps 20] [--size 64] [--batch 1]
+    python -m lab.solver_overhead [--threads 1] [--steps 20] [--size 64] [--batch 1]
                                                  [--repeats 3] [--tile 0] [--device cpu]
 
 Setting (the issue's): a 64 x 64 RGB image, a UNet of width 32, mults (1, 2, 2, 2) with random

@@ -4,9 +4,9 @@ step of one of them under the options of `restore train` that change speed (--ch
 --compile, which keep the results to float tolerance; --precision bf16, which rounds the forward to
 bfloat16) and over batch sizes.
 
-    python -m restore.benchmarks.speed [--threads N] [--repeats 5]
-    python -m restore.benchmarks.speed --levers natural --threads 1 --repeats 5
-    python -m restore.benchmarks.speed --levers faces --threads 2 --repeats 3 --skip-compile
+    python -m lab.speed [--threads N] [--repeats 5]
+    python -m lab.speed --levers natural --threads 1 --repeats 5
+    python -m lab.speed --levers faces --threads 2 --repeats 3 --skip-compile
 
 prints a markdown table (pasted into benchmarks/notes/speed.md with the date and machine).
 """

@@ -1,6 +1,6 @@
 """Wall time and peak memory of `restore inpaint` as a user runs it (start-up and prior load included).
 
-    python -m restore.benchmarks.inpaint_time DATA_ROOT [--work DIR]
+    python -m lab.inpaint_time DATA_ROOT [--work DIR]
 
 Writes natural/val/107072.jpg with its two whole-photo benchmark holes as mask.png, and the photo
 resized to 4000x3000 with one 200x200 hole, then times the command line's default twice, the

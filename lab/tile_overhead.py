@@ -3,7 +3,7 @@ the bare network on as many tiles as the tiled call makes, the tiled eps (`Tiled
 offsets, index maps, padding, gather, network, scatter) and a whole solver step of each command's
 default (the operator, DDRM's V / V^T, the draws), on one photo of --size x --size pixels.
 
-    python -m restore.benchmarks.tile_overhead [--size 500] [--threads 1] [--repeats 3]
+    python -m lab.tile_overhead [--size 500] [--threads 1] [--repeats 3]
         [--precision fp32,bf16] [--tasks denoise,sr,inpaint,deblur] [--variants]
 
 Every row is timed --repeats times, the rows interleaved round-robin (so load on the machine
@@ -42,9 +42,9 @@ def _best(fns: dict, repeats: int) -> dict:
 
 
 def main(argv=None) -> None:
+    from lab.large_photo import astronaut
     from restore.defaults import TILED_DEFAULTS
     from restore.pipeline import restore_image
-    from restore.benchmarks.large_photo import astronaut
     from restore.priors import load_prior
     from restore.priors.ddpm import with_precision
     from restore.priors.tiling import TiledPrior
@@ -221,7 +221,7 @@ def _stub(prior):
 def _observation(cmd: str, photo: np.ndarray) -> tuple[np.ndarray, dict, dict]:
     """The degraded photo, the task and the options of restore_image for a command (sigma_y 0.05
     given, so the noise estimate is not timed; inpaint: the whole photo as one region)."""
-    from restore.benchmarks.large_photo import observation
+    from lab.large_photo import observation
 
     y, kw = observation(cmd if cmd != "sr" else "sr", photo)
     if cmd == "inpaint":

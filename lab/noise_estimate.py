@@ -1,7 +1,7 @@
 """The noise estimate the command line uses when --sigma-y is not given (`restore.operators.estimate_noise`,
 patch PCA) against scikit-image's wavelet estimate, and what the estimate costs the denoising default.
 
-    python -m restore.benchmarks.noise_estimate DATA_ROOT [--images 8] [--sigmas 0.01,0.025,0.05]
+    python -m lab.noise_estimate DATA_ROOT [--images 8] [--sigmas 0.01,0.025,0.05]
         [--psnr-sigma 0.025]
 
 For the first natural/val photos with noise of each std added (`whole_photo.degrade`, saved as 8

@@ -1,8 +1,8 @@
 """Choose on val, report on test (issue 22): the protocol behind every published margin.
 
-    python -m restore.benchmarks.protocol choose VAL_DIR
-    python -m restore.benchmarks.protocol run VAL_DIR -o TEST_DIR --prior digits [--data ../shared/data] [--images 8]
-    python -m restore.benchmarks.protocol report VAL_DIR TEST_DIR [--results benchmarks/RESULTS.md]
+    python -m restore.benchmarks.choose_and_report choose VAL_DIR
+    python -m restore.benchmarks.choose_and_report run VAL_DIR -o TEST_DIR --prior digits [--data ../shared/data] [--images 8]
+    python -m restore.benchmarks.choose_and_report report VAL_DIR TEST_DIR [--results benchmarks/RESULTS.md]
 
 1. `restore bench ... --split val -o VAL_DIR` scores the candidate configurations on the val split
    (baselines tuned on val too).
@@ -217,7 +217,7 @@ def run_chosen(choices: dict, prior: str, data_root, out, *, images: int = 8, th
         specs = list(dict.fromkeys(specs)) + ([ch["classical"]] if ch["classical"] else [])
         echo(f"{prior} {task} sigma_y={sigma}: {', '.join(specs)}")
         run_bench("full", data_root, out, priors=[entry], tasks=[task], sigmas=[float(sigma)], methods=specs,
-                  images=images, split="test", echo=echo, command="python -m restore.benchmarks.protocol run ...")
+                  images=images, split="test", echo=echo, command="python -m restore.benchmarks.choose_and_report run ...")
 
 
 def main(argv=None) -> None:
@@ -257,7 +257,7 @@ def main(argv=None) -> None:
         return
     test = report.read_rows(a.test / "rows.csv")
     priors = list(dict.fromkeys(k[0] for k in choices))
-    cmd = f"python -m restore.benchmarks.protocol report {a.val} {a.test}" + (f" -o {a.out}" if a.out else "")
+    cmd = f"python -m restore.benchmarks.choose_and_report report {a.val} {a.test}" + (f" -o {a.out}" if a.out else "")
     md = [f"# Chosen on val ({a.val}), reported on test ({a.test})", "", "```", cmd, "```", ""]
     for prior in priors:
         md += [f"## {prior}: headline", "", headline(choices, test, prior), "",

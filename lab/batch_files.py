@@ -1,7 +1,7 @@
 """Files restored one by one against the same files as one batch (`restore --batch-files`): the
 wall time of each and their ratio, on crops of natural/val photos with the shipped natural prior.
 
-    python -m restore.benchmarks.batch_files [--files 4] [--size 256] [--task denoise] [--steps 10]
+    python -m lab.batch_files [--files 4] [--size 256] [--task denoise] [--steps 10]
         [--repeats 3] [--threads 1] [--data ../shared/data]
 
 The two ways alternate (one by one, batched, then batched, one by one, ...) so that a loaded

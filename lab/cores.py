@@ -1,7 +1,7 @@
 """All cores for the tiled network: intra-op threads in one process against tiles split across
 worker processes (issue 21 item 3), on the bare network of a prior at its tile batch.
 
-    python -m restore.benchmarks.cores [--tiles 256] [--workers 2] [--repeats 3] [--precision fp32] [--compile]
+    python -m lab.cores [--tiles 256] [--workers 2] [--repeats 3] [--precision fp32] [--compile]
 
 Rows, interleaved round-robin --repeats times (the fastest of each kept): one process at 1
 thread; one process at --workers threads; --workers processes at 1 thread each, the tiles split

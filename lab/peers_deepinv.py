@@ -6,7 +6,7 @@ torchvision 0.29.1; keep it apart from the development venv), e.g.
     python3 -m venv /work/venv-peers
     /work/venv-peers/bin/pip install torch==2.14.1 torchvision==0.29.1 "deepinv==0.5.*"
     /work/venv-peers/bin/pip install -e .
-    OMP_NUM_THREADS=1 /work/venv-peers/bin/python -m restore.benchmarks.peers_deepinv --prior digits \\
+    OMP_NUM_THREADS=1 /work/venv-peers/bin/python -m lab.peers_deepinv --prior digits \\
         --data ../shared/data --tasks random,box,denoise --steps 20,50 --images 4 -o bench-peers
 
 so both sides' numbers and timings come from one environment.
@@ -51,7 +51,7 @@ from restore.benchmarks.datasets import load_images
 from restore.benchmarks.methods import parse_method, run_diffusion
 from restore.benchmarks.metrics import psnr, ssim
 from restore.benchmarks.report import machine
-from restore.benchmarks.tasks import make_problem, task_seed
+from restore.benchmarks.tasks import make_case, task_seed
 from restore.priors import load_prior
 from restore.priors.ddpm import with_precision
 
@@ -188,7 +188,7 @@ def main(argv=None) -> None:
     for task in a.tasks.split(","):
         imgs = load_images(name, a.data, a.split, task, a.images, a.crop)
         for i, (iid, x) in enumerate(imgs):
-            p = make_problem(task, x, a.sigma_y, seed=a.seed, image_id=iid, index=i)
+            p = make_case(task, x, a.sigma_y, seed=a.seed, image_id=iid, index=i)
             if first:
                 err = check_x0(prior, denoiser, p.x)
                 print(f"deepinv ScoreModelWrapper vs our x0_hat on {iid}: max |difference| {err:.2e}")
@@ -269,7 +269,7 @@ def main(argv=None) -> None:
                         f"{stat(task, *fast, 'ours', 'seconds')[0] / their_s:.2f} |" if fast else "none | | | |"))
     import deepinv
 
-    head = (f"```\n{' '.join(['python -m restore.benchmarks.peers_deepinv', *(argv or __import__('sys').argv[1:])])}\n```\n\n"
+    head = (f"```\n{' '.join(['python -m lab.peers_deepinv', *(argv or __import__('sys').argv[1:])])}\n```\n\n"
             f"Machine: {machine()}, deepinv {getattr(deepinv, '__version__', '0.5')}. Date: "
             f"{datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. "
             f"{a.images} images per task, sigma_y = {a.sigma_y}, mean ± std over images. Our network in "

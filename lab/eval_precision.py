@@ -2,7 +2,7 @@
 float64 both times): bits/dim of each, their difference and the wall time of each, on the shipped
 priors' validation images, the same t and noise draws in both (one seed).
 
-    python -m restore.benchmarks.eval_precision [--priors faces,digits,natural] [--num 16] [--strata 50]
+    python -m lab.eval_precision [--priors faces,digits,natural] [--num 16] [--strata 50]
         [--repeats 2] [--threads 1] [--data ../shared/data]
 
 The runs of the two precisions alternate (f64 f32, then f32 f64, ...) so that a machine's changing

@@ -4,7 +4,7 @@ Student t interval (`metrics.interval`). Reads `restore bench` rows (diffusion r
 `reframed_faces` rows (the default's) and `whole_photo` rows (every config; PSNR in the holes, or
 of the whole photo where there are none; no task column: task "-").
 
-    python -m restore.benchmarks.paired_rows A.csv B.csv
+    python -m lab.paired_rows A.csv B.csv
     git show REV:benchmarks/faces/test/rows.csv > /tmp/a.csv   # rows of earlier weights
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 
-from .metrics import interval
+from restore.benchmarks.metrics import interval
 
 
 def psnrs(path) -> dict:

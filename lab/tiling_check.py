@@ -3,7 +3,7 @@ evaluates a prior on images larger than its training size by restore.priors.tili
 using a tiny random network so that only the tiling, the solver and the memory are measured:
 peak resident memory, time, and whether tile boundaries leave seams.
 
-    python -m restore.benchmarks.tiling_check [--width 4000] [--height 3000] [--steps 2] [--tile 64]
+    python -m lab.tiling_check [--width 4000] [--height 3000] [--steps 2] [--tile 64]
 
 prints one JSON object. Seams: for every eps call the tile grid's offset is recorded; a line
 between rows r-1 and r is a tile boundary when some call had a core edge there. The gradient

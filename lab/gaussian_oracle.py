@@ -1,7 +1,7 @@
 """Every solver against the exact posterior of a Gaussian prior (the oracle).
 
-    python -m restore.benchmarks.gaussian_oracle [--samples 500] [--steps 100] [--seed 0]
-    python -m restore.benchmarks.gaussian_oracle --bounds [--white]   # the bounds of tests/test_solvers.py
+    python -m lab.gaussian_oracle [--samples 500] [--steps 100] [--seed 0]
+    python -m lab.gaussian_oracle --bounds [--white]   # the bounds of tests/test_solvers.py
 
 Data x' ~ N(m, C) on 1 x 6 x 6 images in the prior's [-1, 1] space (`gaussian_prior`, exact eps),
 y = A x + sigma_y n on the [0, 1] scale. In prior space y' = A x' + n', n' ~ N(0, sigma'^2 I),

@@ -3,7 +3,7 @@ the val split of every full-suite cell, exactly as `restore bench` tunes it (the
 crops, seeds and grids), with the value chosen, its val PSNR and whether it sits at an end of the
 grid (`baselines.at_edge`: the optimum may lie beyond it) or at a bound by nature.
 
-    python -m restore.benchmarks.grids --data ../shared/data --priors digits,faces,natural -o benchmarks/grids.md
+    python -m lab.grids --data ../shared/data --priors digits,faces,natural -o benchmarks/grids.md
 
 Writes the table (and the count of edges) to -o and prints it. Classical methods only: minutes
 on one core (Richardson-Lucy's whole grid is one pass of its largest count).
@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .baselines import BASELINES, applicable_baseline, at_edge, tune
-from .bench import SUITES
-from .datasets import load_images
-from .metrics import psnr
-from .tasks import applicable_task, load_levin, make_problem
+from restore.benchmarks.baselines import BASELINES, applicable_baseline, at_edge, tune
+from restore.benchmarks.bench import SUITES
+from restore.benchmarks.datasets import load_images
+from restore.benchmarks.metrics import psnr
+from restore.benchmarks.tasks import applicable_task, load_levin, make_case
 
 
 def tune_all(data_root, priors, images: int = 8, echo=print) -> list[dict]:
@@ -32,7 +32,7 @@ def tune_all(data_root, priors, images: int = 8, echo=print) -> list[dict]:
                 S = min(vals[0][1].shape[-2:])
                 if not applicable_task(task, S, sigma, levin):
                     continue
-                probs = [make_problem(task, x, sigma, seed=s.seed + 1, image_id=f"val-{iid}", index=i, levin=levin)
+                probs = [make_case(task, x, sigma, seed=s.seed + 1, image_id=f"val-{iid}", index=i, levin=levin)
                          for i, (iid, x) in enumerate(vals)]
                 for b in s.baselines:
                     if not (applicable_baseline(b, task, sigma) and BASELINES[b].param):
@@ -72,7 +72,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     rows = tune_all(a.data, [p.strip() for p in a.priors.split(",") if p.strip()], a.images)
-    cmd = f"python -m restore.benchmarks.grids --data {a.data} --priors {a.priors}" + \
+    cmd = f"python -m lab.grids --data {a.data} --priors {a.priors}" + \
         (f" --images {a.images}" if a.images != 8 else "") + (f" -o {a.out}" if a.out else "")
     md = table(rows, cmd)
     if a.out:

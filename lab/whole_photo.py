@@ -1,6 +1,6 @@
 """Whole photos at native size: object-sized holes filled by `restore.inpaint` against biharmonic.
 
-    python -m restore.benchmarks.whole_photo DATA_ROOT --split val -o OUT [--images 8]
+    python -m lab.whole_photo DATA_ROOT --split val -o OUT [--images 8]
         [--task holes|freeform|sr4|deblur|motion|denoise] [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2]
         [--workers N] [--precision fp32|bf16] [--base harmonic]
 
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import interval
+from restore.benchmarks.metrics import interval
 
 FIELDS = ["image", "config", "psnr_hole", "ssim_hole", "lowpass_hole", "psnr_whole", "seconds", "megapixels"]
 
@@ -165,7 +165,7 @@ def parse_config(spec: str) -> dict:
     when given; KEY=VALUE: the solver's own options, e.g. eta=0.5 for DDRM)."""
     from restore.starts import check_strength
 
-    from .methods import _value
+    from restore.benchmarks.methods import _value
 
     parts = [q for q in spec.split(":") if "=" not in q]
     options = dict(q.split("=", 1) for q in spec.split(":") if "=" in q)
@@ -191,8 +191,8 @@ def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4, workers: 
     import restore
     from restore.operators import Downsample
 
-    from .baselines import backproject
-    from .tasks import quantise
+    from restore.benchmarks.baselines import backproject
+    from restore.benchmarks.tasks import quantise
 
     op = Downsample(scale, "bicubic")
     y = quantise(op.A(torch.from_numpy(x).permute(2, 0, 1)[None]))  # an 8-bit file, as a user's
@@ -212,14 +212,14 @@ FILLS = ("holes", "freeform")  # inpainting tasks: scored inside the filled pixe
 
 
 def degrade(x: np.ndarray, task: str, sigma: float, name: str):
-    """The `tasks.Problem` of a photo x (H, W, 3) for a DEGRADATIONS task (module docstring)."""
+    """The `tasks.Case` of a photo x (H, W, 3) for a DEGRADATIONS task (module docstring)."""
     import torch
 
     from restore.plan import COMMANDS
     from restore.operators import parse_kernel
     from restore.operators import add_noise
 
-    from .tasks import Problem
+    from restore.benchmarks.tasks import Case
 
     seed = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
     g = torch.Generator().manual_seed(seed)
@@ -228,12 +228,12 @@ def degrade(x: np.ndarray, task: str, sigma: float, name: str):
     op = COMMANDS["denoise" if kernel is None else "deblur"].operator({"kernel": kernel})
     xt = torch.from_numpy(x).permute(2, 0, 1)[None]
     y = torch.round(add_noise(op.A(xt), sigma, g).clamp(0, 1) * 255) / 255  # an 8-bit file, as a user's
-    return Problem("denoise" if kernel is None else "gauss", sigma, xt, op, y, name, kernel=kernel)
+    return Case("denoise" if kernel is None else "gauss", sigma, xt, op, y, name, kernel=kernel)
 
 
 def expand(specs: list[str]) -> list[str]:
     """NAME@grid -> NAME@v for every value v of baseline NAME's grid."""
-    from .baselines import BASELINES
+    from restore.benchmarks.baselines import BASELINES
 
     out = []
     for s in specs:
@@ -246,7 +246,7 @@ def restore_degraded(p, spec: str, prior, task: str, workers: int | None = None)
     """A configuration (module docstring) on the observation of `degrade`."""
     import restore
 
-    from .baselines import run_baseline
+    from restore.benchmarks.baselines import run_baseline
 
     if spec == "observed":
         est = p.y
