@@ -20,6 +20,7 @@ import torch
 from restore import api
 from restore.io import read_image
 from restore.operators import add_noise
+from restore.priors.parallel import TileWorkers, default_workers
 
 TASKS = {"denoise": {}, "sr": {"scale": 4}, "deblur": {"kernel": "gaussian:3.0"}}
 
@@ -57,18 +58,19 @@ def measure(root: str, *, files=4, size=256, task="denoise", steps=10, sigma=0.0
     t = dict(TASKS[task])
     if "kernel" in t:
         t["kernel"] = api.parse_kernel(t["kernel"])
-    opts = dict(prior=prior, steps=steps, sigma_y=sigma, seed=seed)
     seconds, cpu, scores = {"one by one": 0.0, "batched": 0.0}, {"one by one": 0.0, "batched": 0.0}, {}
-    for r in range(repeats):
-        for way in (list(seconds) if r % 2 == 0 else list(seconds)[::-1]):
-            t0, c0 = time.perf_counter(), time.process_time()
-            if way == "batched":
-                outs = api.restore_batch(ys, task, t, **opts)
-            else:
-                outs = [api.restore_image(y, task, t, **opts) for y in ys]
-            seconds[way] += time.perf_counter() - t0
-            cpu[way] += time.process_time() - c0
-            scores[way] = float(np.mean([psnr(o, c) for o, c in zip(outs, clean)]))
+    with TileWorkers(prior, default_workers(prior.device)) as workers:  # the command line's: every core, forked once
+        opts = dict(prior=prior, steps=steps, sigma_y=sigma, seed=seed, workers=workers)
+        for r in range(repeats):
+            for way in (list(seconds) if r % 2 == 0 else list(seconds)[::-1]):
+                t0, c0 = time.perf_counter(), time.process_time()
+                if way == "batched":
+                    outs = api.restore_batch(ys, task, t, **opts)
+                else:
+                    outs = [api.restore_image(y, task, t, **opts) for y in ys]
+                seconds[way] += time.perf_counter() - t0
+                cpu[way] += time.process_time() - c0
+                scores[way] = float(np.mean([psnr(o, c) for o, c in zip(outs, clean)]))
     mp = files * (size * size) / 1e6
     return {"task": task, "files": files, "size": size, "steps": steps, "threads": torch.get_num_threads(),
             "s_single": seconds["one by one"] / repeats, "s_batch": seconds["batched"] / repeats,

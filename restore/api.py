@@ -11,6 +11,7 @@ plus a margin of context, and every other pixel comes back bit-identical.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -369,22 +370,25 @@ def _options(command: str, p, task: dict, y: Tensor, method, steps, strength,
     return method or d.method, int(steps or d.steps), check_strength(d.strength if strength is None else strength), samples
 
 
-def _workers(p, workers: int | None) -> int:
-    """The tile workers of a restoration (the default: every core on a CPU, 1 elsewhere)."""
-    from restore.priors.tiling import default_workers
+def _workers(p, workers):
+    """The tile workers of a restoration: a `TileWorkers` pool as given, else a number checked (default 1)."""
+    from restore.priors.parallel import TileWorkers
 
+    if isinstance(workers, TileWorkers):
+        return workers
     if workers is not None and int(workers) < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    return default_workers(p.device) if workers is None else int(workers)
+    return 1 if workers is None else int(workers)
 
 
 def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch.Generator, method: str, steps: int,
-           strength: float | str, samples: int, levels: int, callback, workers: int,
+           strength: float | str, samples: int, levels: int, callback, workers,
            method_options: dict, split_tiles: bool = False) -> tuple[Tensor, Tensor]:
     """The posterior mean and std (B, C', H, W), float64 on the CPU, of observations y in the
     prior's channels, restored through `command_operator(command, box=box, **task)`, on a pyramid
     of `levels` (`_check_levels`; 1: `solve` itself) whose every level runs the same warm chain."""
-    from restore.priors.tiling import for_image, process_group, runs_by_tiles
+    from restore.priors.parallel import TileWorkers, process_group
+    from restore.priors.tiling import for_image, runs_by_tiles
     from restore.solvers import coarse_to_fine
 
     from .starts import classical_estimate, is_warm, warm_chain
@@ -399,11 +403,14 @@ def _solve(p, command: str, task: dict, y: Tensor, box, sigma_y: float, g: torch
     if callback is not None:  # each call also says the chain's length (a progress bar's total)
         report, callback = callback, lambda info: report({**info, "steps": len(chain)})
     process_group(split_tiles)  # checked initialised, tiled or not
-    # a patch prior runs by tiles on larger images
-    res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=workers, ranks=split_tiles),
-                         operator, y, method=resolve_method(method, operator), num_samples=samples, levels=levels,
-                         steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
-                         max_batch=y.shape[0] if tiled else None, **method_options)
+    with contextlib.ExitStack() as stack:
+        if not isinstance(workers, TileWorkers):  # a number: this call's own pool (CPU tiles only), closed on return
+            workers = stack.enter_context(TileWorkers(p, workers)) if tiled and workers > 1 else None
+        # a patch prior runs by tiles on larger images
+        res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=workers, ranks=split_tiles),
+                             operator, y, method=resolve_method(method, operator), num_samples=samples, levels=levels,
+                             steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
+                             max_batch=y.shape[0] if tiled else None, **method_options)
     return res["mean"].double().cpu(), res["std"].double().cpu()
 
 
@@ -446,7 +453,8 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     forward's precision, "fp32", "bf16", "fp16" (CUDA only) or "auto" (bf16 on a CPU with native
     bfloat16, fp32 elsewhere) (default: DEFAULT_PRECISION, "auto", for a prior given by name, a prior
     object's own otherwise). workers: processes a tiled prior's tile batches
-    are split across (default: every core on a CPU, 1 elsewhere; `restore.priors.tiling`); the
+    are split across on a CPU (default 1: this process; n > 1: a pool forked for the call and stopped
+    after it; a `restore.priors.parallel.TileWorkers` of the prior: that pool, left open); the
     result does not depend on it. split_tiles: every network evaluation's tiles are shared out across
     the ranks of torch.distributed's default process group (it must be initialised; every rank calls
     with the same arguments and seed, and rank 0's result is the one to keep; `TiledPrior`'s ranks);

@@ -19,6 +19,7 @@ bytes are a one-process run's.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import time
@@ -287,16 +288,14 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         if not runs_by_tiles(prior, (h, w)) and w * h * n > max_pixels:
             raise ValueError(f"{f}: {n} draws of the {w}x{h} result would be {w * h * n} pixels at once, more "
                              f"than the --max-pixels limit of {max_pixels}")
-    options["workers"] = workers = api._workers(prior, options.get("workers") or None)  # 0: the default
-    if workers > 1 and prior.device.type == "cpu":
-        from restore.priors.tiling import start_workers
+    from restore.priors.parallel import TileWorkers, default_workers
 
+    options["workers"] = workers = api._workers(prior, options.get("workers") or default_workers(prior.device))  # 0: every core
+    pool = contextlib.ExitStack()  # the command's tile workers, stopped when it returns (a caller's pool: used as it is)
+    if not isinstance(workers, TileWorkers) and workers > 1 and prior.device.type == "cpu":
         if any(runs_by_tiles(prior, (shape[-2] * scale, shape[-1] * scale)) for shape in shapes):
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # the workers are forked from a process without a thread pool
-            start_workers(prior, workers)  # forked now, before a restoration's buffers exist
-            # this process's own work (the solver's arithmetic) runs while the workers wait
-            torch.set_num_threads(threads)
+            # forked now, before a restoration's buffers exist, from a process without a thread pool
+            options["workers"] = pool.enter_context(TileWorkers(prior, workers))
 
     def restore(todo: list, options: dict, write: bool) -> list[Path]:  # the groups; writes their outputs when `write`
         written = []
@@ -321,20 +320,21 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                 written.append(outs[i])
         return written
 
-    if not spread:
-        return restore(todo, options, write=True)
-    import torch.distributed as dist
+    with pool:
+        if not spread:
+            return restore(todo, options, write=True)
+        import torch.distributed as dist
 
-    made = _join(prior.device)
-    try:
-        box = [finished]
-        dist.broadcast_object_list(box, src=0)  # rank 0's view of what is finished; every rank is here
-        finished = box[0]
-        return restore([g for g in groups if not all(finished[i] for i in g)], dict(options, split_tiles=True),
-                       write=rank == 0)
-    finally:
-        if made:
-            dist.destroy_process_group()
+        made = _join(prior.device)
+        try:
+            box = [finished]
+            dist.broadcast_object_list(box, src=0)  # rank 0's view of what is finished; every rank is here
+            finished = box[0]
+            return restore([g for g in groups if not all(finished[i] for i in g)], dict(options, split_tiles=True),
+                           write=rank == 0)
+        finally:
+            if made:
+                dist.destroy_process_group()
 
 
 def _check_rendezvous() -> None:
