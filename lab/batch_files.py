@@ -17,14 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from restore import api
-
-
-from restore import pipeline
-from restore import operators
+from restore import operators, pipeline
 from restore.plan import COMMANDS
 from restore.io import read_image
 from restore.operators import add_noise
+from restore.priors.parallel import TileWorkers, default_workers
 
 TASKS = {"denoise": {}, "sr": {"scale": 4}, "deblur": {"kernel": "gaussian:3.0"}}
 
@@ -62,18 +59,19 @@ def measure(root: str, *, files=4, size=256, task="denoise", steps=10, sigma=0.0
     t = dict(TASKS[task])
     if "kernel" in t:
         t["kernel"] = operators.parse_kernel(t["kernel"])
-    opts = dict(prior=prior, steps=steps, sigma_y=sigma, seed=seed)
     seconds, cpu, scores = {"one by one": 0.0, "batched": 0.0}, {"one by one": 0.0, "batched": 0.0}, {}
-    for r in range(repeats):
-        for way in (list(seconds) if r % 2 == 0 else list(seconds)[::-1]):
-            t0, c0 = time.perf_counter(), time.process_time()
-            if way == "batched":
-                outs = pipeline.restore_batch(ys, task, t, **opts)
-            else:
-                outs = [pipeline.restore_image(y, task, t, **opts) for y in ys]
-            seconds[way] += time.perf_counter() - t0
-            cpu[way] += time.process_time() - c0
-            scores[way] = float(np.mean([psnr(o, c) for o, c in zip(outs, clean)]))
+    with TileWorkers(prior, default_workers(prior.device)) as workers:  # the command line's: every core, forked once
+        opts = dict(prior=prior, steps=steps, sigma_y=sigma, seed=seed, workers=workers)
+        for r in range(repeats):
+            for way in (list(seconds) if r % 2 == 0 else list(seconds)[::-1]):
+                t0, c0 = time.perf_counter(), time.process_time()
+                if way == "batched":
+                    outs = pipeline.restore_batch(ys, task, t, **opts)
+                else:
+                    outs = [pipeline.restore_image(y, task, t, **opts) for y in ys]
+                seconds[way] += time.perf_counter() - t0
+                cpu[way] += time.process_time() - c0
+                scores[way] = float(np.mean([psnr(o, c) for o, c in zip(outs, clean)]))
     mp = files * (size * size) / 1e6
     return {"task": task, "files": files, "size": size, "steps": steps, "threads": torch.get_num_threads(),
             "s_single": seconds["one by one"] / repeats, "s_batch": seconds["batched"] / repeats,

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from restore.priors.api import evaluate
+from restore.priors.evaluate import evaluate
 
 # prior name -> (data under --data, subset): the validation split of each shipped prior's data
 DATA = {"faces": ("faces/val", None), "digits": ("digits/mnist_t10k.npz", "8000:9000"), "natural": ("natural/val", None)}

@@ -74,32 +74,35 @@ def _call(command: str, y: np.ndarray, prior, steps: int | None, kw: dict, **opt
           "inpaint": restore.inpaint}[command]
     args = (y, kw["mask"]) if command == "inpaint" else (y,)
     extra = {k: v for k, v in kw.items() if k != "mask"}
+    workers = options.pop("workers", None)  # the command line's tile workers (a TileWorkers pool)
     options = {} if options.pop("default", False) else {"strength": 1.0, "samples": 1, **options}
+    options["workers"] = workers
     t0 = time.perf_counter()
     fn(*args, prior=prior, steps=steps, callback=lambda info: nfe.__setitem__(0, nfe[0] + 1), **extra, **options)
     return time.perf_counter() - t0, nfe[0]
 
 
-def default_nfe(command: str, prior) -> int:
+def default_nfe(command: str, prior, workers=None) -> int:
     """NFE of the command at its defaults for a photo (steps, warm start, draws), counted on a small
     one (the count does not depend on the size, as long as the prior runs by tiles)."""
     y, kw = observation(command, photo(0.005))  # about 70 x 70: larger than a patch prior's 32
-    return _call(command, y, prior, None, kw, default=True)[1]
+    return _call(command, y, prior, None, kw, default=True, workers=workers)[1]
 
 
 def measure(command: str, prior, megapixels: float, steps_a: int, steps_b: int, target_mp: float,
-            repeats: int = 2) -> dict:
+            repeats: int = 2, workers=None) -> dict:
     from restore.defaults import default
 
     d = default(command, True)  # a photo: the prior runs by tiles
     y, kw = observation(command, photo(megapixels))
     out_mp = y.shape[0] * y.shape[1] * (kw.get("scale", 1) ** 2) / 1e6  # the restored image's size
-    runs = [(_call(command, y, prior, steps_a, kw), _call(command, y, prior, steps_b, kw)) for _ in range(repeats)]
+    runs = [(_call(command, y, prior, steps_a, kw, workers=workers), _call(command, y, prior, steps_b, kw, workers=workers))
+            for _ in range(repeats)]
     ta, na = min(r[0] for r in runs)
     tb, nb = min(r[1] for r in runs)
     per_nfe = (tb - ta) / (nb - na)
     overhead = max(0.0, ta - na * per_nfe)
-    n_default = default_nfe(command, prior)
+    n_default = default_nfe(command, prior, workers)
     s_mp_nfe = per_nfe / out_mp
     return {"command": command, "method": d.method, "default_steps": d.steps,
             "default_nfe": n_default, "megapixels": round(out_mp, 3), "runs": [[steps_a, na, round(ta, 2)],
@@ -111,6 +114,7 @@ def measure(command: str, prior, megapixels: float, steps_a: int, steps_b: int, 
 
 def main(argv=None):
     from restore.pipeline import load_prior as _prior
+    from restore.priors.parallel import TileWorkers, default_workers
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--prior", default="natural", help="shipped prior name or checkpoint path")
@@ -128,8 +132,10 @@ def main(argv=None):
     print(json.dumps({"prior": a.prior, "device": str(prior.device), "threads": a.threads,
                       "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}))
-    for command in (COMMANDS if a.command == "all" else (a.command,)):
-        print(json.dumps(measure(command, prior, a.megapixels, a.steps_a, a.steps_b, a.target_megapixels, a.repeats)), flush=True)
+    with TileWorkers(prior, default_workers(prior.device)) as workers:  # as the command line: every core, forked once
+        for command in (COMMANDS if a.command == "all" else (a.command,)):
+            print(json.dumps(measure(command, prior, a.megapixels, a.steps_a, a.steps_b, a.target_megapixels, a.repeats,
+                                     workers)), flush=True)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import argparse
 
 import torch
 
-from restore.priors.api import held_out
+from restore.priors.evaluate import held_out
 from restore.priors.checkpoint import load_prior
 
 

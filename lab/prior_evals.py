@@ -12,7 +12,7 @@ import argparse
 
 import torch
 
-from restore.priors.api import evaluate
+from restore.priors.evaluate import evaluate
 
 
 def rows(data, checkpoints, *, subset=None, num=64, strata=25, seed=0, device="cpu") -> list[dict]:

@@ -76,6 +76,7 @@ def photo(width: int, height: int, sigma: float, seed: int) -> np.ndarray:
 
 def run(width: int, height: int, steps: int, tile: int, sigma: float, control_excess: float, seed: int) -> dict:
     import restore
+    from restore.priors.parallel import default_workers
 
     y = photo(width, height, sigma, seed)
     prior = tiny_prior(tile, seed)
@@ -91,7 +92,8 @@ def run(width: int, height: int, steps: int, tile: int, sigma: float, control_ex
     try:
         t0 = time.perf_counter()
         out = restore.denoise(y, prior=prior, steps=steps, sigma_y=sigma, method="ddrm", strength=1.0, samples=1,
-                              seed=seed)  # one chain from noise (the tiling's check, whatever the defaults)
+                              seed=seed, workers=default_workers("cpu"))  # one chain from noise (the tiling's check,
+        # whatever the defaults), its tiles in the command line's worker processes (every core)
         seconds = time.perf_counter() - t0
     finally:
         TiledPrior.offsets = real

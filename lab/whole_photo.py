@@ -348,6 +348,7 @@ def main(argv=None) -> None:
 
     from restore.priors import load_prior
     from restore.priors.ddpm import with_precision
+    from restore.priors.parallel import TileWorkers, default_workers
 
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
@@ -358,34 +359,36 @@ def main(argv=None) -> None:
     base = a.base or {"holes": "biharmonic", "freeform": "biharmonic", "sr4": "bicubic"}.get(a.task, "observed")
     masks = mask_files(a.data_root) if a.task == "freeform" else None
     configs = [base, *[c for c in expand(a.configs.split(",")) if c != base]]
-    for f in photos(a.data_root, a.split)[: a.images]:
-        x = np.asarray(Image.open(f).convert("RGB")).astype(np.float64) / 255
-        if a.task == "sr4":
-            x = sr_photo(x)
-        fill = fill_mask(a.task, f.name, *x.shape[:2], masks)
-        label = f"{f.name} ({freeform(f.name, *x.shape[:2], masks)[1]})" if masks else f.name
-        p = degrade(x, a.task, a.sigma, f.name) if a.task in DEGRADATIONS else None
-        for spec in configs:
-            if (f.name, spec) in done:
-                continue
-            t0 = time.perf_counter()
-            if a.task in FILLS:
-                est = restore_one(x, fill, spec, prior, workers=a.workers)
-            elif a.task == "sr4":
-                est = super_resolve_one(x, spec, prior, workers=a.workers)
-            else:
-                est = restore_degraded(p, spec, prior, a.task, workers=a.workers)
-            secs = time.perf_counter() - t0
-            row = {"image": f.name, "config": spec, **scores(x, est, fill), "seconds": secs,
-                   "megapixels": x.shape[0] * x.shape[1] / 1e6}
-            append_row(path, FIELDS, row)
-            rows.append({k: str(v) for k, v in row.items()})
-            if a.save:
-                (a.out / spec.replace(":", "_")).mkdir(exist_ok=True)
-                Image.fromarray(np.round(np.clip(est, 0, 1) * 255).astype(np.uint8)).save(
-                    a.out / spec.replace(":", "_") / (f.stem + ".png"))
-            print(f"{label} {spec}: hole PSNR {row['psnr_hole']:.2f} low-pass {row['lowpass_hole']:.2f} "
-                  f"{secs:.1f} s", flush=True)
+    # the tile workers of every row, as the command line's (--workers 0: every core), forked once
+    with TileWorkers(prior, default_workers(prior.device) if a.workers is None else a.workers) as workers:
+        for f in photos(a.data_root, a.split)[: a.images]:
+            x = np.asarray(Image.open(f).convert("RGB")).astype(np.float64) / 255
+            if a.task == "sr4":
+                x = sr_photo(x)
+            fill = fill_mask(a.task, f.name, *x.shape[:2], masks)
+            label = f"{f.name} ({freeform(f.name, *x.shape[:2], masks)[1]})" if masks else f.name
+            p = degrade(x, a.task, a.sigma, f.name) if a.task in DEGRADATIONS else None
+            for spec in configs:
+                if (f.name, spec) in done:
+                    continue
+                t0 = time.perf_counter()
+                if a.task in FILLS:
+                    est = restore_one(x, fill, spec, prior, workers=workers)
+                elif a.task == "sr4":
+                    est = super_resolve_one(x, spec, prior, workers=workers)
+                else:
+                    est = restore_degraded(p, spec, prior, a.task, workers=workers)
+                secs = time.perf_counter() - t0
+                row = {"image": f.name, "config": spec, **scores(x, est, fill), "seconds": secs,
+                       "megapixels": x.shape[0] * x.shape[1] / 1e6}
+                append_row(path, FIELDS, row)
+                rows.append({k: str(v) for k, v in row.items()})
+                if a.save:
+                    (a.out / spec.replace(":", "_")).mkdir(exist_ok=True)
+                    Image.fromarray(np.round(np.clip(est, 0, 1) * 255).astype(np.uint8)).save(
+                        a.out / spec.replace(":", "_") / (f.stem + ".png"))
+                print(f"{label} {spec}: hole PSNR {row['psnr_hole']:.2f} low-pass {row['lowpass_hole']:.2f} "
+                      f"{secs:.1f} s", flush=True)
     print(summary(rows, base))
     if a.grid and a.save:
         grid(a.out, photos(a.data_root, a.split)[: a.grid], configs, a.out / "grid.jpg", task=a.task, masks=masks)

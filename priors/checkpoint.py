@@ -88,7 +88,7 @@ def load_prior(path, *, device="cpu", dtype: torch.dtype | None = None, clip: bo
     Pretrained networks of the field load too, from local files only and never running code
     from them: a guided-diffusion (ADM) state dict (.pt/.pth/.ckpt/.bin, read with
     torch.load(weights_only=True); its layout inferred from keys and shapes, or named by
-    `arch="adm-ffhq256"|"adm-imagenet256"`; see priors/adm.py), and a diffusers UNet2DModel
+    `arch="adm-ffhq256"|"adm-imagenet256"`; see priors/adm_checkpoint.py), and a diffusers UNet2DModel
     folder (needs the optional `diffusers` package; see priors/diffusers_adapter.py).
     `image_size` overrides the nominal size of those (256 for ADM); restore's own files carry it.
     """
@@ -99,7 +99,7 @@ def load_prior(path, *, device="cpu", dtype: torch.dtype | None = None, clip: bo
         if is_diffusers_folder(p):
             return load_diffusers(p, device=device, dtype=dtype, clip=clip, image_size=image_size)
     elif p.suffix.lower() in (".pt", ".pth", ".ckpt", ".bin") or (arch is not None and p.suffix == ".safetensors"):
-        from .adm import load_adm
+        from .adm_checkpoint import load_adm
 
         return load_adm(p, arch=arch, device=device, dtype=dtype, image_size=image_size, clip=clip)
     if arch is not None:

@@ -142,7 +142,7 @@ def _read_weights(model_dir: Path) -> tuple[dict, Path]:
                 return load_file(str(f)), f
             except (SafetensorError, OSError) as e:
                 raise ValueError(f"{f}: not a readable safetensors file (truncated?): {e}") from None
-        from .adm import read_torch_state_dict
+        from .adm_checkpoint import read_torch_state_dict
 
         return read_torch_state_dict(f), f
     if any(model_dir.glob("diffusion_pytorch_model*.index.json")):

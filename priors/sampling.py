@@ -46,8 +46,7 @@ def ancestral_sample(prior, shape, *, steps: int | None = None, variance="beta",
     s = prior.schedule if steps is None else prior.schedule.respace(steps, spacing)
     var = reverse_variance(s, variance)
     x = _start(prior, shape, generator, x_T)
-    for i in reversed(range(len(s))):
-        t = int(s.t[i])
+    for i, t, abar, abar_prev in s.steps():
         x0 = prior.x0_hat(x, t)  # Eqs. (31), (20)
         mean = posterior_mean(s, i, x0, x)  # Eq. (32) = (21) when x0_hat is not clipped
         if callback is not None:
@@ -77,9 +76,7 @@ def ddim_sample(prior, shape, *, steps: int = 50, eta: float = 0.0,
     """DDIM (Song, Meng & Ermon, ICLR 2021, eq. 12) with stochasticity eta on `steps` steps."""
     s = prior.schedule.respace(steps, spacing)
     x = _start(prior, shape, generator, x_T)
-    for i in reversed(range(len(s))):
-        t = int(s.t[i])
-        abar, abar_prev = float(s.abar[i]), float(s.abar_prev[i])
+    for i, t, abar, abar_prev in s.steps():
         x0 = prior.x0_hat(x, t)
         eps = (x - abar**0.5 * x0) / (1 - abar) ** 0.5  # consistent with a clipped x0_hat
         if callback is not None:

@@ -5,6 +5,9 @@ k = 1..K (array position k - 1), the *original* time index `t[k - 1]` in 1..T; t
 always fed `t - 1` in 0..T-1 (as guided-diffusion and diffusers do), so a respaced schedule
 still feeds the original index and pretrained networks work unchanged.
 
+A reverse chain walks a schedule backwards: `for i, t, abar, abar_prev in schedule.steps():` (a
+`Step` per position i = K-1 .. 0, the last one with abar_prev = 1: the image).
+
 Also here, as the rules every user of a schedule shares: `time_index` (the check of t against
 1..T), `gather` (schedule values broadcast against a batch) and `reverse_variance` (sigma_t^2).
 """
@@ -12,11 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Iterator, NamedTuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["Schedule", "linear_schedule", "cosine_schedule", "make_schedule", "time_index", "gather",
+__all__ = ["Schedule", "Step", "linear_schedule", "cosine_schedule", "make_schedule", "time_index", "gather",
            "reverse_variance"]
 
 _compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
@@ -26,6 +30,17 @@ def _f64(x) -> Tensor:
     t = torch.as_tensor(x, dtype=torch.float64).clone()
     t.requires_grad_(False)
     return t
+
+
+class Step(NamedTuple):
+    """One step of a reverse chain, from level i + 1 to level i: position i of the schedule, its
+    original time index t (1..T, what the network is told), abar_t = abar[i] and abar_{t-1} =
+    abar_prev[i] (1 at i = 0, the step that ends on the image), as Python floats."""
+
+    i: int
+    t: int
+    abar: float
+    abar_prev: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +85,16 @@ class Schedule:
 
     def __len__(self) -> int:
         return len(self.abar)
+
+    def step(self, i: int) -> Step:
+        """The `Step` at position i (a chain that jumps between levels: time travel)."""
+        return Step(i, int(self.t[i]), float(self.abar[i]), float(self.abar_prev[i]))
+
+    def steps(self) -> Iterator[Step]:
+        """The steps of a reverse chain over this schedule, from its noisiest (i = K - 1; a warm
+        chain's schedule, `upto(t0)`, starts there at t0) down to i = 0 (abar_prev = 1)."""
+        for i in reversed(range(len(self))):
+            yield self.step(i)
 
     @classmethod
     def from_betas(cls, betas, kind: str = "custom") -> "Schedule":

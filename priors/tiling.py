@@ -32,28 +32,15 @@ call records:
 The numbers do not depend on the choice: the same tiles in the same batches, the same gradient.
 With no gradient recorded the tiles run as plain forward passes.
 
-Worker processes (`workers` > 1, CPU only, no gradient recorded): the tile batches are split, whole
-batches at a time, across that many processes (forked on Linux, spawned elsewhere), each holding a copy of the prior (sent once,
-when the first call needs them; kept for later calls on the same network and precision) and running
-one intra-op thread; one pool lives at a time (a call with another network or precision replaces
-it; `shutdown_workers()` stops it). The tiles, the batches and the network's arithmetic are the same as in one
-process (a network's output does not depend on its thread count), so the numbers are too. A call
-that records a gradient, or runs on another device, evaluates in-process.
-
-Ranks (`ranks`: True for torch.distributed's default process group, or a group; every rank of it
-runs the same chain, with the same seed): the same whole batches are shared out again, rank r of W
-taking batches r nb // W .. (r + 1) nb // W - 1 of the nb of a call (`tile_share`; through its own
-`workers` when it has them); the tiles are cut from the group's first rank's x_t (broadcast), and
-each rank's tile eps are gathered into every rank's result (all_gather; on the CPU for a gloo group,
-on the tensors' device otherwise). The same tiles in the same batches: the numbers of one process,
-which the first rank's result keeps even if another's chain drifts (GPUs, mixed machines). A call
-that records a gradient, or has a single batch, evaluates every tile on every rank.
+Across processes (parallel.py): `workers`, a `TileWorkers` pool the caller opened, splits a call's
+tile batches, whole batches at a time, across its CPU processes; `ranks` shares them out across the
+ranks of a torch.distributed process group. The same tiles in the same batches: the numbers of one
+process. A call that records a gradient evaluates in-process, every tile on every rank; so does a
+call with a single batch.
 """
 from __future__ import annotations
 
-import atexit
 import math
-import sys
 
 import torch
 from torch import Tensor
@@ -62,104 +49,12 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 from restore.operators.padding import extend_index
 
 from .ddpm import with_precision
+from .parallel import TileWorkers, from_first_rank, process_group, share_tiles, world_size
 from .schedule import time_index
 
-__all__ = ["TiledPrior", "for_image", "tile_index", "tile_share", "process_group", "default_workers",
-           "start_workers", "shutdown_workers"]
+__all__ = ["TiledPrior", "for_image", "runs_by_tiles", "tile_index"]
 
 BOUNDARIES = ("reflect", "wrap", "zeros")
-
-_POOLS: dict = {}  # (id(net), precision, workers) -> (the network the workers hold, ProcessPoolExecutor); one at most
-_WORKER_PRIOR = None  # in a worker process: its copy of the prior
-
-
-def default_workers(device) -> int:
-    """The tile workers a restoration uses by default on `device`: every core of a CPU (tiles across
-    processes measured faster than intra-op threads: benchmarks/cores.py), shared among the
-    processes torchrun starts on this machine (LOCAL_WORLD_SIZE), 1 (in-process) elsewhere."""
-    import os
-
-    if torch.device(device).type != "cpu":
-        return 1
-    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    except ValueError:
-        local = 1
-    return max(1, n // local)
-
-
-def _init_worker(prior) -> None:
-    global _WORKER_PRIOR
-    torch.set_num_threads(1)
-    _WORKER_PRIOR = prior
-
-
-def _worker_eps(tiles: Tensor, t: Tensor, batch: int) -> Tensor:
-    with torch.no_grad():
-        return torch.cat([_WORKER_PRIOR.eps(tiles[s : s + batch], t[s : s + batch]) for s in range(0, len(tiles), batch)])
-
-
-def _pool(prior, workers: int):
-    key = (id(prior.net), getattr(prior, "precision", "fp32"), workers)
-    hit = _POOLS.get(key)
-    if hit is None or hit[0] is not prior.net:
-        import concurrent.futures as cf
-
-        shutdown_workers()  # one pool at a time: another network's workers are stopped
-
-        import torch.multiprocessing as tmp
-
-        # fork where there is one (Linux: the workers inherit the prior, and a script without a
-        # `if __name__ == "__main__"` guard still works), spawn elsewhere
-        method = "fork" if "fork" in tmp.get_all_start_methods() and sys.platform.startswith("linux") else "spawn"
-        ex = cf.ProcessPoolExecutor(workers, mp_context=tmp.get_context(method), initializer=_init_worker,
-                                    initargs=(prior,))
-        hit = _POOLS[key] = (prior.net, ex)
-    return hit[1]
-
-
-def start_workers(prior, workers: int) -> None:
-    """Start the tile workers of `prior` now (they are forked from this process: started before the
-    large buffers of a restoration exist, they do not keep copies of them alive). No-op for
-    workers <= 1, a prior without a network, or a device other than the CPU."""
-    net = getattr(prior, "net", None)
-    inner = getattr(prior, "prior", prior)
-    if int(workers) <= 1 or net is None or torch.device(getattr(prior, "device", "cpu")).type != "cpu":
-        return
-    if getattr(inner, "precision", "fp32") == "bf16" and hasattr(inner, "_bf16_net"):
-        inner._bf16_net()  # made once here, shared by the forked workers
-    ex = _pool(inner, int(workers))
-    for f in [ex.submit(int) for _ in range(int(workers))]:
-        f.result()
-
-
-@atexit.register
-def shutdown_workers() -> None:
-    """Stop every tile worker process (they also stop when this process exits)."""
-    for _, ex in list(_POOLS.values()):
-        ex.shutdown(wait=True, cancel_futures=True)
-    _POOLS.clear()
-
-
-def tile_share(n: int, batch: int, rank: int, world: int) -> tuple[int, int]:
-    """The tiles [lo, hi) of a call's n that rank `rank` of `world` evaluates: whole batches of
-    `batch` (they start where one process's do), rank r taking batches r nb // world .. (r + 1)
-    nb // world - 1 of the nb = ceil(n / batch); the shares cover 0..n once, in rank order."""
-    nb = -(-int(n) // int(batch))
-    return min(n, rank * nb // world * batch), min(n, (rank + 1) * nb // world * batch)
-
-
-def process_group(ranks):
-    """The process group `ranks` names (True: the default one), checked initialised; None for False."""
-    if ranks is None or ranks is False:
-        return None
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        raise ValueError("splitting the tiles across ranks needs an initialised torch.distributed process "
-                         "group (torch.distributed.init_process_group, in every process torchrun starts)")
-    return dist.group.WORLD if ranks is True else ranks
 
 
 def tile_index(n: int, start: int, length: int, boundary: str) -> Tensor:
@@ -179,16 +74,17 @@ class TiledPrior:
     batch in the backward pass when a call records more than `keep` tiles (and more than one
     batch; module docstring); precision: the network forward's precision ("fp32", "bf16", "fp16";
     None: the prior's own; `restore.priors.ddpm.with_precision`). The wrapped prior stays
-    `self.prior`; only the attributes defined here are forwarded to it. workers: processes the tile
-    batches are split across on a CPU (module docstring; 1: in this process). ranks: False, or True
-    (torch.distributed's default process group) or a process group whose ranks share the tile
-    batches of every call (module docstring; it must be initialised).
+    `self.prior`; only the attributes defined here are forwarded to it. workers: a `TileWorkers` pool
+    (parallel.py) of the same network and precision, whose CPU processes the tile batches are split
+    across while it runs; None: in this process. ranks: False, or True (torch.distributed's default
+    process group) or a process group whose ranks share the tile batches of every call (parallel.py;
+    it must be initialised).
     """
 
     def __init__(self, prior, tile: int | None = None, overlap: int = 0, batch: int = 16,
                  generator: torch.Generator | None = None, *, boundary: str = "reflect",
-                 checkpoint: bool = True, keep: int = 256, precision: str | None = None, workers: int = 1,
-                 ranks=False):
+                 checkpoint: bool = True, keep: int = 256, precision: str | None = None,
+                 workers: TileWorkers | None = None, ranks=False):
         tile = tile if tile is not None else getattr(prior, "image_size", None)
         if tile is None:
             raise ValueError("tile is required when the prior has no image_size")
@@ -197,8 +93,8 @@ class TiledPrior:
             raise ValueError(f"need tile >= 1 and 0 <= 2 overlap < tile, got tile {tile}, overlap {overlap}")
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
-        if int(workers) < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+        if workers is not None and not isinstance(workers, TileWorkers):
+            raise ValueError(f"workers must be a TileWorkers pool (restore.priors.parallel) or None, got {workers!r}")
         if int(keep) < 0:
             raise ValueError(f"keep must be >= 0, got {keep}")
         m = prior.size_multiple
@@ -207,9 +103,11 @@ class TiledPrior:
         if boundary not in BOUNDARIES:
             raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
         prior = with_precision(prior, precision)
+        if workers is not None:
+            workers.check(prior)  # the same network at the same precision
         self.prior, self.tile, self.overlap, self.batch = prior, tile, overlap, batch
         self.generator, self.boundary, self.checkpoint = generator, boundary, bool(checkpoint)
-        self.keep, self.workers = int(keep), int(workers)
+        self.keep, self.workers = int(keep), workers
         self.group = process_group(ranks)
         self.clip = bool(getattr(prior, "clip", True))
         self.last_offset: tuple[int, int] | None = None  # (oy, ox) of the latest eps call
@@ -290,9 +188,9 @@ class TiledPrior:
         k, ov, core = self.tile, self.overlap, self.core
         record = torch.is_grad_enabled() and (x_t.requires_grad or any(
             p.requires_grad for p in getattr(self.net, "parameters", lambda: [])()))
-        split = not record and self._world() > 1 and b * ny * nx > self.batch
+        split = not record and world_size(self.group) > 1 and b * ny * nx > self.batch
         if split:
-            x_t = self._from_first_rank(x_t)
+            x_t = from_first_rank(self.group, x_t)
         ih = tile_index(h, -oy - ov, ny * core + 2 * ov, self.boundary).to(x_t.device)
         iw = tile_index(w, -ox - ov, nx * core + 2 * ov, self.boundary).to(x_t.device)
         xp = x_t
@@ -349,84 +247,29 @@ class TiledPrior:
 
     def _run_tiles(self, view: Tensor, t: Tensor, lo: int, hi: int, put) -> None:
         """Evaluate tiles lo..hi-1 (lo: a batch's start) in whole batches of `batch`, handing each
-        batch's cores to put(idx, e): in this process, or across `workers` (`_run_workers`)."""
+        batch's cores to put(idx, e): in this process, or across the running `workers`
+        (`TileWorkers.run`, the same batches)."""
         _, _, ny, nx, _, _ = view.shape
         ov, core = self.overlap, self.core
-        if (self.workers > 1 and hi - lo > self.batch and view.device.type == "cpu"
+        pool = self.workers
+        if (pool is not None and pool.running and hi - lo > self.batch and view.device.type == "cpu"
                 and type(self)._eval is TiledPrior._eval):
-            return self._run_workers(view, t, lo, hi, put)
+            pool.check(self.prior)
+            return pool.run(view, t, lo, hi, self.batch,
+                            lambda idx, e: put(idx, e[..., ov : ov + core, ov : ov + core]))
         for s in range(lo, hi, self.batch):
             idx = torch.arange(s, min(s + self.batch, hi), device=view.device)
             bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
             put(idx, self._eval(view[bi, :, yi, xi], t[bi])[..., ov : ov + core, ov : ov + core])
 
-    def _run_workers(self, view: Tensor, t: Tensor, lo: int, hi: int, put) -> None:
-        """`_run_tiles` with the tile batches split across `workers` processes: jobs of whole
-        batches, at most two per worker in flight (memory: a few jobs of tiles, not all of them)."""
-        _, _, ny, nx, _, _ = view.shape
-        ov, core = self.overlap, self.core
-        nb = -(-(hi - lo) // self.batch)
-        per_job = self.batch * max(1, min(8, -(-nb // (2 * self.workers))))  # whole batches
-        ex = _pool(self.prior, self.workers)
-        pending: list = []
-
-        def collect():
-            idx, fut = pending.pop(0)
-            put(idx, fut.result()[..., ov : ov + core, ov : ov + core])
-
-        for s in range(lo, hi, per_job):
-            idx = torch.arange(s, min(s + per_job, hi))
-            bi, yi, xi = idx // (ny * nx), (idx // nx) % ny, idx % nx
-            pending.append((idx, ex.submit(_worker_eps, view[bi, :, yi, xi].contiguous(), t[bi], self.batch)))
-            if len(pending) >= 2 * self.workers:
-                collect()
-        while pending:
-            collect()
-
-    def _world(self) -> int:
-        import torch.distributed as dist
-
-        return 1 if self.group is None else dist.get_world_size(self.group)
-
-    def _comm_device(self, device: torch.device) -> torch.device:
-        """Where the collectives' tensors live: the CPU for a gloo group, `device` otherwise (nccl)."""
-        import torch.distributed as dist
-
-        return torch.device("cpu") if dist.get_backend(self.group) == "gloo" else device
-
-    def _from_first_rank(self, x_t: Tensor) -> Tensor:
-        """x_t as the group's first rank has it (broadcast; a copy, the caller's is not written)."""
-        import torch.distributed as dist
-
-        x = x_t.detach().to(self._comm_device(x_t.device), copy=True).contiguous()
-        dist.broadcast(x, dist.get_global_rank(self.group, 0), group=self.group)
-        return x.to(x_t.device)
-
     def _eps_ranks(self, view: Tensor, t: Tensor) -> Tensor:
-        """`_eps_lean` with the tile batches shared out across the group's ranks (`tile_share`):
-        this rank evaluates its share (through its workers, if any) into a buffer of the largest
-        share's size, every rank's is gathered (all_gather), and each share's cores go into the
-        result. eps has x_t's channels and dtype (the Prior protocol), so a rank without tiles
-        knows the buffer too. Memory: the result, and the gathered cores (as large again)."""
-        import torch.distributed as dist
-
+        """`_eps_lean` with the tile batches shared out across the group's ranks (`share_tiles`): this
+        rank evaluates its share (through its workers, if any), every rank's is gathered, and each
+        share's cores go into the result. Memory: the result, and the gathered cores (as large again)."""
         b, c, ny, nx, _, _ = view.shape
-        n, world, rank = b * ny * nx, self._world(), dist.get_rank(self.group)
-        shares = [tile_share(n, self.batch, r, world) for r in range(world)]
-        dev = self._comm_device(view.device)
-        lo, hi = shares[rank]
-        mine = torch.zeros((max(e - s for s, e in shares), c, self.core, self.core), dtype=view.dtype, device=dev)
-
-        def keep(idx: Tensor, e: Tensor) -> None:
-            mine[idx.to(dev) - lo] = e.to(dev)
-
-        self._run_tiles(view, t, lo, hi, keep)
-        parts = [torch.empty_like(mine) for _ in range(world)]
-        dist.all_gather(parts, mine, group=self.group)
         put, result = self._into_result(b, ny, nx)
-        for (s, e), part in zip(shares, parts):
-            if e > s:
-                put(torch.arange(s, e), part[: e - s].to(view.device))
+        share_tiles(self.group, b * ny * nx, self.batch, lambda lo, hi, keep: self._run_tiles(view, t, lo, hi, keep),
+                    put, (c, self.core, self.core), view.dtype, view.device)
         return result()
 
     def x0_from_eps(self, x_t: Tensor, t, eps: Tensor, clip: bool | None = None) -> Tensor:

@@ -78,7 +78,7 @@ def train(data, resume, minutes, **options):
 @user_errors
 def sample(checkpoint, out, num, steps, sampler, eta, variance, size, seed, device):
     """Draw unconditional samples from a prior and save them as a grid."""
-    from restore.priors.api import sample_grid
+    from restore.priors.sample_grid import sample_grid
 
     t0 = time.perf_counter()
     path = sample_grid(checkpoint, out, num=num, steps=steps, sampler=sampler, eta=eta, variance=variance,
@@ -103,7 +103,7 @@ def sample(checkpoint, out, num, steps, sampler, eta, variance, size, seed, devi
 @user_errors
 def eval_(checkpoint, data, subset, num, strata, full, variance, batch, seed, device, scale, as_json):
     """Held-out bits/dim (variational bound) and eps-MSE per band of t."""
-    from restore.priors.api import evaluate, format_report
+    from restore.priors.evaluate import evaluate, format_report
 
     rep = evaluate(checkpoint, data, subset=subset, num=num, strata=None if full else strata, variance=variance,
                    batch=batch, seed=seed, device=device, scale=scale)

@@ -19,6 +19,7 @@ bytes are a one-process run's.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import time
@@ -29,13 +30,14 @@ import torch
 from PIL import Image
 
 from restore.operators import add_noise, parse_kernel
+from restore.priors.parallel import TileWorkers, check_rendezvous, join_process_group, process_shard
 
 from .images import load_image, result_mode
 from .io import IMAGE_SUFFIXES, MAX_PIXELS, atomic_write, read_image
 from .pipeline import load_prior, noise_level, run
 from .plan import COMMANDS, check_scale, make_plan, observed_pixels
 
-__all__ = ["expand_inputs", "plan_groups", "plan_outputs", "process_shard", "restore_files"]
+__all__ = ["expand_inputs", "plan_groups", "plan_outputs", "restore_files"]
 
 
 def expand_inputs(patterns) -> list[Path]:
@@ -75,25 +77,6 @@ def plan_outputs(inputs: list[Path], out, overwrite: bool, check_existing: bool 
         if check_existing and dst.exists() and not overwrite:
             raise ValueError(f"{dst} exists; pass --overwrite to replace it")
     return paths
-
-
-def process_shard() -> tuple[int, int]:
-    """(rank, world size) of this process: torch.distributed's when a process group is
-    initialised, else the RANK and WORLD_SIZE that torchrun sets, else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    rank, world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
-    if rank is None and world is None:
-        return 0, 1
-    try:
-        r, w = int(rank if rank is not None else 0), int(world if world is not None else 1)
-    except ValueError:
-        raise ValueError(f"RANK={rank} and WORLD_SIZE={world} must be integers") from None
-    if not (w >= 1 and 0 <= r < w):
-        raise ValueError(f"RANK={rank} must lie in 0..WORLD_SIZE-1 (WORLD_SIZE={world})")
-    return r, w
 
 
 def plan_groups(keys: list, sizes: list[int], batch_files: int, max_pixels: int) -> list[list[int]]:
@@ -218,7 +201,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     rank, world = process_shard() if shard is None else (int(shard[0]), int(shard[1]))
     spread = bool(split_tiles) and world > 1
     if spread:
-        _check_rendezvous()
+        check_rendezvous()
         echo = echo if rank == 0 else (lambda message: None)
         progress = progress if rank == 0 else None
     if skip_existing is None:
@@ -288,14 +271,8 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
             raise ValueError(f"{f}: {plan.samples} draws of the {w}x{h} result would be {w * h * plan.samples} pixels "
                              f"at once, more than the --max-pixels limit of {max_pixels}")
         plans.append(plan)
-    if plans[0].workers > 1 and prior.device.type == "cpu" and any(p.tiled for p in plans):
-        from restore.priors.tiling import start_workers
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # the workers are forked from a process without a thread pool
-        start_workers(prior, plans[0].workers)  # forked now, before a restoration's buffers exist
-        # this process's own work (the solver's arithmetic) runs while the workers wait
-        torch.set_num_threads(threads)
+    pool = contextlib.ExitStack()  # the command's tile workers: forked now, before a restoration's buffers exist
+    workers = pool.enter_context(TileWorkers(prior, plans[0].workers)) if any(p.tiled for p in plans) else None
 
     def restore(todo: list, write: bool) -> list[Path]:  # the groups; writes their outputs when `write`
         written = []
@@ -303,7 +280,7 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
             t0 = time.perf_counter()
             images = [decoded.pop(i, None) or _read_checked(files[i], max_pixels) for i in g]
             observed, restored = _restore_group(plans[g[0]], prior, [files[i] for i in g], images, degrade, sigma_y,
-                                                seed, progress, echo)
+                                                seed, progress, echo, workers)
             for i, im, (res, std), obs in zip(g, images, restored, observed):
                 if finished[i]:  # restored again with its batch (its neighbours' draws are those of the first run)
                     echo(f"{outs[i]} exists: kept")
@@ -320,47 +297,23 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                 written.append(outs[i])
         return written
 
-    if not spread:
-        return restore(todo, write=True)
-    import torch.distributed as dist
+    with pool:
+        if not spread:
+            return restore(todo, write=True)
+        import torch.distributed as dist
 
-    made = _join(prior.device)
-    try:
-        box = [finished]
-        dist.broadcast_object_list(box, src=0)  # rank 0's view of what is finished; every rank is here
-        finished = box[0]
-        return restore([g for g in groups if not all(finished[i] for i in g)], write=rank == 0)
-    finally:
-        if made:
-            dist.destroy_process_group()
-
-
-def _check_rendezvous() -> None:
-    """ValueError unless a process group is initialised or torchrun's environment can make one."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return
-    missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(k)]
-    if missing or not dist.is_available():
-        raise ValueError(f"--split-tiles with several processes needs torchrun (or torch.distributed's "
-                         f"environment): {' and '.join(missing) or 'torch.distributed'} not available")
+        made = join_process_group(prior.device)
+        try:
+            box = [finished]
+            dist.broadcast_object_list(box, src=0)  # rank 0's view of what is finished; every rank is here
+            finished = box[0]
+            return restore([g for g in groups if not all(finished[i] for i in g)], write=rank == 0)
+        finally:
+            if made:
+                dist.destroy_process_group()
 
 
-def _join(device: torch.device) -> bool:
-    """Initialise torch.distributed's default process group from torchrun's environment (nccl for a
-    CUDA device, gloo otherwise) unless one is; True when made here."""
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        return False
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return True
-
-
-def _restore_group(plan, prior, files, images, degrade, sigma_y, seed, progress, echo):
+def _restore_group(plan, prior, files, images, degrade, sigma_y, seed, progress, echo, workers):
     """([observation or None], [(result, std or None)]) of files restored together by `plan`."""
     observed = [None] * len(files)
     ims = list(images)
@@ -373,5 +326,5 @@ def _restore_group(plan, prior, files, images, degrade, sigma_y, seed, progress,
         if sigma_y is None:  # one file (files batch only with a known noise level)
             sigma = noise_level(ims[0], None)
             echo(f"{files[0]}: estimated noise sigma_y = {sigma:.4f} (on [0, 1])")
-    restored = run(plan, prior, ims, sigma, seed, progress)
+    restored = run(plan, prior, ims, sigma, seed, progress, workers)
     return observed, restored if plan.return_std else [(r, None) for r in restored]

@@ -5,12 +5,15 @@ layer makes its plans itself (it needs them before anything runs) and calls `run
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import Tensor
 
 from restore.priors import load_prior as _load_prior_file
 from restore.priors.ddpm import PRECISIONS, native_bf16, with_precision
-from restore.priors.tiling import for_image, process_group
+from restore.priors.parallel import TileWorkers, process_group
+from restore.priors.tiling import for_image
 from restore.priors.train import resolve_device
 from restore.solvers import coarse_to_fine
 
@@ -50,7 +53,7 @@ def noise_level(image, sigma_y: float | None) -> float:
     return float(estimate_noise(load_image(image).x) if sigma_y is None else sigma_y)
 
 
-def _solve(plan: Plan, p, y: Tensor, box, tiled: bool, sigma_y: float, g: torch.Generator, callback):
+def _solve(plan: Plan, p, y: Tensor, box, tiled: bool, sigma_y: float, g: torch.Generator, callback, pool):
     """The posterior mean and std (B, C', H, W), float64 on the CPU, of observations y (the crop
     `box`) in the prior's channels, on a pyramid of `plan.levels` (1: `solve` itself)."""
     operator = plan.operator(box)
@@ -61,7 +64,7 @@ def _solve(plan: Plan, p, y: Tensor, box, tiled: bool, sigma_y: float, g: torch.
     process_group(plan.split_tiles)  # checked initialised, tiled or not
     # a patch prior's draws run one call each: a call's draws share one random tile offset, and
     # estimates with other offsets average better; a prior that sees the whole image runs them as one batch
-    res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=plan.workers, ranks=plan.split_tiles),
+    res = coarse_to_fine(lambda hw: for_image(p, hw, generator=g, workers=pool, ranks=plan.split_tiles),
                          operator, y, method=plan.method, num_samples=plan.samples, levels=plan.levels,
                          steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
                          max_batch=y.shape[0] if tiled else None, **plan.method_options)
@@ -80,16 +83,26 @@ def _finish(plan: Plan, im: ImageData, mean: Tensor, std: Tensor):
     return (out, std.float()) if plan.return_std else out
 
 
-def run(plan: Plan, p, images: list[ImageData], sigma_y: float, seed: int = 0, callback=None) -> list:
+def run(plan: Plan, p, images: list[ImageData], sigma_y: float, seed: int = 0, callback=None,
+        pool: TileWorkers | None = None) -> list:
     """Restore `images` (one size and number of channels; several only as one batch, not for
-    regions) by `plan` with prior p; what `restore_image` returns for each."""
+    regions) by `plan` with prior p; what `restore_image` returns for each. pool: the tile workers
+    to use (left open); None: where the plan asks for more than one worker and the prior runs by
+    tiles, a pool is opened for this call and closed before it returns."""
+    with contextlib.ExitStack() as stack:
+        if pool is None and plan.workers > 1 and any(tiled for _, tiled in plan.regions):
+            pool = stack.enter_context(TileWorkers(p, plan.workers))
+        return _run(plan, p, images, sigma_y, seed, callback, pool)
+
+
+def _run(plan: Plan, p, images: list[ImageData], sigma_y: float, seed: int, callback, pool) -> list:
     c = images[0].x.shape[0]
     pc = int(getattr(p, "channels", None) or c)
     y_all = to_prior_channels(torch.stack([im.x for im in images]), pc).to(torch.float32)
     g = torch.Generator().manual_seed(int(seed))
     if plan.regions == ((None, plan.tiled),):
         mean, std = (from_prior_channels(v, c, pc) for v in _solve(plan, p, y_all, None, plan.tiled, sigma_y, g,
-                                                                   callback))
+                                                                   callback, pool))
         return [_finish(plan, im, m, s) for im, m, s in zip(images, mean, std)]
     if len(images) > 1:
         raise ValueError("an inpainting restores one image at a time (each has its own holes)")
@@ -97,7 +110,7 @@ def run(plan: Plan, p, images: list[ImageData], sigma_y: float, seed: int = 0, c
     mean, std = im.x.clone(), torch.zeros_like(im.x)
     for box, tiled in plan.regions:
         m, s = (from_prior_channels(v, c, pc)[0] for v in _solve(plan, p, y_all[window(box)], box, tiled, sigma_y,
-                                                                 g, callback))
+                                                                 g, callback, pool))
         mean[window(box)], std[window(box)] = m, s
     return [_finish(plan, im, mean, std)]
 
@@ -108,15 +121,18 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
                   precision: str | None = None, workers: int | None = None, split_tiles: bool = False,
                   **method_options):
     """Restore one image by `command` through the operator of `task` (`restore.plan.Plan`); the
-    options are `make_plan`'s, the result `restore.inpaint`'s (and the others')."""
+    options are `make_plan`'s, the result `restore.inpaint`'s (and the others'). workers: tile
+    processes for this call (default 1: this process), or an open `restore.priors.parallel.TileWorkers`
+    of the prior to use (left open: one pool for many calls)."""
     im = load_image(image)
     p = load_prior(prior, device, precision)
     sigma_y = noise_level(im, sigma_y)
     shape = (1, int(getattr(p, "channels", None) or im.x.shape[0]), *im.x.shape[-2:])
+    pool = workers if isinstance(workers, TileWorkers) else None
     plan = make_plan(command, p, task, shape, method=method, steps=steps, strength=strength, samples=samples,
                      levels=levels, margin=margin, keep_observed=keep_observed, return_std=return_std,
-                     workers=workers, split_tiles=split_tiles, method_options=method_options)
-    return run(plan, p, [im], sigma_y, seed, callback)[0]
+                     workers=pool.n if pool else workers, split_tiles=split_tiles, method_options=method_options)
+    return run(plan, p, [im], sigma_y, seed, callback, pool)[0]
 
 
 def restore_batch(images, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
@@ -143,7 +159,8 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
         raise ValueError("the images' estimated noise levels differ: give one sigma_y for the batch")
     p = load_prior(prior, device, precision)
     shape = (len(ims), int(getattr(p, "channels", None) or ims[0].x.shape[0]), *ims[0].x.shape[-2:])
+    pool = workers if isinstance(workers, TileWorkers) else None
     plan = make_plan(command, p, task, shape, method=method, steps=steps, strength=strength, samples=samples,
-                     levels=levels, return_std=return_std, workers=workers, split_tiles=split_tiles,
-                     method_options=method_options)
-    return run(plan, p, ims, noise.pop(), seed, callback)
+                     levels=levels, return_std=return_std, workers=pool.n if pool else workers,
+                     split_tiles=split_tiles, method_options=method_options)
+    return run(plan, p, ims, noise.pop(), seed, callback, pool)

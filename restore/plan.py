@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from restore.operators import Blur, Denoise, Downsample, Inpainting
-from restore.priors.tiling import default_workers, runs_by_tiles
+from restore.priors.parallel import default_workers
+from restore.priors.tiling import runs_by_tiles
 from restore.solvers.pyramid import check_levels
 
 from .defaults import DEFAULTS, default

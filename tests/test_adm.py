@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from restore.priors.adm import ADM_PRESETS, ADMConfig, ADMUNet, attention_levels, infer_adm_config
+from restore.priors.adm import ADM_PRESETS, ADMConfig, ADMUNet, attention_levels
+from restore.priors.adm_checkpoint import infer_adm_config
 from restore.priors.checkpoint import load_prior
 from restore.priors.ddpm import DDPM
 from restore.priors.schedule import cosine_schedule, linear_schedule
@@ -126,7 +127,7 @@ def test_heads_and_order_overrides(tmp_path):
 
     path, net = tiny_pt(tmp_path, replace(TINY, num_head_channels=32))  # 64 channels in 2 heads of 32
     x, t = torch.randn(1, 3, 16, 16), torch.tensor([300])
-    from restore.priors.adm import load_adm
+    from restore.priors.adm_checkpoint import load_adm
 
     good = load_adm(path, num_head_channels=32).eps(x, t)
     with torch.no_grad():
@@ -235,7 +236,7 @@ def test_safetensors_and_run_folders_unchanged(tmp_path):
 
 def test_ffhq_layout_runs_at_64(tmp_path):
     """The 256x256 FFHQ layout on 64x64 inputs (attention placed by level, not resolution)."""
-    from restore.priors.adm import adm_from_state_dict
+    from restore.priors.adm_checkpoint import adm_from_state_dict
 
     torch.manual_seed(0)
     with torch.device("meta"):
@@ -365,7 +366,7 @@ def _deepinv_eps_diff(large_model: bool) -> float:
     missing, unexpected = ref.load_state_dict(sd, strict=False)
     assert not unexpected and all(k.startswith("sqrt_") for k in missing)  # deepinv's own schedule buffers
     ref.eval()
-    from restore.priors.adm import adm_from_state_dict
+    from restore.priors.adm_checkpoint import adm_from_state_dict
 
     prior = adm_from_state_dict(sd)
     assert prior.meta["arch"] == ("adm-imagenet256" if large_model else "adm-ffhq256")

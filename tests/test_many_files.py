@@ -15,7 +15,8 @@ from restore import api
 
 from restore import pipeline
 from restore.cli import main
-from restore.files import plan_groups, process_shard, restore_files
+from restore.files import plan_groups, restore_files
+from restore.priors.parallel import process_shard
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
 
 NAMES = ["a.png", "b.png", "c.png", "d.png", "e.png"]

@@ -168,7 +168,7 @@ def test_eval_runs_the_network_in_float32_and_the_bound_in_float64(tiny_npz, tmp
     """`restore eval`'s network runs in float32, the bound's arithmetic in float64 (the images, the
     noise, the KL terms, the decoder's likelihood, the sums): per image within 0.01 bits/dim of the
     all-float64 bound, with the same t and noise draws."""
-    from restore.priors import api, load_prior
+    from restore.priors import evaluate as ev, load_prior
     from restore.priors.checkpoint import save_prior
     from restore.priors.likelihood import bound_terms
 
@@ -178,22 +178,22 @@ def test_eval_runs_the_network_in_float32_and_the_bound_in_float64(tiny_npz, tmp
         torch.nn.init.normal_(p, std=0.05)
     path = tmp_path / "random.safetensors"
     save_prior(path, net, linear_schedule(), 8)
-    seen, real = [], api.bits_per_dim
+    seen, real = [], ev.bits_per_dim
 
     def spy(prior, x0, **kw):
         r = real(prior, x0, **kw)
         seen.append((prior.dtype, x0.dtype, r["bpd"].dtype, r["mse"].dtype))
         return r
 
-    monkeypatch.setattr(api, "bits_per_dim", spy)
-    r32 = api.evaluate(path, tiny_npz, num=16, strata=20, batch=8, device="cpu")
-    r64 = api.evaluate(path, tiny_npz, num=16, strata=20, batch=8, device="cpu", net_dtype=torch.float64)
+    monkeypatch.setattr(ev, "bits_per_dim", spy)
+    r32 = ev.evaluate(path, tiny_npz, num=16, strata=20, batch=8, device="cpu")
+    r64 = ev.evaluate(path, tiny_npz, num=16, strata=20, batch=8, device="cpu", net_dtype=torch.float64)
     f32, f64 = torch.float32, torch.float64
     assert seen == [(f32, f64, f64, f64)] * 2 + [(f64, f64, f64, f64)] * 2
     assert r32["bits_per_dim"] != r64["bits_per_dim"] and abs(r32["bits_per_dim"] - r64["bits_per_dim"]) < 0.01
     assert r32["bits_per_dim"] > 1  # a random network: far from the data, the test is not of a tiny bound
 
-    x0 = api.held_out(load_prior(path), tiny_npz, num=16)
+    x0 = ev.held_out(load_prior(path), tiny_npz, num=16)
     per_image = []
     for dtype in (f32, f64):
         prior = load_prior(path, dtype=dtype)
@@ -210,17 +210,17 @@ def test_held_out_downscales_whole_images_to_8_bits_before_the_crop(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from restore.priors import api
+    from restore.priors import evaluate as ev
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
     Image.fromarray(img).save(tmp_path / "a.png")
     prior = SimpleNamespace(channels=3, image_size=8)
-    full = api.held_out(prior, tmp_path)
-    assert full.shape == (1, 3, 8, 8) and torch.equal(full, api.held_out(prior, tmp_path, scale=1.0))
-    half = api.held_out(prior, tmp_path, scale=0.5)
+    full = ev.held_out(prior, tmp_path)
+    assert full.shape == (1, 3, 8, 8) and torch.equal(full, ev.held_out(prior, tmp_path, scale=1.0))
+    half = ev.held_out(prior, tmp_path, scale=0.5)
     blocks = img.astype(np.float64).reshape(20, 2, 24, 2, 3).mean((1, 3))  # 2x2 area average
     want = np.round(blocks)[6:14, 8:16]  # the central 8x8 of the 20x24 image
     assert torch.equal(half[0], torch.from_numpy(want).permute(2, 0, 1) / 127.5 - 1)
     with pytest.raises(ValueError, match="scale"):
-        api.held_out(prior, tmp_path, scale=0)
+        ev.held_out(prior, tmp_path, scale=0)

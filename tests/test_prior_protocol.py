@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from restore.priors import DDPM, Prior, UNet, UNetConfig, gaussian_prior, linear_schedule, load_prior, save_prior
-from restore.priors.adm import ADMConfig, ADMUNet, adm_from_state_dict
+from restore.priors.adm import ADMConfig, ADMUNet
+from restore.priors.adm_checkpoint import adm_from_state_dict
 from restore.priors.diffusers_adapter import diffusers_available
 from restore.priors.tiling import TiledPrior, for_image
 

@@ -48,3 +48,19 @@ def test_schedule_is_frozen_and_validated():
         s.respace(0)
     with pytest.raises(ValueError):
         s.respace(10, "cubic")
+
+
+@pytest.mark.parametrize("make", [lambda: linear_schedule(), lambda: cosine_schedule().respace(7, "quadratic"),
+                                  lambda: linear_schedule().upto(400).respace(5)])
+def test_steps_walk_the_schedule_backwards(make):
+    """schedule.steps(): one Step (i, t, abar, abar_prev) per position, from the noisiest (a warm
+    chain's: its t0) down to i = 0, whose abar_prev is 1; the values are the schedule's own."""
+    s = make()
+    steps = list(s.steps())
+    assert [st.i for st in steps] == list(reversed(range(len(s))))
+    for i, t, abar, abar_prev in steps:
+        assert isinstance(t, int) and isinstance(abar, float) and isinstance(abar_prev, float)
+        assert t == int(s.t[i]) and abar == float(s.abar[i]) and abar_prev == float(s.abar_prev[i])
+        assert s.step(i) == (i, t, abar, abar_prev)
+    assert steps[0].t == int(s.t[-1]) and steps[-1].i == 0 and steps[-1].abar_prev == 1.0
+    assert all(a.abar_prev == b.abar for a, b in zip(steps, steps[1:]))  # each step ends where the next starts

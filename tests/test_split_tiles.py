@@ -17,7 +17,8 @@ from restore import api
 from restore import pipeline
 from restore.cli import main
 from restore.priors import UNet, UNetConfig, linear_schedule, save_prior
-from restore.priors.tiling import TiledPrior, shutdown_workers, tile_share
+from restore.priors.parallel import TileWorkers, tile_share
+from restore.priors.tiling import TiledPrior
 
 X_SHAPE = (2, 3, 37, 29)  # tile lists of 2 x 20..30 tiles: 7..10 batches of 3, shared unevenly
 
@@ -65,8 +66,8 @@ def _rank(rank, world, port, d):
         x = torch.randn(X_SHAPE, generator=torch.Generator().manual_seed(3)) + rank  # the lead's x_t is used
         one = _eps(prior, x, ranks=True)
         tiles = sum(seen)
-        many = _eps(prior, x, ranks=True, workers=2)
-        shutdown_workers()
+        with TileWorkers(prior, 2) as pool:
+            many = _eps(prior, x, ranks=True, workers=pool)
         photo = np.asarray(Image.open(d / "photo.png"))
         res = api.denoise(photo, prior=prior, sigma_y=0.05, samples=2, seed=1, workers=1, split_tiles=True)
         torch.save({"one": one, "many": many, "tiles": tiles, "res": res}, d / f"rank{rank}.pt")

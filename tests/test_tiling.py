@@ -339,24 +339,25 @@ def test_tiled_prior_errors(unet_patch):
 def test_tile_workers_give_identical_eps(unet_patch, boundary):
     """Tiles split across worker processes: the same tiles in the same batches, bit for bit the
     in-process eps, at every boundary, with and without overlap, on sizes that are not multiples."""
-    from restore.priors.tiling import shutdown_workers
+    from restore.priors.parallel import TileWorkers
 
     x = torch.randn(2, 3, 45, 37, generator=torch.Generator().manual_seed(3))
-    try:
+    with TileWorkers(unet_patch, 2) as pool:
+        assert pool.running
         for overlap in (0, 3):
             one = TiledPrior(unet_patch, tile=16, overlap=overlap, batch=3, boundary=boundary,
                              generator=torch.Generator().manual_seed(7))
             many = TiledPrior(unet_patch, tile=16, overlap=overlap, batch=3, boundary=boundary,
-                              generator=torch.Generator().manual_seed(7), workers=2)
+                              generator=torch.Generator().manual_seed(7), workers=pool)
             with torch.no_grad():
                 for t in (10, 600):
                     a, b = one.eps(x, t), many.eps(x, t)
                     assert one.last_offset == many.last_offset
                     assert torch.equal(a, b)
-    finally:
-        shutdown_workers()
     with pytest.raises(ValueError, match="workers"):
-        TiledPrior(unet_patch, tile=16, workers=0)
+        TiledPrior(unet_patch, tile=16, workers=2)  # a number is no pool
+    with pytest.raises(ValueError, match="workers"):
+        TileWorkers(unet_patch, 0)
 
 
 def test_precision_option(unet_patch):
@@ -426,7 +427,7 @@ def test_bf16_copy_follows_the_weights(unet_patch):
 
 
 def test_default_workers_share_the_cores_among_local_ranks(monkeypatch):
-    from restore.priors.tiling import default_workers
+    from restore.priors.parallel import default_workers
 
     monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     alone = default_workers("cpu")

@@ -31,8 +31,7 @@ def ddnm(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None =
     op = problem.operator
     pinv_y = op.A_pinv(problem.y)
     x = problem.start(schedule, generator, x_init)
-    for i in reversed(range(len(schedule))):
-        t = int(schedule.t[i])
+    for i, t, abar, abar_prev in schedule.steps():
         x0 = prior.x0_hat(x, t)  # DDNM eq. (12)
         problem.emit(callback, i, t, x, x0)
         x0 = pinv_y + x0 - op.A_pinv(op.A(x0))  # DDNM eq. (13)
@@ -82,12 +81,11 @@ def ddnm_plus(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | N
         if nxt > level:
             x = renoise(schedule, x, level, nxt, generator)  # time travel: x_{t+L} ~ q(x_{t+L} | x_t)
             continue
-        i = nxt
-        t = int(schedule.t[i])
+        i, t, abar, abar_prev = schedule.step(nxt)
         x0 = prior.x0_hat(x, t)  # DDNM eq. (12)
         problem.emit(callback, i, t, x, x0)
         sig = float(schedule.beta_tilde[i]) ** 0.5
-        a_t = float(schedule.abar_prev[i]) ** 0.5 * float(schedule.betas[i]) / (1 - float(schedule.abar[i]))
+        a_t = abar_prev**0.5 * float(schedule.betas[i]) / (1 - abar)
         if svd:
             an = a_t * noise_std
             lam = torch.where(an <= sig, torch.ones_like(an), sig / torch.where(an > 0, an, torch.ones_like(an)))

@@ -57,9 +57,7 @@ def ddrm(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None =
     xbar = torch.cat([top, prior_mean[:, m:] + sig_T * z_T[:, m:]], 1)
     x = float(schedule.abar[K - 1]) ** 0.5 * op.V(xbar, problem.x_shape)
     del z_T, fits, top, xbar, prior_mean  # each del below frees an image-sized buffer early: peak memory on large photos
-    for i in reversed(range(K)):
-        t = int(schedule.t[i])
-        abar, abar_prev = float(schedule.abar[i]), float(schedule.abar_prev[i])
+    for i, t, abar, abar_prev in schedule.steps():
         sig_t, sig_n = ((1 - abar) / abar) ** 0.5, ((1 - abar_prev) / abar_prev) ** 0.5
         x0 = prior.x0_hat(x, t)
         problem.emit(callback, i, t, x, x0)

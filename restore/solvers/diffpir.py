@@ -35,9 +35,7 @@ def diffpir(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | Non
         raise ValueError(f"lam must be positive, got {lam}")
     op = problem.operator
     x = problem.start(schedule, generator, x_init)
-    for i in reversed(range(len(schedule))):
-        t = int(schedule.t[i])
-        abar, abar_prev = float(schedule.abar[i]), float(schedule.abar_prev[i])
+    for i, t, abar, abar_prev in schedule.steps():
         x0 = prior.x0_hat(x, t)  # DiffPIR Alg. 1: prior sub-problem (Tweedie)
         problem.emit(callback, i, t, x, x0)
         rho = lam * problem.sigma**2 * abar / (1 - abar)  # DiffPIR: rho_t = lambda sigma_n^2 / sigma_bar_t^2

@@ -33,8 +33,7 @@ def dps(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None = 
     """
     op = problem.operator
     x = problem.start(schedule, generator, x_init)
-    for i in reversed(range(len(schedule))):
-        t = int(schedule.t[i])
+    for i, t, abar, abar_prev in schedule.steps():
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)
             x0 = prior.x0_hat(xg, t, clip=False)  # DPS Alg. 1, lines 3-4 (Tweedie)

@@ -40,9 +40,7 @@ def pigdm(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | None 
     """
     op = problem.operator
     x = problem.start(schedule, generator, x_init)
-    for i in reversed(range(len(schedule))):
-        t = int(schedule.t[i])
-        abar, abar_prev = float(schedule.abar[i]), float(schedule.abar_prev[i])
+    for i, t, abar, abar_prev in schedule.steps():
         r2 = 1 - abar  # PiGDM: r_t^2 = sigma_t^2 / (1 + sigma_t^2) = 1 - abar_t
         with torch.enable_grad():
             xg = x.detach().requires_grad_(True)

@@ -10,7 +10,7 @@ from restore.operators import Inpainting
 from restore.priors.sampling import posterior_mean, reverse_variance
 from restore.priors.schedule import Schedule
 
-from .problem import Problem, level_abar, normal
+from .problem import Problem, normal
 from .travel import levels, renoise
 
 
@@ -47,10 +47,8 @@ def repaint(prior, problem: Problem, schedule: Schedule, *, x_init: Tensor | Non
             # RePaint Alg. 1, resampling: x_t ~ N(sqrt(1 - beta_t) x_{t-1}, beta_t I), j times in one draw
             x = renoise(schedule, x, level, nxt, generator)
             continue
-        i = nxt
-        t = int(schedule.t[i])
-        ab = level_abar(schedule, i)
-        known = ab**0.5 * problem.y + (1 - ab) ** 0.5 * normal(x.shape, generator, x)  # RePaint eq. (8)
+        i, t, abar, abar_prev = schedule.step(nxt)
+        known = abar_prev**0.5 * problem.y + (1 - abar_prev) ** 0.5 * normal(x.shape, generator, x)  # RePaint eq. (8)
         x0 = prior.x0_hat(x, t)
         problem.emit(callback, i, t, x, x0)
         unknown = posterior_mean(schedule, i, x0, x)  # RePaint eq. (9): mu_theta(x_t, t) ...
