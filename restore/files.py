@@ -272,7 +272,8 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                              f"at once, more than the --max-pixels limit of {max_pixels}")
         plans.append(plan)
     pool = contextlib.ExitStack()  # the command's tile workers: forked now, before a restoration's buffers exist
-    workers = pool.enter_context(TileWorkers(prior, plans[0].workers)) if any(p.tiled for p in plans) else None
+    tiled = plans[0].workers > 1 and any(p.tiled for p in plans)
+    workers = pool.enter_context(TileWorkers(prior, plans[0].workers)) if tiled else None
 
     def restore(todo: list, write: bool) -> list[Path]:  # the groups; writes their outputs when `write`
         written = []
