@@ -3,6 +3,7 @@ configs and folder detection (no package needed), and, with diffusers (skipped w
 eps as diffusers' own UNet2DModel for tiny networks with random weights built here from a config: no
 download, no network."""
 import json
+import sys
 
 import pytest
 import torch
@@ -31,7 +32,7 @@ def test_scheduler_configs():
         sched({"beta_schedule": "exotic"})
 
 
-def test_diffusers_folder_detection(tmp_path):
+def test_diffusers_folder_detection(tmp_path, monkeypatch):
     from restore.priors.diffusers_adapter import diffusers_available, is_diffusers_folder
 
     (tmp_path / "config.json").write_text(json.dumps({"_class_name": "UNet2DModel", "in_channels": 3}))
@@ -40,9 +41,10 @@ def test_diffusers_folder_detection(tmp_path):
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.json").write_text("{}")  # a restore run folder also has a config.json
     assert not is_diffusers_folder(run)
-    if not diffusers_available():
-        with pytest.raises(ValueError, match="optional 'diffusers' package"):
-            load_prior(tmp_path)
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # as where the optional package is not installed
+    assert not diffusers_available()
+    with pytest.raises(ValueError, match="optional 'diffusers' package"):
+        load_prior(tmp_path)
 
 
 # ----------------------------------------------------------------------------- against diffusers' own UNet2DModel
@@ -106,3 +108,46 @@ def test_diffusers_bin_weights_load_safely(tmp_path):
         load_prior(folder)
     assert not (tmp_path / "pwned").exists()
 
+
+def test_diffusers_sample_prediction_old_attention_names_and_refusals(tmp_path):
+    """An x0-predicting network's eps is (x_t - sqrt(abar) x0) / sqrt(1 - abar); weights saved before
+    diffusers 0.14 (attention as query / key / value / proj_attn) load under the current names; weights
+    that do not match the config, class-conditional networks and other model classes are refused in
+    one line."""
+    diffusers = pytest.importorskip("diffusers")
+    from safetensors.torch import load_file, save_file
+
+    sched = {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02, "num_train_timesteps": 1000,
+             "prediction_type": "sample"}
+    folder, unet = _tiny_diffusers(diffusers, tmp_path, sched)
+    x, t = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0)), torch.tensor([400, 900])
+    prior = load_prior(folder)
+    ab = prior.schedule.abar[t - 1].float().reshape(-1, 1, 1, 1)
+    with torch.no_grad():
+        x0 = unet(x, t - 1).sample
+    want = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+    torch.testing.assert_close(prior.eps(x, t), want, rtol=1e-5, atol=1e-5)
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    sd = load_file(str(weights))
+    old = {".to_q.": ".query.", ".to_k.": ".key.", ".to_v.": ".value.", ".to_out.0.": ".proj_attn."}
+    renamed = {}
+    for k, v in sd.items():
+        for cur, dep in old.items():
+            k = k.replace(cur, dep)
+        renamed[k] = v
+    assert sum(k not in sd for k in renamed) >= 4  # the attention block's names did change
+    save_file(renamed, str(weights))
+    torch.testing.assert_close(load_prior(folder).eps(x, t), want, rtol=1e-5, atol=1e-5)
+    save_file({k: v for k, v in sd.items() if not k.startswith("conv_out.")}, str(weights))
+    with pytest.raises(ValueError, match="weights do not match config.json") as e:
+        load_prior(folder)
+    assert "\n" not in str(e.value)
+    save_file(sd, str(weights))
+    cfg = json.loads((folder / "config.json").read_text())
+    for change, message in (({"num_class_embeds": 10}, "class-conditional"),
+                            ({"_class_name": "UNet2DConditionModel"}, "UNet2DModel only"),
+                            ({"time_embedding_type": "fourier"}, "not a DDPM network")):
+        (folder / "config.json").write_text(json.dumps({**cfg, **change}))
+        with pytest.raises(ValueError, match=message) as e:
+            load_prior(folder)
+        assert "\n" not in str(e.value)
