@@ -163,6 +163,7 @@ def test_bad_training_input(tmp_path, tiny_npz):
         train(_cfg(tiny_npz, tmp_path / "r4", steps=1), resume=True, progress=False)
 
 
+@pytest.mark.slow  # 4 processes of about 2-3 s each to start (torchrun's and its 2 workers): 9.3 s
 def test_two_processes_match_one(tiny_npz, tmp_path):
     """torchrun with 2 gloo processes: each takes half of every global batch, keyed draws."""
     args = ["train", str(tiny_npz), "--size", "8", "--channels", "1", "--width", "8", "--mults", "1,2",
