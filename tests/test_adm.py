@@ -3,8 +3,8 @@
 Always run: our ADMUNet's state dict against the committed manifests of the two published layouts
 (generated from deepinv's DiffUNet by benchmarks/make_adm_manifest.py), config inference, a tiny
 ADM saved with torch.save, and the refusals (truncated file, unknown layout, pickled code).
-Optional (skipped without deepinv): the same eps as deepinv's DiffUNet. diffusers folders:
-tests/test_diffusers_adapter.py.
+Skipped without deepinv (the `peers` extra, which needs its own torch; CI runs them in a second
+environment, .ci/run): the same eps as deepinv's DiffUNet. diffusers folders: tests/test_diffusers_adapter.py.
 """
 import json
 import math

@@ -1,7 +1,7 @@
 """diffusers UNet2DModel folders through load_prior (restore/priors/diffusers_adapter.py): scheduler
-configs and folder detection (no package needed), and, with diffusers (skipped without it), the same
-eps as diffusers' own UNet2DModel for tiny networks with random weights built here from a config: no
-download, no network."""
+configs and folder detection (no package needed), and, with diffusers (in the `dev` extra, so in CI),
+the same eps as diffusers' own UNet2DModel for tiny networks with random weights built here from a
+config: no download, no network."""
 import json
 import sys
 
