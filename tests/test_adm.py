@@ -1,45 +1,29 @@
-"""ADM (guided-diffusion UNet) and diffusers checkpoints through load_prior.
+"""ADM (guided-diffusion UNet) checkpoints through load_prior (restore/priors/adm.py).
 
 Always run: our ADMUNet's state dict against the committed manifests of the two published layouts
 (generated from deepinv's DiffUNet by lab/make_adm_manifest.py), config inference, a tiny
 ADM saved with torch.save, and the refusals (truncated file, unknown layout, pickled code).
-Optional (skipped without deepinv / diffusers): the same eps as the reference implementations.
+Skipped without deepinv (the `peers` extra, which needs its own torch; CI runs them in a second
+environment, .ci/run): the same eps as deepinv's DiffUNet. diffusers folders: tests/test_diffusers_adapter.py.
 """
 import json
 import math
-import os
 import pickle
 from pathlib import Path
 
 import pytest
 import torch
 
+from _helpers import Payload, randomized
 from restore.priors.adm import ADM_PRESETS, ADMConfig, ADMUNet, attention_levels
 from restore.priors.adm_checkpoint import infer_adm_config
 from restore.priors.checkpoint import load_prior
 from restore.priors.ddpm import DDPM
-from restore.priors.schedule import cosine_schedule, linear_schedule
+from restore.priors.schedule import linear_schedule
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "priors" / "adm_manifests"
 LAYOUTS = {"ffhq256": "adm-ffhq256", "imagenet256": "adm-imagenet256"}
 TINY = ADMConfig(model_channels=32, channel_mult=(1, 2), num_res_blocks=1, attn_levels=(1,), num_head_channels=64)
-
-
-def randomized(sd: dict, seed: int = 0) -> dict:
-    """Weights with every layer active (the zero-initialised output convolutions included):
-    matrices ~ N(0, 1/fan_in), 1-D weights (GroupNorm scales) ~ 1 + N(0, 0.1^2), biases ~ N(0, 0.05^2)."""
-    g = torch.Generator().manual_seed(seed)
-    out = {}
-    for k, v in sd.items():
-        if not v.is_floating_point():
-            out[k] = v
-        elif v.ndim >= 2:
-            out[k] = torch.randn(v.shape, generator=g) / math.sqrt(v[0].numel())
-        elif k.endswith("weight"):
-            out[k] = 1 + 0.1 * torch.randn(v.shape, generator=g)
-        else:
-            out[k] = 0.05 * torch.randn(v.shape, generator=g)
-    return out
 
 
 def tiny_pt(tmp_path, cfg=TINY, name="tiny.pt"):
@@ -196,24 +180,15 @@ def test_unknown_layout(tmp_path):
         load_prior(tmp_path / "cond.pt")
 
 
-class _Payload:
-    """Pickles to a call of os.system; it is only ever pickled here, never unpickled unsafely."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
 
 @pytest.mark.parametrize("fmt", ["torch", "pickle"])
 def test_pickled_code_is_refused(tmp_path, fmt):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pt"
     if fmt == "torch":
-        torch.save({"input_blocks.0.0.weight": torch.zeros(1), "x": _Payload(marker)}, path)
+        torch.save({"input_blocks.0.0.weight": torch.zeros(1), "x": Payload(marker)}, path)
     else:  # a bare (non-zip) pickle, as torch's legacy format
-        path.write_bytes(pickle.dumps({"x": _Payload(marker)}, protocol=2))
+        path.write_bytes(pickle.dumps({"x": Payload(marker)}, protocol=2))
     with pytest.raises(ValueError, match="refusing .* pickled code") as e:
         load_prior(path)
     assert "\n" not in str(e.value) and "system" in str(e.value)
@@ -263,99 +238,7 @@ def test_half_precision(tmp_path):
     assert (eps - ref).abs().max() < 0.05 * ref.abs().max()
 
 
-# ----------------------------------------------------------------------------- diffusers (no package needed)
-
-
-def test_scheduler_configs():
-    from restore.priors.diffusers_adapter import schedule_from_scheduler_config as sched
-
-    assert torch.equal(sched(None).abar, linear_schedule().abar)
-    lin = sched({"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02, "num_train_timesteps": 1000})
-    assert lin.kind == "linear" and torch.equal(lin.abar, linear_schedule().abar)
-    cos = sched({"beta_schedule": "squaredcos_cap_v2", "num_train_timesteps": 1000})
-    torch.testing.assert_close(cos.abar, cosine_schedule(1000).abar)
-    sl = sched({"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000})
-    torch.testing.assert_close(sl.betas[[0, -1]], torch.tensor([0.00085, 0.012], dtype=torch.float64), rtol=1e-5, atol=0)
-    short = sched({"beta_schedule": "linear", "beta_start": 0.001, "beta_end": 0.02, "num_train_timesteps": 100})
-    assert short.kind == "custom" and short.T == 100
-    with pytest.raises(ValueError, match="beta_schedule"):
-        sched({"beta_schedule": "exotic"})
-
-
-def test_diffusers_folder_detection(tmp_path):
-    from restore.priors.diffusers_adapter import diffusers_available, is_diffusers_folder
-
-    (tmp_path / "config.json").write_text(json.dumps({"_class_name": "UNet2DModel", "in_channels": 3}))
-    assert is_diffusers_folder(tmp_path)
-    run = tmp_path / "run"
-    (run / "checkpoints").mkdir(parents=True)
-    (run / "config.json").write_text("{}")  # a restore run folder also has a config.json
-    assert not is_diffusers_folder(run)
-    if not diffusers_available():
-        with pytest.raises(ValueError, match="optional 'diffusers' package"):
-            load_prior(tmp_path)
-
-
-# ----------------------------------------------------------------------------- optional: reference implementations
-
-
-def _tiny_diffusers(diffusers, tmp_path, sched=None, layout="model"):
-    unet = diffusers.UNet2DModel(sample_size=16, in_channels=3, out_channels=3, layers_per_block=1,
-                                 block_out_channels=(32, 64), down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-                                 up_block_types=("AttnUpBlock2D", "UpBlock2D"), attention_head_dim=32, norm_num_groups=8)
-    unet.load_state_dict(randomized(unet.state_dict(), seed=1))
-    folder = tmp_path / "pipe" if layout == "pipeline" else tmp_path / "unet"
-    model_dir = folder / "unet" if layout == "pipeline" else folder
-    unet.save_pretrained(model_dir)
-    if layout == "pipeline":
-        (folder / "model_index.json").write_text(json.dumps({"_class_name": "DDPMPipeline"}))
-    if sched is not None:
-        sdir = folder / "scheduler" if layout == "pipeline" else folder
-        sdir.mkdir(exist_ok=True)
-        (sdir / "scheduler_config.json").write_text(json.dumps(sched))
-    return folder, unet.eval()
-
-
-@pytest.mark.parametrize("layout", ["model", "pipeline"])
-def test_diffusers_unet_matches_reference(tmp_path, layout):
-    diffusers = pytest.importorskip("diffusers")
-    sched = {"_class_name": "DDPMScheduler", "beta_schedule": "squaredcos_cap_v2", "num_train_timesteps": 1000}
-    folder, unet = _tiny_diffusers(diffusers, tmp_path, sched, layout)
-    prior = load_prior(folder)
-    assert prior.image_size == 16 and prior.channels == 3 and prior.schedule.kind == "cosine"
-    x, t = torch.randn(2, 3, 16, 16), torch.tensor([1, 640])
-    with torch.no_grad():
-        ref = unet(x, t - 1).sample
-    torch.testing.assert_close(prior.eps(x, t), ref, rtol=1e-5, atol=1e-5)
-
-
-def test_diffusers_v_prediction(tmp_path):
-    diffusers = pytest.importorskip("diffusers")
-    sched = {"beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02, "num_train_timesteps": 1000,
-             "prediction_type": "v_prediction"}
-    folder, unet = _tiny_diffusers(diffusers, tmp_path, sched)
-    prior = load_prior(folder)
-    x, t = torch.randn(1, 3, 16, 16), torch.tensor([400])
-    ab = prior.schedule.abar[399].float()
-    with torch.no_grad():
-        v = unet(x, t - 1).sample
-    # eps = sqrt(abar) v + sqrt(1 - abar) x_t for v = sqrt(abar) eps - sqrt(1 - abar) x0
-    torch.testing.assert_close(prior.eps(x, t), ab.sqrt() * v + (1 - ab).sqrt() * x, rtol=1e-5, atol=1e-5)
-
-
-def test_diffusers_bin_weights_load_safely(tmp_path):
-    diffusers = pytest.importorskip("diffusers")
-    folder, unet = _tiny_diffusers(diffusers, tmp_path)
-    sd = unet.state_dict()
-    (folder / "diffusion_pytorch_model.safetensors").unlink()
-    torch.save(sd, folder / "diffusion_pytorch_model.bin")
-    x = torch.randn(1, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(load_prior(folder).eps(x, 3), unet(x, torch.tensor([2])).sample)
-    torch.save({"w": _Payload(tmp_path / "pwned")}, folder / "diffusion_pytorch_model.bin")
-    with pytest.raises(ValueError, match="refusing"):
-        load_prior(folder)
-    assert not (tmp_path / "pwned").exists()
+# ----------------------------------------------------------------------------- optional: deepinv's DiffUNet (the peers extra)
 
 
 def _deepinv_eps_diff(large_model: bool) -> float:

@@ -110,7 +110,6 @@ def test_formats_that_lose_depth_or_alpha_are_refused_before_running(files):
 def test_result_mode_is_the_mode_a_restoration_returns(mode, info):
     """The up-front format check (files.py) asks restore.images.result_mode; it must name the mode the API's
     round trip (_load, then _give_back) really returns."""
-    from restore import api
 
     from restore import images
     im = Image.new(mode, (4, 4))
@@ -199,16 +198,23 @@ def test_subprocess(files):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert Image.open(files / "p.png").size == (32, 32)
-    r = subprocess.run([sys.executable, "-m", "restore.cli", "denoise", str(files / "nope.png"), "-o", str(files / "q.png")],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
-    # click's own usage errors too: one line, exit code 2, the command's help named
-    for argv, message in ((["denoise"], "Missing argument 'IMAGES"),
-                          (["denoise", str(files / "astro.png"), "--steps", "x"], "'x' is not a valid integer"),
-                          (["frobnicate"], "No such command 'frobnicate'")):
-        r = subprocess.run([sys.executable, "-m", "restore.cli", *argv], capture_output=True, text=True)
+    # a refused input: in this process (tests/test_fuzz_cli.py runs five more in processes of their own)
+    r = CliRunner().invoke(main, ["denoise", str(files / "nope.png"), "-o", str(files / "q.png")])
+    assert r.exit_code == 2 and r.stderr.strip().startswith("error:") and len(r.stderr.strip().splitlines()) == 1
+    # click's own usage errors too: one line, exit code 2, the command's help named; one in a process of
+    # its own, the others in this one (the same OneLineErrors.main; each process takes about 2 s to start)
+    for argv, message, own_process in ((["frobnicate"], "No such command 'frobnicate'", True),
+                                       (["denoise"], "Missing argument 'IMAGES", False),
+                                       (["denoise", str(files / "astro.png"), "--steps", "x"], "'x' is not a valid integer",
+                                        False)):
+        if own_process:
+            r = subprocess.run([sys.executable, "-m", "restore.cli", *argv], capture_output=True, text=True)
+            code = r.returncode
+        else:
+            r = CliRunner().invoke(main, argv)
+            code = r.exit_code
         lines = r.stderr.strip().splitlines()
-        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], r.stderr
         assert "--help')" in lines[0] and not r.stdout
 
 
@@ -317,7 +323,7 @@ def test_the_noise_estimate_does_not_count_texture_as_noise(sigma):
 
 @pytest.mark.parametrize("command", ["inpaint", "deblur", "sr", "denoise"])
 def test_help_shows_the_api_defaults(command):
-    """--help states each command's steps and draws from the tables of restore.api (one place), and
+    """--help states each command's steps and draws from the tables of restore.defaults (one place), and
     whether the result is one draw or a mean."""
     import re
 

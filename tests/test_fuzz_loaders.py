@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 from _hostile import (FORMATS, LOSSLESS, encode, mutate, npy_bytes, npy_header_only, one_line_error,
                       png_with_size, tiff_float, time_limit)
-from restore import api
 from restore import operators
 from restore import images
 from restore.files import _load_mask, _read_checked

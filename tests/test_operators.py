@@ -1,4 +1,5 @@
-"""Tests of restore.operators: adjoints, pseudo-inverses, SVDs, kernels, masks, noise (float64, small images)."""
+"""Tests of restore.operators: adjoints, pseudo-inverses, SVDs, kernels, masks, noise, coarse scales, least
+squares and the padded operator the solvers use (float64, small images)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from restore.operators import (
     Downsample,
     Inpainting,
     LinearOperator,
+    Padded,
     add_noise,
     bicubic_matrix,
     box_mask,
@@ -34,6 +36,7 @@ from restore.operators import (
     to_prior_space,
     uniform_kernel,
 )
+from restore.solvers.problem import DATA_TOL
 
 F64 = torch.float64
 
@@ -443,3 +446,63 @@ def test_coarse_denoising_and_operators_without_a_coarse_scale():
     assert up.shape == (1, 1, 5, 11) and torch.allclose(up[..., 1:-1], torch.arange(1, 10, dtype=F64) / 2 - 0.25)
     with pytest.raises(ValueError, match="coarse scale"):
         upsample(ramp, 2, (8, 11))
+
+
+# ---------------------------------------------------------------- the solvers' pieces: least squares, the padded operator
+
+def _dense(op, shape):
+    n = torch.Size(shape).numel()
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, *shape)
+    return op.A(eye).reshape(n, -1).T
+
+
+@pytest.mark.parametrize("name", ["blur", "circular", "bicubic", "block", "colorize", "denoise", "inpaint"])
+def test_padded_svd_is_the_composed_svd(name):
+    """VT/V orthogonal, A_p = U diag(s) VT[:m], A_pinv = (A C)^+ (dense check, float64)."""
+    g = torch.Generator().manual_seed(0)
+    h, w = 4, 6
+    op = {"blur": Blur(gaussian_kernel(3, 0.8)), "circular": CircularBlur(gaussian_kernel(3, 1.0)),
+          "bicubic": Downsample(2), "block": Downsample(2, "block"), "colorize": Colorize(),
+          "denoise": Denoise(), "inpaint": Inpainting(random_mask(h, w, 0.5, generator=g))}[name]
+    c = 3 if name == "colorize" else 2
+    P = Padded(op, (1, 2, h, w), (6, 8))
+    shape = (c, 6, 8)
+    x = torch.randn(3, *shape, generator=g, dtype=torch.float64)
+    z = P.VT(x)
+    assert z.shape == (3, c * 48) and torch.allclose(P.V(z, x.shape), x, atol=1e-10)
+    assert torch.allclose(z.norm(dim=1), x.flatten(1).norm(dim=1), atol=1e-10)
+    s = P.singulars(x.shape, dtype=torch.float64)
+    m = s.shape[-1]
+    assert torch.allclose(P.U(s * z[:, :m], x.shape), P.A(x), atol=1e-10)
+    A = _dense(P, shape)
+    y = P.A(x)
+    want = (torch.linalg.pinv(A, rtol=op.rcond * 1.0001) @ y.flatten(1).T).T
+    if name != "inpaint":  # inpainting: A_pinv = A (mask), the same
+        assert torch.allclose(P.A_pinv(y).flatten(1), want, atol=1e-8), (P.A_pinv(y).flatten(1) - want).abs().max()
+    assert torch.allclose(P.AT(y).flatten(1), (A.T @ y.flatten(1).T).T, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["inpaint", "circular", "blur-svd", "bicubic", "motion-cg", "linear-cg"])
+def test_least_squares_matches_dense(name):
+    """(A^T A + rho I)^{-1} A^T r: closed form through the SVD (masks, circular blur, separable blur,
+    bicubic) or CGLS (no SVD), against the dense solution."""
+    g = torch.Generator().manual_seed(0)
+    shape = (2, 6, 8)
+    ops = {
+        "inpaint": lambda: Inpainting(random_mask(6, 8, 0.5, generator=g)),
+        "circular": lambda: CircularBlur(gaussian_kernel(3, 1.0)),
+        "blur-svd": lambda: Blur(gaussian_kernel(3, 0.7)),
+        "bicubic": lambda: Downsample(2),
+        "motion-cg": lambda: Blur(motion_kernel(5, generator=g), tol=1e-10),
+        "linear-cg": lambda: LinearOperator(lambda x: x[..., ::2, :] + 0.5 * x[..., 1::2, :], shape, tol=1e-10),
+    }
+    op = ops[name]()
+    A = _dense(op, shape)
+    x = torch.randn(3, *shape, generator=g, dtype=torch.float64)
+    r = op.A(x) + 0.1 * torch.randn(op.A(x).shape, generator=g, dtype=torch.float64)
+    for rho in (0.3, 0.01):
+        want = torch.linalg.solve(A.T @ A + rho * torch.eye(A.shape[1], dtype=torch.float64), A.T @ r.flatten(1).T).T
+        got = op.least_squares(r, rho, tol=1e-10).flatten(1)
+        assert torch.allclose(got, want, atol=1e-7), (name, rho, (got - want).abs().max())
+        loose = op.least_squares(r, rho, tol=DATA_TOL).flatten(1)  # the chains' tolerance
+        assert (loose - want).norm() <= 1e-2 * want.norm(), (name, rho)

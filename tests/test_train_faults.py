@@ -133,10 +133,13 @@ def _kill_test(tiny_npz, tmp_path, kills: int, steps: int, seed: int) -> dict:
     return stats
 
 
-@pytest.mark.parametrize("kills, seed", [(3, 0), pytest.param(15, 1, marks=pytest.mark.slow)])
+# slow: every `restore train` process takes about 3 s to start and write its first checkpoint, so even
+# one kill (a reference run, the killed run, the resumed run) took 10 s, 3 kills 13-14 s (2 shared cores)
+@pytest.mark.slow
+@pytest.mark.parametrize("kills, seed", [(3, 0), (15, 1)])
 def test_sigkill_and_resume(tiny_npz, tmp_path, capsys, kills, seed):
-    """3 kills in the default suite (one of them aimed at a checkpoint write), 15 with -m slow, where
-    at least one must land inside a write (5 tries; a try can miss the write, so not asserted at 3)."""
+    """3 kills (one of them aimed at a checkpoint write) and 15, where at least one must land inside a
+    write (5 tries; a try can miss the write, so not asserted at 3)."""
     stats = _kill_test(tiny_npz, tmp_path, kills=kills, steps=2 * CKPT_EVERY * kills + 12, seed=seed)
     with capsys.disabled():
         print(f"\nkill test: {stats}")

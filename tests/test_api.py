@@ -1,0 +1,84 @@
+"""restore/api.py: restoring a photo (restore.inpaint, restore.denoise, ...): every pixel outside the
+mask kept for each image kind, the strength and levels options, the rest of the photo denoised on
+request, and inpainting by regions of interest. The defaults tables: tests/test_defaults.py."""
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+
+import restore
+
+
+def _photo(kind):
+    rgb = skdata.astronaut()[100:196:2, 150:262:2]  # 48 x 56
+    if kind == "8-bit":
+        return rgb
+    if kind == "16-bit":
+        return (rgb[..., 0].astype(np.uint16) * 257 + 3)
+    return np.dstack([rgb, np.linspace(0, 255, rgb.shape[0] * rgb.shape[1]).reshape(rgb.shape[:2]).astype(np.uint8)])
+
+
+@pytest.mark.parametrize("kind", ["8-bit", "16-bit", "RGBA"])
+@pytest.mark.parametrize("sigma_y", [None, 0.05])
+def test_inpainting_keeps_every_pixel_outside_the_mask(tiny_prior, kind, sigma_y):
+    a = _photo(kind)
+    fill = np.zeros(a.shape[:2], bool)
+    fill[5:15, 6:20] = True
+    fill[30:44, 40:50] = True
+    out = restore.inpaint(a, fill, prior=tiny_prior, steps=3, sigma_y=sigma_y, margin=4)
+    assert out.dtype == a.dtype and out.shape == a.shape
+    assert np.array_equal(out[~fill], a[~fill])
+    assert not np.array_equal(out[fill], a[fill])
+    pil = Image.fromarray(a)
+    out_pil = restore.inpaint(pil, fill, prior=tiny_prior, steps=3, sigma_y=sigma_y, margin=4)
+    assert np.array_equal(np.asarray(out_pil)[~fill], np.asarray(pil)[~fill])
+
+
+@pytest.mark.parametrize("strength", [0.0, -0.5, 1.5, float("nan")])
+def test_strength_outside_its_range_is_refused(tiny_prior, strength):
+    with pytest.raises(ValueError, match="strength"):
+        restore.denoise(_photo("8-bit"), prior=tiny_prior, steps=2, sigma_y=0.05, strength=strength)
+
+
+def test_denoise_rest_restores_the_whole_image(tiny_prior):
+    a = _photo("8-bit")
+    fill = np.zeros(a.shape[:2], bool)
+    fill[5:15, 6:20] = True
+    out = restore.inpaint(a, fill, prior=tiny_prior, steps=3, sigma_y=0.05, denoise_rest=True)
+    assert (out[~fill] != a[~fill]).mean() > 0.5
+
+
+def test_regions_restore_only_near_the_holes(tiny_prior):
+    """A region of interest is a smaller problem: the network sees only the boxes (counted by
+    the callback's image sizes), and the margin is the context around each hole."""
+    a = _photo("8-bit")
+    fill = np.zeros(a.shape[:2], bool)
+    fill[5:10, 6:12] = True
+    sizes = []
+    restore.inpaint(a, fill, prior=tiny_prior, steps=2, strength=1.0, sigma_y=0.0, margin=3, samples=1,
+                    callback=lambda d: sizes.append(tuple(d["x"].shape[-2:])))
+    assert sizes == [(11, 12)] * 2
+
+
+def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
+    """restore.inpaint(levels=N): each region of interest on its own pyramid, every pixel outside
+    the mask bit-identical, N chains per region; levels=1 is the default; refused in one line for
+    a cold start, bad values and operators without a coarse scale."""
+    a = _photo("8-bit")
+    fill = np.zeros(a.shape[:2], bool)
+    fill[5:15, 6:20] = True
+    fill[30:44, 40:50] = True
+    nfe = []
+    out = restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4, levels=3, callback=nfe.append)
+    assert out.shape == a.shape and np.array_equal(out[~fill], a[~fill]) and not np.array_equal(out[fill], a[fill])
+    assert len(nfe) == 2 * 3 * 3 * restore.defaults.default("inpaint", True).samples  # regions x levels x steps x draws
+    assert np.array_equal(restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4, levels=1),
+                          restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4))
+    for bad, match in ((dict(levels=0), "levels"), (dict(levels=2.5), "levels"), (dict(levels=2, strength=1.0), "warm")):
+        with pytest.raises(ValueError, match=match):
+            restore.inpaint(a, fill, prior=tiny_prior, steps=3, **bad)
+    with pytest.raises(ValueError, match="no coarse-scale version"):
+        restore.deblur(a, prior=tiny_prior, steps=3, strength=0.3, levels=2, sigma_y=0.01)
+    from lab.whole_photo import parse_config  # the benchmark's configurations carry levels
+
+    assert "levels" not in parse_config("ddrm:15:0.1:1") and parse_config("ddrm:15:0.1:1:3")["levels"] == 3
