@@ -21,8 +21,10 @@ nearest-neighbour resampling (256x256 -> 481x321: each mask's layout and hole fr
 RePaint's regular lattice, one known pixel per 2x2, becomes an irregular lattice of 1-2 px
 lines) and turned into the fill convention (True = fill). Configurations and scores as for holes.
 
---task deblur / motion / denoise: the whole photo blurred by the command line's default kernel
+--task deblur / motion / shake / denoise: the whole photo blurred by the command line's default kernel
 (gaussian:3.0) or a 61-tap camera shake (motion:0.5, drawn from the photo's name), or not at all,
+or (shake) by one of Levin et al.'s 8 real shakes (chosen by the name) from the whole frame with the
+border of half the kernel cut away, as a camera blurs (no artificial boundary),
 plus noise of std --sigma (drawn from the name), saved as 8 bits; scores over the whole photo. A
 configuration is then METHOD:STEPS:STRENGTH:SAMPLES run through `restore.deblur` / `restore.denoise`
 with the true sigma_y, or a classical baseline of `restore.benchmarks.baselines` as NAME@VALUE
@@ -207,11 +209,11 @@ def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4, workers: 
     return est[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 
-DEGRADATIONS = ("deblur", "motion", "denoise")
+DEGRADATIONS = ("deblur", "motion", "shake", "denoise")
 FILLS = ("holes", "freeform")  # inpainting tasks: scored inside the filled pixels
 
 
-def degrade(x: np.ndarray, task: str, sigma: float, name: str):
+def degrade(x: np.ndarray, task: str, sigma: float, name: str, kernels: Path = Path("../shared/data/kernels")):
     """The `tasks.Case` of a photo x (H, W, 3) for a DEGRADATIONS task (module docstring)."""
     import torch
 
@@ -223,6 +225,17 @@ def degrade(x: np.ndarray, task: str, sigma: float, name: str):
 
     seed = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
     g = torch.Generator().manual_seed(seed)
+    if task == "shake":  # one of Levin et al.'s 8 shakes, blurred from the whole frame, the border cut
+        from scipy.signal import fftconvolve
+
+        k = np.load(kernels / "levin09.npz")[f"k{1 + seed % 8}"]
+        m = k.shape[0] // 2
+        b = np.stack([fftconvolve(x[..., c], k, mode="same") for c in range(3)], -1)[m:-m, m:-m]
+        xt = torch.from_numpy(np.ascontiguousarray(x[m:-m, m:-m])).permute(2, 0, 1)[None]
+        yt = torch.from_numpy(np.ascontiguousarray(b)).permute(2, 0, 1)[None]
+        y = torch.round(add_noise(yt, sigma, g).clamp(0, 1) * 255) / 255
+        kernel = torch.from_numpy(k)
+        return Case("gauss", sigma, xt, COMMANDS["deblur"].operator({"kernel": kernel}), y, name, kernel=kernel)
     kernel = {"deblur": "gaussian:3.0", "motion": f"motion:0.5:{seed % 1000}"}.get(task)
     kernel = parse_kernel(kernel) if kernel else None
     op = COMMANDS["denoise" if kernel is None else "deblur"].operator({"kernel": kernel})
@@ -367,7 +380,10 @@ def main(argv=None) -> None:
                 x = sr_photo(x)
             fill = fill_mask(a.task, f.name, *x.shape[:2], masks)
             label = f"{f.name} ({freeform(f.name, *x.shape[:2], masks)[1]})" if masks else f.name
-            p = degrade(x, a.task, a.sigma, f.name) if a.task in DEGRADATIONS else None
+            p = degrade(x, a.task, a.sigma, f.name, a.data_root / "kernels") if a.task in DEGRADATIONS else None
+            if p is not None:  # shake: the truth is the frame without the cut border
+                x = p.x[0].permute(1, 2, 0).numpy()
+                fill = fill_mask(a.task, f.name, *x.shape[:2], masks)
             for spec in configs:
                 if (f.name, spec) in done:
                     continue

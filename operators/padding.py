@@ -9,6 +9,8 @@ the axis and also "wrap"; the tiles of a patch prior (restore.priors.tiling) use
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -70,3 +72,15 @@ def conv_matrix(taps: Tensor, n: int, centre: int, mode: str) -> Tensor:
     for u in range(k):
         M.index_put_((rows, idx[rows + u]), flipped[u].expand(n), accumulate=True)
     return M[:, :n]
+
+
+def periodic_pad(y: Tensor, pad: int) -> Tensor:
+    """y (..., H, W) extended by `pad` pixels at the bottom and right so that it is smoothly
+    periodic: each added row (column) blends the last row into the first with a raised cosine."""
+    if pad <= 0:
+        return y
+    w = 0.5 - 0.5 * torch.cos(torch.linspace(0, math.pi, pad + 2, dtype=y.dtype, device=y.device)[1:-1])
+    rows = (1 - w)[:, None] * y[..., -1:, :] + w[:, None] * y[..., :1, :]
+    y = torch.cat([y, rows], -2)
+    cols = (1 - w)[None, :] * y[..., :, -1:] + w[None, :] * y[..., :, :1]
+    return torch.cat([y, cols], -1)

@@ -9,9 +9,10 @@ above it: the package has no import loop.
 __version__ = "0.1.0"
 
 _LAZY = {"deblur": "api", "denoise": "api", "inpaint": "api", "super_resolve": "api", "load_prior": "api",
+         "estimate_kernel": "api",
          "solve": "solvers"}
 
-__all__ = ["__version__", "deblur", "denoise", "inpaint", "load_prior", "solve", "super_resolve"]
+__all__ = ["__version__", "deblur", "denoise", "estimate_kernel", "inpaint", "load_prior", "solve", "super_resolve"]
 
 
 def __getattr__(name: str):

@@ -13,14 +13,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from restore.operators import check_kernel, parse_kernel
+from restore.operators.blind import KernelEstimate
+from restore.operators.blind import estimate_kernel as _estimate_kernel
 
 from .defaults import DEFAULT_MARGIN
-from .images import fill_mask, load_image
+from .images import fill_mask, give_back, load_image
 from .pipeline import load_prior, restore_image
 from .plan import check_scale, observed_pixels
 
-__all__ = ["inpaint", "deblur", "super_resolve", "denoise", "load_prior", "COMMANDS"]
+__all__ = ["inpaint", "deblur", "estimate_kernel", "super_resolve", "denoise", "load_prior", "COMMANDS"]
 
 
 def inpaint(image, mask, *, margin: int = DEFAULT_MARGIN, denoise_rest: bool = False, **options):
@@ -39,11 +43,30 @@ def inpaint(image, mask, *, margin: int = DEFAULT_MARGIN, denoise_rest: bool = F
     return restore_image(im, "inpaint", task, keep_observed=True, margin=margin, **options)
 
 
-def deblur(image, kernel="gaussian:3.0", **options):
-    """Remove a known blur: `kernel` is a 2-D array/tensor (the point-spread function) or a spec
-    string 'gaussian:STD[:SIZE]', 'motion:INTENSITY[:SEED]', 'uniform:SIZE' or a kernel file."""
+def estimate_kernel(image, max_size: int = 35) -> KernelEstimate:
+    """The blur of a photo, estimated from the photo alone (`restore.operators.blind`): its kernel
+    (a float64 tensor summing to 1, at most max_size pixels across), family ("none", "gaussian",
+    "disk", "free-form"), size and a confidence in [0, 1]. `str()` of it is a one-line summary."""
+    return _estimate_kernel(load_image(image).x, max_size)
+
+
+def deblur(image, kernel="auto", *, boundary: str = "auto", **options):
+    """Remove a blur. kernel: "auto" (the default: estimated from the photo, `estimate_kernel`;
+    where no blur is found, or the estimate is not confident, the photo comes back unchanged), a
+    `KernelEstimate`, a 2-D array/tensor (the point-spread function), or a spec string
+    'gaussian:STD[:SIZE]', 'motion:INTENSITY[:SEED]', 'uniform:SIZE' or a kernel file.
+    boundary: how the photo's border is modelled (`restore.plan.blur_boundary`; "auto": mirrored
+    for a separable kernel, a smoothly periodic extension for any other)."""
+    if isinstance(kernel, str) and kernel == "auto":
+        image = load_image(image)
+        kernel = estimate_kernel(image)
+    if isinstance(kernel, KernelEstimate):
+        if not kernel.usable:  # never worse than the input: the photo as it is
+            im = load_image(image)
+            return (give_back(im, im.x), torch.zeros_like(im.x).float()) if options.get("return_std") else give_back(im, im.x)
+        kernel = kernel.kernel
     k = parse_kernel(kernel) if isinstance(kernel, (str, Path)) else check_kernel(kernel)
-    return restore_image(image, "deblur", {"kernel": k}, **options)
+    return restore_image(image, "deblur", {"kernel": k, "boundary": boundary}, **options)
 
 
 def super_resolve(image, scale: int = 4, **options):

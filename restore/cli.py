@@ -156,13 +156,18 @@ def inpaint(image, mask, mask_keeps, resize_mask, margin, denoise_rest, levels, 
 
 @main.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("--kernel", default="gaussian:3.0", help="gaussian:STD[:SIZE] | motion:INTENSITY[:SEED] | uniform:SIZE | PATH.")
+@click.option("--kernel", default="auto",
+              help="The blur: auto (found in each photo: lens softness, defocus or camera shake; a photo with no "
+                   "blur found, or none found with confidence, is left as it is) | gaussian:STD[:SIZE] | "
+                   "motion:INTENSITY[:SEED] | uniform:SIZE | a kernel image or .npy file.")
+@click.option("--save-kernel", default=None, type=click.Path(), help="Write the blur found (--kernel auto) as a PNG.")
 @restoration_options("deblur")
 @user_errors
-def deblur(images, kernel, **kw):
-    """Remove a known blur from IMAGES (files or globs). The result is the mean of --samples posterior
-    draws (1: one draw; the default depends on the image and the blur, see --samples)."""
-    _run("deblur", list(images), task={"kernel": kernel}, **kw)
+def deblur(images, kernel, save_kernel, **kw):
+    """Remove the blur from IMAGES (files or globs): found in each photo by default (--kernel auto;
+    one line says what was found), or the one --kernel gives. The result is the mean of --samples
+    posterior draws (1: one draw; the default depends on the image and the blur, see --samples)."""
+    _run("deblur", list(images), task={"kernel": kernel}, save_kernel=save_kernel, **kw)
 
 
 @main.command()

@@ -10,7 +10,8 @@ EXAMPLES = """
 \b
 Examples:
   restore inpaint photo.png mask.png -o filled.png
-  restore deblur photo.png --kernel gaussian:3.0 -o sharp.png
+  restore deblur photo.png -o sharp.png
+  restore deblur photo.png --kernel gaussian:2.0 -o sharp.png
   restore sr small.png --scale 4 -o large.png
   restore denoise 'shots/*.jpg' -o clean/
   restore denoise 'shots/*.jpg' --sigma-y 0.02 --batch-files 4 -o clean/

@@ -30,9 +30,10 @@ import torch
 from PIL import Image
 
 from restore.operators import add_noise, parse_kernel
+from restore.operators.blind import estimate_kernel
 from restore.priors.parallel import TileWorkers, check_rendezvous, join_process_group, process_shard
 
-from .images import load_image, result_mode
+from .images import give_back, load_image, result_mode
 from .io import IMAGE_SUFFIXES, MAX_PIXELS, atomic_write, read_image
 from .pipeline import load_prior, noise_level, run
 from .plan import COMMANDS, check_scale, make_plan, observed_pixels
@@ -120,6 +121,12 @@ def _save(im: Image.Image, path: Path, icc: bytes | None) -> None:
     atomic_write(path, lambda tmp: im.save(tmp, format=fmt, **kwargs))
 
 
+def kernel_image(k: torch.Tensor) -> Image.Image:
+    """A kernel as a 16-bit gray PNG scaled to its maximum (`--kernel FILE` reads it back, sum 1)."""
+    a = k.double().numpy()
+    return Image.fromarray(np.round(a / max(float(a.max()), 1e-12) * 65535).astype(np.uint16))
+
+
 def _heat(std: torch.Tensor) -> Image.Image:
     s = std.mean(0).numpy()
     v = s / max(float(s.max()), 1e-12)
@@ -185,11 +192,13 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                   skip_existing: bool | None = None, batch_files: int = 1, shard: tuple[int, int] | None = None,
                   uncertainty=None, max_pixels=MAX_PIXELS, progress=None, echo=print, split_tiles: bool = False,
                   prior=None, device: str = "auto", precision: str | None = None, sigma_y: float | None = None,
-                  seed: int = 0, margin: int | None = None, denoise_rest: bool = False, **choices) -> list[Path]:
+                  seed: int = 0, margin: int | None = None, denoise_rest: bool = False, save_kernel=None,
+                  **choices) -> list[Path]:
     """Run one restoration command over files; returns the written paths.
 
     task: the command's own inputs: inpaint {mask: path, mask_keeps, resize_mask}, deblur {kernel:
-    spec}, sr {scale}; choices: `restore.plan.make_plan`'s (method, steps, strength, samples,
+    spec, "auto" or None: estimated from each photo; save_kernel: write the estimate as a PNG},
+    sr {scale}; choices: `restore.plan.make_plan`'s (method, steps, strength, samples,
     levels, workers: 0 = every core of a CPU); prior, device, precision: the prior's
     (`restore.pipeline.load_prior`); inpaint: margin, denoise_rest (`restore.inpaint`).
     batch_files: files restored as one batch at most (module docstring); shard: (rank, world) of
@@ -234,12 +243,17 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
         h, w = shapes[0][-2:]
         task = {"observed": observed_pixels(_load_mask(task["mask"], (w, h), task.get("mask_keeps", False),
                                                        task.get("resize_mask", False), max_pixels))}
-    if "kernel" in task:
-        task["kernel"] = parse_kernel(task["kernel"] or "gaussian:3.0")  # checked before anything runs
+    blind = "kernel" in task and task["kernel"] in (None, "auto")  # each photo's own blur, estimated
+    if blind and degrade:
+        raise ValueError("--degrade needs a --kernel to blur with")
+    if save_kernel is not None and not (blind and len(files) == 1):
+        raise ValueError("--save-kernel takes one input whose kernel is estimated (--kernel auto)")
+    if "kernel" in task and not blind:
+        task["kernel"] = parse_kernel(task["kernel"])  # checked before anything runs
     if "scale" in task:
         task["scale"] = scale
     # a batch shares one noise level: known (given, or 0 for --degrade) for all its files, not estimated
-    batchable = command != "inpaint" and (sigma_y is not None or degrade)
+    batchable = command != "inpaint" and not blind and (sigma_y is not None or degrade)
     keys = [shape if batchable else None for shape in shapes]
     groups = plan_groups(keys, at_once, batch_files, max_pixels)
     groups = groups if spread else groups[rank::world]
@@ -259,6 +273,15 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
     prior = load_prior(prior, _device(device), precision)  # loaded once
     plans = []  # each file's plan, made once, before anything runs
     for f, shape in zip(files, shapes):
+        if blind:
+            est = estimate_kernel((decoded.get(0) or _read_checked(f, max_pixels)).x)
+            echo(f"{f}: {est}" + ("" if est.usable else "; the photo is left as it is (give --kernel to deblur it)"))
+            if save_kernel is not None:
+                _save(kernel_image(est.kernel), Path(save_kernel), None)
+            if not est.usable:
+                plans.append(None)
+                continue
+            task = {"kernel": est.kernel}
         h, w = shape[-2:]
         if degrade and command == "sr":  # the observation: a whole number of low-resolution pixels
             h, w = h // scale, w // scale
@@ -272,8 +295,9 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
                              f"at once, more than the --max-pixels limit of {max_pixels}")
         plans.append(plan)
     pool = contextlib.ExitStack()  # the command's tile workers: forked now, before a restoration's buffers exist
-    tiled = plans[0].workers > 1 and any(p.tiled for p in plans)
-    workers = pool.enter_context(TileWorkers(prior, plans[0].workers)) if tiled else None
+    made = [p for p in plans if p is not None]
+    tiled = bool(made) and made[0].workers > 1 and any(p.tiled for p in made)
+    workers = pool.enter_context(TileWorkers(prior, made[0].workers)) if tiled else None
 
     def restore(todo: list, write: bool) -> list[Path]:  # the groups; writes their outputs when `write`
         written = []
@@ -315,8 +339,11 @@ def restore_files(command: str, inputs, out, *, task: dict | None = None, degrad
 
 
 def _restore_group(plan, prior, files, images, degrade, sigma_y, seed, progress, echo, workers):
-    """([observation or None], [(result, std or None)]) of files restored together by `plan`."""
+    """([observation or None], [(result, std or None)]) of files restored together by `plan` (None:
+    left as they are)."""
     observed = [None] * len(files)
+    if plan is None:
+        return observed, [(give_back(im, im.x), None) for im in images]
     ims = list(images)
     if degrade:
         sigma = 0.0 if sigma_y is None else sigma_y

@@ -10,6 +10,7 @@ import contextlib
 import torch
 from torch import Tensor
 
+from restore.operators.padding import periodic_pad
 from restore.priors import load_prior as _load_prior_file
 from restore.priors.ddpm import PRECISIONS, native_bf16, with_precision
 from restore.priors.parallel import TileWorkers, process_group
@@ -101,8 +102,10 @@ def _run(plan: Plan, p, images: list[ImageData], sigma_y: float, seed: int, call
     y_all = to_prior_channels(torch.stack([im.x for im in images]), pc).to(torch.float32)
     g = torch.Generator().manual_seed(int(seed))
     if plan.regions == ((None, plan.tiled),):
-        mean, std = (from_prior_channels(v, c, pc) for v in _solve(plan, p, y_all, None, plan.tiled, sigma_y, g,
-                                                                   callback, pool))
+        h, w = y_all.shape[-2:]  # a periodic blur restores the smoothly periodic extension, then cuts it back
+        y, cut = (periodic_pad(y_all, plan.pad), (..., slice(0, h), slice(0, w))) if plan.pad else (y_all, (...,))
+        mean, std = (from_prior_channels(v[cut], c, pc) for v in _solve(plan, p, y, None, plan.tiled, sigma_y, g,
+                                                                        callback, pool))
         return [_finish(plan, im, m, s) for im, m, s in zip(images, mean, std)]
     if len(images) > 1:
         raise ValueError("an inpainting restores one image at a time (each has its own holes)")

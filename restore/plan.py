@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from restore.operators import Blur, Denoise, Downsample, Inpainting
+from restore.operators import Blur, CircularBlur, Denoise, Downsample, Inpainting
 from restore.priors.parallel import default_workers
 from restore.priors.tiling import runs_by_tiles
 from restore.solvers.pyramid import check_levels
@@ -62,7 +62,8 @@ class Command:
 
 COMMANDS = {
     "inpaint": Command("inpaint", "harmonic fill", lambda task, box: Inpainting(task["observed"][window(box)])),
-    "deblur": Command("deblur", "Tikhonov/Wiener deconvolution", lambda task, box: Blur(task["kernel"])),
+    "deblur": Command("deblur", "Tikhonov/Wiener deconvolution",
+                      lambda task, box: (CircularBlur if task.get("boundary") == "periodic" else Blur)(task["kernel"])),
     "sr": Command("sr", "back-projected bicubic", lambda task, box: Downsample(task["scale"], "bicubic")),
     "denoise": Command("denoise", "the noisy image", lambda task, box: Denoise()),
 }
@@ -77,7 +78,9 @@ class Plan:
     whole image), each with whether the prior runs by tiles on it; tiled: whether it does on the
     whole image (the defaults' table); keep_observed: the observed pixels come back exactly;
     workers: processes a tiled prior's tile batches are split across; split_tiles: shared across
-    torch.distributed's ranks too."""
+    torch.distributed's ranks too. pad: a deblurring through a periodic blur restores the photo
+    extended by this many pixels at the bottom and right to a smoothly periodic image
+    (`restore.operators.padding.periodic_pad`), then cut back."""
 
     command: str
     task: dict
@@ -93,6 +96,7 @@ class Plan:
     workers: int = 1
     split_tiles: bool = False
     method_options: dict = field(default_factory=dict)
+    pad: int = 0
 
     def operator(self, box=None):
         """The operator of the crop `box` (None: the whole image)."""
@@ -116,6 +120,8 @@ def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, ste
     2 draws (ValueError, not a map of zeros); levels > 1 needs a warm start."""
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
+    if command == "deblur":
+        task = {**task, "boundary": blur_boundary(task["kernel"], task.get("boundary", "auto"))}
     operator = COMMANDS[command].operator(task)
     tiled = runs_by_tiles(prior, operator.x_shape_of(tuple(shape))[-2:])
     d = default(command, tiled, getattr(operator, "has_svd", False), task.get("observed"))
@@ -142,8 +148,24 @@ def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, ste
         fill = ~task["observed"][0].bool().numpy()
         boxes = hole_regions(fill, int(margin))
         regions = tuple((box, runs_by_tiles(prior, box[2:])) for box in boxes)  # an inpainting's x is y's size
+    pad = max(task["kernel"].shape) + 8 if command == "deblur" and task["boundary"] == "periodic" else 0
     return Plan(command, task, method, int(steps or d.steps), strength, samples, levels, tiled, regions,
-                bool(keep_observed), bool(return_std), workers, bool(split_tiles), dict(method_options or {}))
+                bool(keep_observed), bool(return_std), workers, bool(split_tiles), dict(method_options or {}), pad)
+
+
+BOUNDARIES = ("auto", "reflect", "periodic")
+
+
+def blur_boundary(kernel: Tensor, boundary: str = "auto") -> str:
+    """How a deblurring models the photo's border: "reflect" (`Blur`: the photo mirrored at its
+    edges; a cheap SVD for a separable kernel only) or "periodic" (`CircularBlur` on the photo
+    extended to a smoothly periodic image: the FFT diagonalises any kernel, so DDRM runs without
+    the network's gradient). "auto": reflect for a separable kernel, periodic otherwise."""
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be one of {', '.join(BOUNDARIES)}, got {boundary!r}")
+    if boundary != "auto":
+        return boundary
+    return "reflect" if Blur(kernel).has_svd else "periodic"
 
 
 def observed_pixels(fill: Tensor) -> Tensor:

@@ -1,0 +1,337 @@
+"""Blind kernel estimation: the blur of a photo from the photo alone.
+
+The kernel is estimated by multi-scale alternating minimisation with an L0 gradient prior
+(Xu, Zheng & Jia, "Unnatural L0 sparse representation for natural image deblurring", CVPR 2013;
+as described and analysed by Anger, Facciolo & Delbracio, "Blind image deblurring using the l0
+gradient prior", IPOL 2019):
+
+    min_{x, k}  ||k * x - y||^2 + lam ||grad x||_0 + gamma ||k||^2,   k >= 0, sum k = 1
+
+on the luminance, coarse to fine (scale factor 1/sqrt(2) per level). The x-step is half-quadratic
+splitting (an auxiliary gradient field g, hard-thresholded at sqrt(lam / beta), beta doubled from
+2 lam to BETA_MAX); the k-step a Tikhonov-regularised least squares in the gradient domain, solved
+by the FFT, then cut to the kernel's support, thresholded, made non-negative and normalised. The
+L0 step keeps only salient edges, which is what makes the kernel step well posed.
+
+Boundaries: the FFT treats the image as a torus; the observation is extended to a smoothly
+periodic one first (`periodic_pad`), so the wrap-around does not print a false edge.
+
+`describe_kernel` then names the kernel's family (none, Gaussian, disk, free-form) by the
+parametric fit that explains it, and `KernelEstimate.confidence` is the agreement of the kernels
+estimated independently on two halves of the photo.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .kernels import gaussian_kernel
+from .padding import periodic_pad
+
+__all__ = ["KernelEstimate", "estimate_kernel", "MIN_CONFIDENCE", "l0_deblur", "periodic_pad", "disk_kernel", "describe_kernel",
+           "kernel_similarity"]
+
+BETA_MAX = 1e5
+# a kernel is kept only where it explains the photo better than no blur: its residual under the
+# L0 latent at most (1 - NO_BLUR_MARGIN) times the identity's (`explains_better`)
+NO_BLUR_MARGIN = 0.05
+# below this agreement of the two halves' kernels an estimate is not trusted: the photo is left as
+# it is (never worse than the input) and the user is told to give the kernel
+MIN_CONFIDENCE = 0.5
+
+
+def _otf(k: Tensor, h: int, w: int) -> Tensor:
+    """FFT of the kernel k (kh, kw), centre (kh // 2, kw // 2), in an h x w grid (centre at 0)."""
+    kh, kw = k.shape
+    grid = torch.zeros(h, w, dtype=k.dtype, device=k.device)
+    grid[:kh, :kw] = k
+    return torch.fft.fft2(grid.roll((-(kh // 2), -(kw // 2)), dims=(0, 1)))
+
+
+def _grad(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Circular forward differences (x[i+1] - x[i]) along W and H."""
+    return x.roll(-1, -1) - x, x.roll(-1, -2) - x
+
+
+def _diff_otfs(h: int, w: int, dtype, device) -> tuple[Tensor, Tensor]:
+    d = torch.zeros(h, w, dtype=dtype, device=device)
+    dx, dy = d.clone(), d.clone()
+    dx[0, 0], dx[0, -1] = -1, 1  # x.roll(-1) - x  <=>  correlation; as a convolution kernel at (0, -1)
+    dy[0, 0], dy[-1, 0] = -1, 1
+    return torch.fft.fft2(dx), torch.fft.fft2(dy)
+
+
+def l0_deblur(y: Tensor, k: Tensor, lam: float, kappa: float = 2.0) -> Tensor:
+    """argmin_x ||k * x - y||^2 + lam ||grad x||_0 on the torus, by half-quadratic splitting
+    (Xu et al. 2011, 2013): beta from 2 lam to BETA_MAX, times kappa per pass. y (H, W)."""
+    h, w = y.shape
+    K = _otf(k.to(y.dtype), h, w)
+    Dx, Dy = _diff_otfs(h, w, y.dtype, y.device)
+    Y = torch.fft.fft2(y)
+    num_k = K.conj() * Y
+    den_k, den_d = K.abs() ** 2, Dx.abs() ** 2 + Dy.abs() ** 2
+    x, beta = y, 2 * lam
+    while beta < BETA_MAX:
+        gx, gy = _grad(x)
+        small = gx ** 2 + gy ** 2 < lam / beta
+        gx, gy = gx.masked_fill(small, 0), gy.masked_fill(small, 0)
+        num = num_k + beta * (Dx.conj() * torch.fft.fft2(gx) + Dy.conj() * torch.fft.fft2(gy))
+        x = torch.fft.ifft2(num / (den_k + beta * den_d)).real
+        beta *= kappa
+    return x
+
+
+def _clean_kernel(k: Tensor, threshold: float = 0.05) -> Tensor:
+    """Non-negative, small taps (under threshold x max) zeroed, isolated specks (8-connected
+    components holding under 5 % of the mass) removed, sum 1. A camera shake's path can break
+    into a few pieces at the threshold (Levin et al.'s kernels do), so more than one piece stays."""
+    from scipy import ndimage
+
+    k = k.clamp(min=0)
+    k = torch.where(k < threshold * k.max(), torch.zeros_like(k), k)
+    a = k.cpu().numpy()
+    labels, n = ndimage.label(a > 0, structure=np.ones((3, 3)))
+    if n > 1:
+        mass = np.asarray(ndimage.sum(a, labels, range(1, n + 1)))
+        keep = np.flatnonzero(mass >= 0.05 * mass.sum()) + 1
+        a = np.where(np.isin(labels, keep), a, 0)
+    k = torch.from_numpy(a).to(k)
+    s = k.sum()
+    if s <= 0:
+        k = torch.zeros_like(k)
+        k[k.shape[0] // 2, k.shape[1] // 2] = 1
+        return k
+    return k / s
+
+
+def _recentre(k: Tensor) -> Tensor:
+    """k moved by the whole pixels that bring its centre of mass nearest the grid's centre (a
+    kernel and its image are known only up to a shift; a kernel drifting off the grid is cut)."""
+    n = k.shape[0]
+    ii = torch.arange(n, dtype=k.dtype, device=k.device)
+    s = k.sum()
+    dy = int(round(float((k.sum(1) * ii).sum() / s))) - n // 2
+    dx = int(round(float((k.sum(0) * ii).sum() / s))) - n // 2
+    if dy == 0 and dx == 0:
+        return k
+    out = torch.zeros_like(k)
+    ys, yd = (slice(dy, n), slice(0, n - dy)) if dy >= 0 else (slice(0, n + dy), slice(-dy, n))
+    xs, xd = (slice(dx, n), slice(0, n - dx)) if dx >= 0 else (slice(0, n + dx), slice(-dx, n))
+    out[yd, xd] = k[ys, xs]
+    return out
+
+
+def _kernel_step(x: Tensor, y: Tensor, size: int, gamma: float) -> Tensor:
+    """argmin_k ||grad x * k - grad y||^2 + gamma ||k||^2 (FFT), cut to size x size and cleaned."""
+    h, w = y.shape
+    gx, gy = _grad(x)
+    bx, by = _grad(y)
+    GX, GY = torch.fft.fft2(gx), torch.fft.fft2(gy)
+    num = GX.conj() * torch.fft.fft2(bx) + GY.conj() * torch.fft.fft2(by)
+    den = GX.abs() ** 2 + GY.abs() ** 2 + gamma
+    full = torch.fft.ifft2(num / den).real  # the kernel with its centre at (0, 0)
+    r = size // 2
+    k = full.roll((r, r), dims=(0, 1))[:size, :size]
+    return _clean_kernel(_recentre(_clean_kernel(k)))
+
+
+def _resize(y: Tensor, hw: tuple[int, int]) -> Tensor:
+    return F.interpolate(y[None, None], size=hw, mode="bilinear", align_corners=False, antialias=True)[0, 0]
+
+
+def _resize_kernel(k: Tensor, size: int) -> Tensor:
+    if k.shape[0] == size:
+        return k
+    k = F.interpolate(k[None, None], size=(size, size), mode="bilinear", align_corners=False)[0, 0].clamp(min=0)
+    return k / k.sum()
+
+
+def _estimate(y: Tensor, size: int, lam: float, lam_min: float, gamma: float, iters: int) -> Tensor:
+    """The multi-scale L0 kernel estimate (size x size, odd) of the luminance y (H, W)."""
+    r = math.sqrt(0.5)
+    sizes = [size]
+    while sizes[-1] > 5:
+        s = int(math.ceil(sizes[-1] * r))
+        sizes.append(s + (s % 2 == 0))
+    sizes = sizes[::-1]
+    k = torch.zeros(sizes[0], sizes[0], dtype=y.dtype, device=y.device)
+    k[sizes[0] // 2, sizes[0] // 2 - 1: sizes[0] // 2 + 1] = 0.5  # a two-tap start: not the fixed point delta
+    for s in sizes:
+        f = s / size
+        hw = (max(8, round(y.shape[0] * f)), max(8, round(y.shape[1] * f)))
+        ys = _resize(y, hw) if hw != tuple(y.shape) else y
+        ys = periodic_pad(ys, s)
+        k = _resize_kernel(k, s)
+        for _ in range(iters):  # lam decays across the iterations of all scales (Pan et al.'s schedule)
+            x = l0_deblur(ys, k, lam)
+            k = _kernel_step(x, ys, s, gamma)
+            lam = max(lam / 1.1, lam_min)
+    return k
+
+
+def fit_residual(y: Tensor, k: Tensor, lam: float = 4e-3) -> float:
+    """||k * x - y||^2 over y (H, W), x the L0 latent of y through k (`l0_deblur`, on the smoothly
+    periodic extension): how well the kernel explains the photo under the L0 gradient prior."""
+    h, w = y.shape
+    yp = periodic_pad(y, k.shape[0] + 8)
+    k = k.to(y.dtype)
+    x = l0_deblur(yp, k, lam)
+    r = torch.fft.ifft2(torch.fft.fft2(x) * _otf(k, *yp.shape)).real - yp
+    return float((r[:h, :w] ** 2).sum())
+
+
+def explains_better(y: Tensor, k: Tensor) -> bool:
+    """Whether k explains y better than no blur by NO_BLUR_MARGIN (a sharp photo's estimate is
+    never a better explanation of it than the identity)."""
+    delta = torch.ones(1, 1, dtype=y.dtype, device=y.device)
+    return fit_residual(y, k) <= (1 - NO_BLUR_MARGIN) * fit_residual(y, delta)
+
+
+def disk_kernel(radius: float, size: int | None = None) -> Tensor:
+    """A defocus blur: the uniform disk of `radius` pixels, anti-aliased (4x4 supersampling), sum 1."""
+    size = size or 2 * int(math.ceil(radius)) + 1
+    c = size // 2
+    sub = (torch.arange(size * 4, dtype=torch.float64) + 0.5) / 4 - 0.5 - c
+    yy, xx = torch.meshgrid(sub, sub, indexing="ij")
+    inside = ((yy ** 2 + xx ** 2) <= radius ** 2).double()
+    k = inside.reshape(size, 4, size, 4).mean((1, 3))
+    if k.sum() == 0:
+        k[c, c] = 1
+    return k / k.sum()
+
+
+def _embed(k: Tensor, size: int) -> Tensor:
+    """k centred in a size x size grid (cut or padded with zeros)."""
+    out = torch.zeros(size, size, dtype=torch.float64)
+    kh = k.shape[0]
+    if kh >= size:
+        o = (kh - size) // 2
+        return k[o:o + size, o:o + size].double()
+    o = (size - kh) // 2
+    out[o:o + kh, o:o + kh] = k
+    return out
+
+
+def kernel_similarity(a: Tensor, b: Tensor, shift: int = 2) -> float:
+    """The largest normalised correlation of two kernels over relative shifts up to `shift` pixels
+    (a kernel is known up to a translation of the image): 1 for the same kernel."""
+    n = max(a.shape[0], b.shape[0]) + 2 * shift
+    A, B = _embed(a, n), _embed(b, n)
+    best = 0.0
+    for dy in range(-shift, shift + 1):
+        for dx in range(-shift, shift + 1):
+            v = float((A * B.roll((dy, dx), (0, 1))).sum() / (A.norm() * B.norm() + 1e-12))
+            best = max(best, v)
+    return best
+
+
+def describe_kernel(k: Tensor) -> tuple[str, float, Tensor]:
+    """(family, parameter, kernel): "none" (spread under half a pixel), "gaussian" (std),
+    "disk" (radius) when that parametric kernel matches k (similarity >= 0.9), else "free-form"
+    (its support side) with k itself."""
+    k = k.double()
+    n = k.shape[0]
+    ii = torch.arange(n, dtype=torch.float64) - n // 2
+    yy, xx = torch.meshgrid(ii, ii, indexing="ij")
+    my, mx = float((k * yy).sum()), float((k * xx).sum())
+    spread = math.sqrt(max(float((k * ((yy - my) ** 2 + (xx - mx) ** 2)).sum()) / 2, 0.0))
+    if spread < 0.5:
+        return "none", 0.0, torch.ones(1, 1, dtype=torch.float64)
+    fits = []
+    for std in np.arange(0.3, 8.01, 0.1):
+        g = gaussian_kernel(2 * int(math.ceil(3 * std)) + 1, float(std))
+        fits.append((kernel_similarity(k, g), "gaussian", float(std), g))
+    for radius in np.arange(0.5, 12.01, 0.25):
+        d = disk_kernel(float(radius))
+        fits.append((kernel_similarity(k, d), "disk", float(radius), d))
+    sim, family, param, kernel = max(fits, key=lambda f: f[0])
+    if sim >= 0.9:
+        return family, param, kernel
+    support = (k > 0).nonzero()
+    side = int((support.max(0).values - support.min(0).values).max()) + 1
+    return "free-form", float(side), k
+
+
+@dataclass
+class KernelEstimate:
+    """A blur estimated from a photo: the kernel (float64, sum 1), its family ("none", "gaussian",
+    "disk", "free-form") and parameter (std, radius or support side in pixels), and a confidence
+    in [0, 1]: the similarity of the kernels estimated independently on the photo's two halves."""
+
+    kernel: Tensor
+    family: str
+    parameter: float
+    confidence: float
+
+    @property
+    def usable(self) -> bool:
+        """Whether a restoration should use this kernel: a blur was found, with confidence."""
+        return self.family != "none" and self.confidence >= MIN_CONFIDENCE
+
+    def __str__(self) -> str:
+        what = {"none": "no blur", "gaussian": f"Gaussian blur, std {self.parameter:.1f} px",
+                "disk": f"defocus (disk) blur, radius {self.parameter:.1f} px",
+                "free-form": f"camera-shake blur, {int(self.parameter)} px across"}[self.family]
+        return f"{what} (confidence {self.confidence:.2f})"
+
+
+def _luminance(x: Tensor) -> Tensor:
+    """(C, H, W) on [0, 1] -> (H, W) float32; RGB by Rec. 601 weights."""
+    x = x.float()
+    if x.shape[0] == 3:
+        return 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+    return x.mean(0)
+
+
+def _denoised(y: Tensor, factor: float) -> Tensor:
+    """y (H, W) denoised by wavelet BayesShrink (scikit-image) at `factor` times its estimated noise
+    level (the patch-PCA estimate, `restore.operators.noise.estimate_noise`)."""
+    from skimage.restoration import denoise_wavelet
+
+    from .noise import estimate_noise
+
+    sigma = estimate_noise(y[None].double()) * factor
+    if sigma <= 0:
+        return y
+    out = denoise_wavelet(y.double().numpy(), sigma=sigma, method="BayesShrink", mode="soft", rescale_sigma=True)
+    return torch.from_numpy(out).to(y.dtype)
+
+
+def _crop(y: Tensor, side: int) -> Tensor:
+    """The central side x side crop (or all of y where smaller)."""
+    h, w = y.shape
+    t, l = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return y[t:t + side, l:l + side]
+
+
+def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam_min: float = 1e-4,
+                    gamma: float = 2.0, iters: int = 10, crop: int = 512, denoise: float = 1.0) -> KernelEstimate:
+    """Estimate the blur of `image` ((C, H, W) on [0, 1]): the multi-scale L0 estimate (module
+    docstring) of a kernel up to max_size x max_size (odd) on the central crop x crop pixels of
+    the luminance, named by `describe_kernel`; its confidence compares the estimates of the crop's
+    left and right halves."""
+    if max_size < 3 or max_size % 2 == 0:
+        raise ValueError(f"max_size must be an odd number >= 3, got {max_size}")
+    y = _crop(_luminance(image), crop)
+    if denoise > 0:  # noise breaks the L0 step at the finest scales (Anger et al. 2019): denoise first
+        y = _denoised(y, denoise)
+    if min(y.shape) < 2 * max_size:
+        raise ValueError(f"the image ({y.shape[1]}x{y.shape[0]}) is too small to estimate a blur of up to "
+                         f"{max_size} px: it needs at least {2 * max_size} px on each side")
+    k = _estimate(y, max_size, lam, lam_min, gamma, iters)
+    half = y.shape[1] // 2
+    if min(y.shape[0], half) >= 2 * max_size:
+        a = _estimate(y[:, :half], max_size, lam, lam_min, gamma, iters)
+        b = _estimate(y[:, half:], max_size, lam, lam_min, gamma, iters)
+        confidence = kernel_similarity(a, b)
+    else:
+        confidence = 0.0
+    family, param, kernel = describe_kernel(k)
+    if family != "none" and not explains_better(y, kernel):
+        family, param, kernel = "none", 0.0, torch.ones(1, 1, dtype=torch.float64)
+    return KernelEstimate(kernel, family, param, confidence)

@@ -1,0 +1,110 @@
+"""Blind kernel estimation (restore.operators.blind), `restore deblur`'s default `--kernel auto`, and
+the periodic boundary a non-separable blur restores through."""
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+from scipy.signal import fftconvolve
+from skimage import data
+
+import restore
+from restore.operators import Blur, gaussian_kernel, motion_kernel
+from restore.operators.blind import (MIN_CONFIDENCE, describe_kernel, disk_kernel, estimate_kernel,
+                                     kernel_similarity)
+from restore.operators.padding import periodic_pad
+from restore.plan import blur_boundary, make_plan
+
+
+def _blurred(x: np.ndarray, k: np.ndarray) -> torch.Tensor:
+    """x (H, W, 3) blurred from the whole frame, the border of half the kernel cut (no boundary)."""
+    m = k.shape[0] // 2
+    b = np.stack([fftconvolve(x[..., c], k, mode="same") for c in range(3)], -1)
+    return torch.from_numpy(b[m:b.shape[0] - m, m:b.shape[1] - m] if m else b).permute(2, 0, 1)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return data.astronaut()[60:220, 150:310].astype(np.float64) / 255  # 160 x 160, a face and a suit's edges
+
+
+def _shapes(n: int = 160) -> np.ndarray:
+    """A sharp image: flat rectangles with step edges (no blur at all)."""
+    rng = np.random.default_rng(0)
+    x = np.full((n, n, 3), 0.5)
+    for _ in range(12):
+        t, l = rng.integers(0, n - 20, 2)
+        h, w = rng.integers(10, 60, 2)
+        x[t:t + h, l:l + w] = rng.uniform(0, 1, 3)
+    return x
+
+
+def test_a_gaussian_blur_is_named_and_its_std_recovered(astronaut):
+    est = estimate_kernel(_blurred(astronaut, gaussian_kernel(13, 2.0).numpy()), 15)
+    assert est.family == "gaussian" and abs(est.parameter - 2.0) <= 0.2, est
+    assert est.usable and est.confidence >= MIN_CONFIDENCE
+
+
+def test_a_camera_shake_is_found_with_its_support(astronaut):
+    k = motion_kernel(11, 0.6, generator=torch.Generator().manual_seed(3))
+    est = estimate_kernel(_blurred(astronaut, k.numpy()), 15)
+    assert est.family == "free-form" and kernel_similarity(est.kernel, k) > 0.85, (est, kernel_similarity(est.kernel, k))
+    support = est.kernel > 0.05 * est.kernel.max()
+    assert support.sum() < 0.5 * support.numel()  # a path, not a blob over the whole grid
+
+
+def test_a_sharp_photo_passes_through_unchanged():
+    x = _shapes()
+    est = estimate_kernel(torch.from_numpy(x).permute(2, 0, 1), 15)
+    assert est.family == "none" and not est.usable, est
+    u8 = np.round(x * 255).astype(np.uint8)
+    assert np.array_equal(restore.deblur(u8, est), u8)
+
+
+def test_describe_kernel_names_parametric_blurs():
+    assert describe_kernel(gaussian_kernel(15, 2.5))[:2] == ("gaussian", pytest.approx(2.5, abs=0.05))
+    fam, radius, _ = describe_kernel(disk_kernel(4.0))
+    assert fam == "disk" and abs(radius - 4.0) <= 0.25
+    assert describe_kernel(torch.ones(1, 1, dtype=torch.float64))[0] == "none"
+    shake = motion_kernel(21, 0.8, generator=torch.Generator().manual_seed(0))
+    assert describe_kernel(shake)[0] == "free-form"
+    assert kernel_similarity(shake, shake.roll(1, 0)) == pytest.approx(1.0)  # known up to a shift
+
+
+def test_periodic_pad_is_smooth_across_the_wrap():
+    y = torch.rand(1, 40, 50, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    p = periodic_pad(y, 12)
+    assert p.shape[-2:] == (52, 62) and torch.equal(p[..., :40, :50], y)
+    for a, b in ((p[..., -1, :], p[..., 0, :]), (p[..., :, -1], p[..., :, 0])):  # the wrap: last next to first
+        assert (a - b).abs().max() < (y[..., 1:, :] - y[..., :-1, :]).abs().max()
+
+
+def test_a_non_separable_blur_restores_through_the_periodic_boundary(tiny_prior):
+    shake = motion_kernel(9, 0.6, generator=torch.Generator().manual_seed(1))
+    assert blur_boundary(gaussian_kernel(7, 1.0)) == "reflect" and blur_boundary(shake) == "periodic"
+    assert Blur(shake).has_svd is False
+    plan = make_plan("deblur", tiny_prior, {"kernel": shake}, (1, 3, 48, 56))
+    assert plan.method == "ddrm" and plan.pad >= 9 and plan.operator().has_svd
+    with pytest.raises(ValueError, match="boundary"):
+        blur_boundary(shake, "torus")
+    photo = (data.astronaut()[100:148, 150:206]).copy()
+    out = restore.deblur(photo, shake, prior=tiny_prior, sigma_y=0.02, steps=2, samples=1)
+    assert out.shape == photo.shape and out.dtype == photo.dtype
+
+
+def test_the_command_line_finds_or_leaves(tmp_path, tiny_prior):
+    from restore.cli import main
+    from restore.priors import save_prior
+
+    save_prior(tmp_path / "tiny.safetensors", tiny_prior.net, tiny_prior.schedule, tiny_prior.image_size)
+    sharp = np.round(_shapes() * 255).astype(np.uint8)
+    Image.fromarray(sharp).save(tmp_path / "sharp.png")
+    r = CliRunner().invoke(main, ["deblur", str(tmp_path / "sharp.png"), "-o", str(tmp_path / "out.png"),
+                                  "--prior", str(tmp_path / "tiny.safetensors"), "--workers", "1",
+                                  "--save-kernel", str(tmp_path / "k.png")])
+    assert r.exit_code == 0, r.output
+    assert "no blur" in r.output and "left as it is" in r.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out.png")), sharp)
+    assert Image.open(tmp_path / "k.png").size == (1, 1)
+    r = CliRunner().invoke(main, ["deblur", str(tmp_path / "sharp.png"), "-o", str(tmp_path / "o2.png"), "--degrade"])
+    assert r.exit_code == 2 and "--degrade needs a --kernel" in r.output
