@@ -120,7 +120,8 @@ def create_app(prior, commands: dict, *, workers=None, max_bytes: int = MAX_UPLO
             raise ValueError(f"the {image.width * scale}x{image.height * scale} result would be more than the "
                              f"limit of {max_pixels} pixels")
         stem = secure_filename(Path(request.files["image"].filename or "").stem) or "image"
-        return jobs.submit(command, _restoration(command, image, mask, options, prior, workers), f"{stem}_{command}.png")
+        run = _restoration(command, image, mask, options, prior, workers)
+        return jobs.submit(command, run, f"{stem}_{command}.png")
 
     def failed(job):
         return _error(job.error, 400 if job.bad_input else 500)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from .io import read_image
 
-__all__ = ["PLAIN", "describe", "parse", "decode", "encode_png"]
+__all__ = ["FILES", "PLAIN", "decode", "describe", "encode_png", "parse"]
 
 # the options the page offers and the endpoints take, where the command has them (`restore COMMAND --help`)
 PLAIN = ("kernel", "scale", "samples", "steps", "strength", "sigma_y", "seed")

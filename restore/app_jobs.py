@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Busy", "Job", "Jobs", "BAD_INPUT"]
+__all__ = ["BAD_INPUT", "Busy", "Job", "Jobs"]
 
 KEEP = 4
 # the errors that mean the request was bad (the library's one-line refusals), not the server

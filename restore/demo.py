@@ -70,7 +70,8 @@ def run_demo(folder="restore-demo", *, prior=None, seed: int = 0, workers: int =
     out["denoise_after"] = denoise(x["denoise_before"], prior=p, seed=seed, workers=workers)
     what = {"inpaint_before": "a crop with a box painted out", "inpaint_mask": "the box to fill (white)",
             "inpaint_after": "the box filled (restore inpaint)",
-            "denoise_before": f"a crop with noise of std {DEMO_NOISE} added", "denoise_after": "denoised (restore denoise)"}
+            "denoise_before": f"a crop with noise of std {DEMO_NOISE} added",
+            "denoise_after": "denoised (restore denoise)"}
     for n in names:
         atomic_write(paths[n], lambda tmp, a=out[n]: Image.fromarray(a).save(tmp, format="PNG"))
         echo(f"wrote {paths[n]}: {what[n]}")

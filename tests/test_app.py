@@ -11,12 +11,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-pytest.importorskip("flask")
-
-from restore.app import HOST, create_app, make_server  # noqa: E402
-from restore.app_forms import PLAIN  # noqa: E402
-from restore.app_jobs import Busy, Jobs  # noqa: E402
-from restore.cli import MAX_SAMPLES, main  # noqa: E402
+from restore.app import HOST, create_app, make_server
+from restore.app_forms import PLAIN
+from restore.app_jobs import Busy, Jobs
+from restore.cli import MAX_SAMPLES, main
 
 H, W = 20, 24
 

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from restore.cli import main
+
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install chromium)")
@@ -19,12 +21,12 @@ FLAGS = ["--disable-gpu", "--disable-background-networking", "--disable-componen
 H, W = 40, 48
 BRUSH = 6  # px of the image
 STROKE = ((10.0, 14.0), (34.0, 22.0))  # image coordinates (x, y) of the stroke's ends
+SR_SCALE = next(p.default for p in main.commands["sr"].params if p.name == "scale")
 
 
 @pytest.fixture(scope="module")
 def url(tiny_prior):
     from restore.app import create_app, make_server
-    from restore.cli import main
 
     server = make_server(create_app(tiny_prior, main.commands), 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -78,6 +80,9 @@ def test_paint_a_stroke_and_inpaint_in_a_real_browser(url, tmp_path):
                 page.click("#download")
             assert download.value.suggested_filename == "photo_inpaint.png"
             out = np.asarray(Image.open(download.value.path()))
+            page.select_option("#command", "sr")  # its options are the command line's, with its defaults
+            assert page.locator("#brush-tools").is_hidden()
+            assert page.locator("input[name=scale]").input_value() == str(SR_SCALE)
             assert not errors, errors
         finally:
             browser.close()
