@@ -8,6 +8,7 @@ import click
 import restore
 from restore.defaults import DEFAULT_MARGIN
 
+from .cli_app import COMMANDS as APP_COMMANDS
 from .cli_common import EXAMPLES, OneLineErrors, user_errors
 from .cli_research import COMMANDS as RESEARCH_COMMANDS
 
@@ -208,7 +209,7 @@ def priors_():
                    f"data: {r['data']}  licence: {r['licence']}" + (f"  ({r['use']})" if r["use"] else ""))
 
 
-for _command in RESEARCH_COMMANDS:
+for _command in [*RESEARCH_COMMANDS, *APP_COMMANDS]:
     main.add_command(_command)
 
 
