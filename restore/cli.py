@@ -30,7 +30,7 @@ def main(ctx):
 def _run(command, inputs, **kw):
     from tqdm import tqdm
 
-    from restore.files import _duration, restore_files
+    from restore.files import format_duration, restore_files
 
     bars = []  # created at the first network evaluation, so a bad input prints only its error
 
@@ -43,7 +43,7 @@ def _run(command, inputs, **kw):
             bars.append(tqdm(total=total, unit="step", file=sys.stderr, leave=False, dynamic_ncols=True,
                              desc=f"file {info['file']}/{info['files']}" if many else None))
         if info.get("left") is not None and info.get("files", 1) > 1:
-            bars[-1].set_postfix_str(f"all files: about {_duration(info['left'])} left", refresh=False)
+            bars[-1].set_postfix_str(f"all files: about {format_duration(info['left'])} left", refresh=False)
         bars[-1].update(1)
 
     def echo(message):

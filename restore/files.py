@@ -43,7 +43,7 @@ from .pipeline import load_prior, noise_level, run
 from .plan import COMMANDS, check_scale, check_sigma_y, make_plan, observed_pixels
 from .save import DEFAULT_QUALITY, LOSSY, check_format, check_quality, heat_map, save
 
-__all__ = ["expand_inputs", "plan_groups", "plan_outputs", "restore_files"]
+__all__ = ["expand_inputs", "plan_groups", "plan_outputs", "restore_files", "format_duration"]
 
 
 def plan_groups(keys: list, sizes: list[int], batch_files: int, max_pixels: int) -> list[list[int]]:
@@ -162,6 +162,8 @@ def restore_files(command: str, inputs, out=None, *, task: dict | None = None, d
     if "scale" in task:
         task["scale"] = scale
     inpaint = command == "inpaint"
+    if inpaint and not task.get("mask") and (task.get("mask_keeps") or task.get("resize_mask")):
+        raise ValueError(f"--{'mask-keeps' if task.get('mask_keeps') else 'resize-mask'} applies to a MASK file; none given")
     mask = read_mask(task["mask"], task.get("mask_keeps", False), max_pixels) if inpaint and task.get("mask") else None
     tasks, opaque_files, shapes, at_once, decoded = [task] * len(files), set(), [], [], {}
     for i, (f, dst) in enumerate(zip(files, outs)):  # every input is checked first, by every process; decoded
@@ -239,8 +241,8 @@ def restore_files(command: str, inputs, out=None, *, task: dict | None = None, d
             images = [image(i) for i in g]
             observed, restored = _restore_group(plans[g[0]], prior, [files[i] for i in g], images, degrade, sigma_y,
                                                 seed, tick if progress else None, echo, workers)
-            spent = time.perf_counter() - start  # the run's place after this group, for the lines below
-            left = "" if done + len(g) >= n else f", about {_duration(spent / (done + len(g)) * (n - done - len(g)))} left"
+            after, spent = done + len(g), time.perf_counter() - start  # the run's place after this group
+            left = "" if after >= n else f", about {format_duration(spent / after * (n - after))} left"
             for i, im, (res, std), obs in zip(g, images, restored, observed):
                 done += 1
                 if finished[i]:  # restored again with its batch (its neighbours' draws are those of the first run)
@@ -276,7 +278,7 @@ def restore_files(command: str, inputs, out=None, *, task: dict | None = None, d
                 dist.destroy_process_group()
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     """A time left, as a person says it: 40 s, 3 min, 1 h 20 min."""
     s = int(round(seconds))
     if s < 60:

@@ -1,9 +1,10 @@
 """Which files a restoration command reads and which it writes (nothing is read or written here).
 
 Inputs: files, glob patterns and folders (a folder means the images in it, sorted by name, not its
-subfolders; hidden files and earlier results beside their inputs left out). Outputs: with no -o each result goes beside its input as
-NAME_restored.EXT; -o names the result for one input, or a folder (an existing one, a path ending
-in "/", or any path for several inputs) that is created when the first result is written.
+subfolders; hidden files and earlier results beside their inputs left out). Outputs: with no -o
+each result goes beside its input as NAME_restored.EXT; -o names the result for one input, or a
+folder (an existing one, a path ending in "/", or any path for several inputs) that is created
+when the first result is written.
 """
 from __future__ import annotations
 

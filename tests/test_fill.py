@@ -156,3 +156,11 @@ def test_a_red_stroke_on_an_rgb_mask_is_filled(prior_file, tmp_path, tiny_prior)
     for mask in (stroke, Image.fromarray(stroke), torch.from_numpy(stroke).permute(2, 0, 1).float() / 255):
         out = restore.inpaint(photo, mask, prior=tiny_prior, steps=2, sigma_y=0.0)
         assert np.array_equal(out[~fill], photo[~fill])
+
+
+def test_mask_options_without_a_mask_are_refused(prior_file, tmp_path):
+    Image.fromarray(_erased()).save(tmp_path / "e.png")
+    for flag in ("--mask-keeps", "--resize-mask"):
+        r = run(prior_file, "inpaint", str(tmp_path / "e.png"), flag)
+        assert r.exit_code == 2 and f"{flag} applies to a MASK file" in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "e_restored.png").exists()
