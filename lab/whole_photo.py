@@ -164,7 +164,8 @@ def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray) -> dict:
 
 def parse_config(spec: str) -> dict:
     """METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS][:KEY=VALUE ...] as the API's keywords (levels only
-    when given; KEY=VALUE: the solver's own options, e.g. eta=0.5 for DDRM)."""
+    when given; KEY=VALUE: the solver's own options, e.g. eta=0.5 for DDRM, as method_options;
+    boundary=reflect|periodic: restore.deblur's border model)."""
     from restore.starts import check_strength
 
     from restore.benchmarks.methods import _value
@@ -174,8 +175,11 @@ def parse_config(spec: str) -> dict:
     if len(parts) not in (4, 5):
         raise SystemExit(f"bad configuration {spec!r}: use METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS][:KEY=VALUE]")
     method, steps, strength, samples = parts[:4]
-    cfg = {"method": method, "steps": int(steps), "strength": check_strength(strength), "samples": int(samples),
-           **{k: _value(v) for k, v in options.items()}}
+    cfg = {"method": method, "steps": int(steps), "strength": check_strength(strength), "samples": int(samples)}
+    if "boundary" in options:  # restore.deblur's own keyword (the border model), not the solver's
+        cfg["boundary"] = options.pop("boundary")
+    if options:
+        cfg["method_options"] = {k: _value(v) for k, v in options.items()}
     return cfg if len(parts) == 4 else {**cfg, "levels": int(parts[4])}
 
 

@@ -155,23 +155,68 @@ def load_kernel(path: str | Path) -> Tensor:
     return check_kernel(np.asarray(arr, dtype=np.float64) if arr.dtype != np.float64 else arr, f"kernel {p}")
 
 
-def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
-    """gaussian:STD[:SIZE] | motion:INTENSITY[:SEED] | uniform:SIZE | a kernel file (PNG, NPY, NPZ[:key])."""
-    kind, _, rest = str(spec).partition(":")
+def _number(text: str, spec: str, what: str, form: str, integer: bool = False):
+    """A field of a kernel spec as a finite number (an int where `integer`), or ValueError naming the spec."""
+    v = None
     try:
-        if kind == "gaussian":
-            parts = rest.split(":")
-            std = float(parts[0])
-            size = int(parts[1]) if len(parts) > 1 else 2 * int(np.ceil(3 * std)) + 1
-            return gaussian_kernel(size, std)
-        if kind == "motion":
-            parts = rest.split(":") if rest else ["0.5"]
-            g = torch.Generator().manual_seed(int(parts[1])) if len(parts) > 1 else (generator or torch.Generator().manual_seed(0))
-            return motion_kernel(61, float(parts[0]), generator=g)
-        if kind == "uniform":
-            return uniform_kernel(int(rest))
-    except (TypeError, IndexError, OverflowError) as e:
-        raise ValueError(f"bad kernel {spec!r}: {e}") from None
-    except ValueError as e:
-        raise ValueError(f"bad kernel {spec!r}: {e}") from None
-    return load_kernel(spec)
+        v = int(text) if integer else float(text)
+    except ValueError:
+        try:  # an integer written as 5.0 or 1e3
+            f = float(text)
+            v = int(f) if integer and math.isfinite(f) and f == int(f) else None
+        except (ValueError, OverflowError):
+            pass
+    if v is None or not math.isfinite(v):
+        kind = "an integer" if integer else "a number"
+        raise ValueError(f"bad kernel {spec!r}: {what} must be {kind}, got {text!r} ({form})")
+    return v
+
+
+def parse_kernel(spec: str, generator: torch.Generator | None = None) -> Tensor:
+    """gaussian:STD[:SIZE] | motion:INTENSITY[:SEED] | uniform:SIZE | a kernel file (PNG, NPY, NPZ[:key]).
+
+    The one parser of kernel specs; every field is checked, with a one-line ValueError naming the
+    spec: STD > 0, SIZE a positive odd integer (gaussian; default 2 ceil(3 STD) + 1), INTENSITY on
+    [0, 1], SEED an integer, uniform SIZE a positive integer, no side over MAX_KERNEL_SIDE."""
+    kind, _, rest = str(spec).partition(":")
+    forms = {"gaussian": "gaussian:STD[:SIZE]", "motion": "motion:INTENSITY[:SEED]", "uniform": "uniform:SIZE"}
+    if kind not in forms:
+        return load_kernel(spec)
+    form, parts = forms[kind], rest.split(":") if rest else []
+    if len(parts) > (1 if kind == "uniform" else 2) or (kind != "motion" and not parts):
+        raise ValueError(f"bad kernel {spec!r}: expected {form}")
+    if kind == "gaussian":
+        std = _number(parts[0], spec, "STD", form)
+        if std <= 0:
+            raise ValueError(f"bad kernel {spec!r}: STD must be > 0, got {parts[0]} ({form})")
+        if len(parts) > 1:
+            size = _number(parts[1], spec, "SIZE", form, integer=True)
+        else:
+            if 3 * std > MAX_KERNEL_SIDE:
+                raise ValueError(f"bad kernel {spec!r}: STD {std:g} needs a kernel larger than the limit of "
+                                 f"{MAX_KERNEL_SIDE} pixels")
+            size = 2 * int(math.ceil(3 * std)) + 1
+        if size < 1 or size % 2 == 0:
+            raise ValueError(f"bad kernel {spec!r}: SIZE must be a positive odd integer, got {size} ({form})")
+        if size > MAX_KERNEL_SIDE:
+            raise ValueError(f"bad kernel {spec!r}: SIZE {size} is larger than the limit of {MAX_KERNEL_SIDE}")
+        return gaussian_kernel(size, std)
+    if kind == "motion":
+        intensity = _number(parts[0], spec, "INTENSITY", form) if parts else 0.5
+        if not 0 <= intensity <= 1:
+            raise ValueError(f"bad kernel {spec!r}: INTENSITY must be on [0, 1], got {parts[0]} ({form})")
+        if len(parts) > 1:
+            seed = _number(parts[1], spec, "SEED", form, integer=True)
+            try:
+                g = torch.Generator().manual_seed(seed)
+            except (RuntimeError, ValueError, OverflowError):
+                raise ValueError(f"bad kernel {spec!r}: SEED {seed} is out of range") from None
+        else:
+            g = generator or torch.Generator().manual_seed(0)
+        return motion_kernel(61, float(intensity), generator=g)
+    size = _number(parts[0], spec, "SIZE", form, integer=True)
+    if size < 1:
+        raise ValueError(f"bad kernel {spec!r}: SIZE must be a positive integer, got {size} ({form})")
+    if size > MAX_KERNEL_SIDE:
+        raise ValueError(f"bad kernel {spec!r}: SIZE {size} is larger than the limit of {MAX_KERNEL_SIDE}")
+    return uniform_kernel(size)

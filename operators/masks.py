@@ -10,8 +10,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-CHANNEL_TOLERANCE = 32 / 255  # colour channels of an RGB(A) mask may differ this much (JPEG chroma)
-
 
 def _to_unit(arr: np.ndarray, source: str) -> np.ndarray:
     """Mask values as float64 in [0, 1]: bool as is, 8-bit / 255, 16-bit / 65535, floats checked."""
@@ -28,7 +26,7 @@ def _to_unit(arr: np.ndarray, source: str) -> np.ndarray:
 
 
 def _read(p: Path, max_pixels: int) -> np.ndarray:
-    """(H, W) values in [0, 1] from a .npy or an L, LA, RGB, RGBA (or 1-bit) image; the size
+    """(H, W) values in [0, 1] from a .npy or an image of any mode (`image_mask_values`); the size
     declared in the file's header is checked against max_pixels before anything is decoded."""
     if p.suffix.lower() == ".npy":
         from .arrayfiles import read_array
@@ -43,29 +41,40 @@ def _read(p: Path, max_pixels: int) -> np.ndarray:
         return _to_unit(arr, str(p))
     from restore.io import read_image
 
-    im = read_image(p, max_pixels=max_pixels)
-    mode = im.mode
-    if mode == "1":
-        im, mode = im.convert("L"), "L"
-    if mode not in ("L", "LA", "RGB", "RGBA"):
-        raise ValueError(f"mask {p} must be an L, LA, RGB or RGBA image, got mode {mode}")
-    arr = _to_unit(np.asarray(im), str(p))
-    if mode == "L":
+    return image_mask_values(read_image(p, max_pixels=max_pixels), str(p))
+
+
+def image_mask_values(im, source: str = "image") -> np.ndarray:
+    """(H, W) values in [0, 1] of a mask given as a PIL image of any mode: a colour pixel's value is
+    its brightest channel (a red stroke counts as white), and a transparent one (alpha below half)
+    is 0, so that only what is painted marks a pixel."""
+    if im.mode == "1":
+        im = im.convert("L")
+    elif im.mode.startswith("I;16"):
+        im = im.convert("I;16")
+    elif im.mode not in ("L", "LA", "RGB", "RGBA", "F"):  # palette, CMYK, 32-bit gray, ...: as RGBA
+        try:
+            im = im.convert("RGBA")
+        except ValueError:
+            raise ValueError(f"mask {source}: images of mode {im.mode} are not supported") from None
+    arr = _to_unit(np.asarray(im), source)
+    if arr.ndim == 2:
         return arr
-    colour = arr[..., :1] if mode == "LA" else arr[..., :3]
-    if np.abs(colour - colour.mean(-1, keepdims=True)).max() > CHANNEL_TOLERANCE:
-        raise ValueError(f"mask channels differ in {p}: a mask must be grey (black and white)")
-    return colour.mean(-1)
+    colour = arr[..., :-1] if im.mode in ("LA", "RGBA") else arr
+    value = colour.max(-1)
+    if im.mode in ("LA", "RGBA"):
+        value = np.where(arr[..., -1] >= 0.5, value, 0.0)
+    return value
 
 
 def load_mask(path: str | Path, *, fill_is_white: bool = True, max_pixels: int | None = None) -> Tensor:
     """Load a mask file as (1, 1, H, W) float64 with 1 = observed.
 
-    Files follow the image-editor convention: white = the region to FILL (missing), black = kept;
-    ``fill_is_white=False`` reads white as known (research masks). PNG/JPEG in mode L, LA, RGB or
-    RGBA (alpha ignored; colour channels must agree, else ValueError "mask channels differ"), or
-    .npy (bool, uint8 or floats in [0, 1]). Grey values are thresholded at 0.5 (>= 0.5 is white),
-    with a warning. Files of more than max_pixels pixels (default: restore.io.MAX_PIXELS) are refused.
+    Files follow the image-editor convention: white (or any colour: a pixel's brightest channel
+    counts) = the region to FILL (missing), black = kept; ``fill_is_white=False`` reads white as
+    known (research masks). Images of any mode (transparent pixels count as black) or .npy (bool,
+    uint8 or floats in [0, 1]). Grey values are thresholded at 0.5 (>= 0.5 is white), with a
+    warning. Files of more than max_pixels pixels (default: restore.io.MAX_PIXELS) are refused.
     """
     from restore.io import MAX_PIXELS
 
@@ -74,7 +83,7 @@ def load_mask(path: str | Path, *, fill_is_white: bool = True, max_pixels: int |
         raise ValueError(f"mask file not found: {p}")
     v = _read(p, MAX_PIXELS if max_pixels is None else int(max_pixels))
     if not np.isin(v, (0.0, 1.0)).all():
-        warnings.warn(f"mask {p} has grey values; thresholded at 0.5", stacklevel=2)
+        warnings.warn(f"mask {p} has grey values; thresholded at half brightness", stacklevel=2)
     white = v >= 0.5
     observed = ~white if fill_is_white else white
     return torch.from_numpy(observed.astype(np.float64))[None, None]

@@ -23,15 +23,31 @@ def shipped_path(name: str) -> Path | None:
     return p if p.is_file() else None
 
 
+# the data set each shipped prior was trained on, as `restore priors` names it (the cards' `data`
+# says where the files were on the machine that trained it)
+DATA_SETS = {"natural": "BSDS500 (400 photos, 32x32 crops)", "faces": "UTKFace (23,009 faces, 64x64)",
+             "digits": "MNIST (t10k images 0-7999)"}
+
+
+def _data_set(name: str, data: str) -> str:
+    """The data set of a prior: DATA_SETS', or its card's description without local paths."""
+    if name in DATA_SETS:
+        return DATA_SETS[name]
+    words = [w for w in data.split() if "/" not in w and "\\" not in w]
+    return " ".join(words).replace("()", "").strip(" ,:") or "?"
+
+
 def list_priors() -> list[dict]:
-    """One row per shipped prior: name, size, channels, parameters, bytes, data, licence."""
+    """One row per shipped prior: name, size, channels, parameters, bytes, data (the card's), dataset
+    (its name, `DATA_SETS`), licence."""
     rows = []
     for p in sorted(SHIPPED_DIR.glob("*.safetensors")):
         cfg = read_config(p)
         card = cfg.get("card", {})
         rows.append({"name": p.stem, "size": cfg["image_size"], "channels": cfg["unet"]["channels"],
                      "params": cfg.get("train", {}).get("params"), "bytes": p.stat().st_size,
-                     "data": card.get("data", "?"), "licence": card.get("licence", "?"),
+                     "data": card.get("data", "?"), "dataset": _data_set(p.stem, card.get("data", "?")),
+                     "licence": card.get("licence", "?"),
                      "use": card.get("use", "")})
     return rows
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .cli_common import EXAMPLES, _ints, user_errors
+from .cli_common import RESEARCH_EXAMPLES, _ints, user_errors
 
 
 def _train_options(fn):
@@ -45,7 +45,7 @@ def _train_value(f, value):
     return value
 
 
-@click.command(epilog=EXAMPLES)
+@click.command(epilog=RESEARCH_EXAMPLES)
 @click.argument("data", type=click.Path())
 @_train_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")

@@ -14,8 +14,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["ImageData", "load_image", "give_back", "result_mode", "to_prior_channels", "from_prior_channels",
-           "fill_mask"]
+__all__ = ["ImageData", "load_image", "give_back", "give_back_std", "result_mode", "to_prior_channels",
+           "from_prior_channels"]
 
 
 @dataclass
@@ -123,9 +123,23 @@ def give_back(im: ImageData, x: Tensor):
         out = Image.fromarray(a if a.ndim == 2 else a[..., 0])  # PIL holds 16-bit gray only
     else:
         out = Image.fromarray(a)
-    if "icc_profile" in im.info:
-        out.info["icc_profile"] = im.info["icc_profile"]
+    for key in ("icc_profile", "exif", "xmp"):  # what describes the picture (colour space, camera, date)
+        if key in im.info:
+            out.info[key] = im.info[key]
     return out
+
+
+def give_back_std(im: ImageData, std: Tensor):
+    """A per-pixel standard deviation (C, H, W) in the image's own kind: a float32 numpy array laid
+    out as the image (HW or HWC, without an alpha channel), a PIL image of mode F (the channels'
+    mean), or a float32 tensor (C, H, W)."""
+    std = std.detach().float().cpu()
+    if im.kind == "torch":
+        return std
+    if im.kind == "pil":
+        return Image.fromarray(np.ascontiguousarray(std.mean(0).numpy()))  # float32: mode F
+    a = std.permute(1, 2, 0).numpy()
+    return np.ascontiguousarray(a[..., 0] if im.hw_only else a)
 
 
 def to_prior_channels(y: Tensor, prior_channels: int) -> Tensor:
@@ -148,25 +162,3 @@ def from_prior_channels(x: Tensor, channels: int, prior_channels: int) -> Tensor
     if prior_channels == 1 and channels == 3:
         return x.reshape(-1, 3, *x.shape[-2:])
     return x
-
-
-def fill_mask(mask, shape) -> Tensor:
-    """A fill-mask (True/1/white = fill; a numpy array, PIL image or tensor) as a bool (H, W) tensor,
-    True = fill, checked against the image's `shape` (..., H, W)."""
-    if isinstance(mask, Image.Image):
-        mask = np.asarray(mask.convert("L")) > 127
-    if isinstance(mask, Tensor):
-        m = mask.detach().cpu().double()
-    else:
-        m = torch.from_numpy(np.asarray(mask).astype(np.float64))
-        if m.ndim == 3:
-            m = m.amax(-1)
-    m = m.reshape(-1, *m.shape[-2:])[:1]
-    if tuple(m.shape[-2:]) != tuple(shape[-2:]):
-        raise ValueError(f"mask size {tuple(m.shape[-2:])} differs from the image size {tuple(shape[-2:])}")
-    fill = m > 0.5
-    if not fill.any():
-        raise ValueError("mask is empty: nothing to fill")
-    if fill.all():
-        raise ValueError("mask covers the whole image: nothing is observed")
-    return fill[0]

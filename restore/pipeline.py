@@ -19,8 +19,8 @@ from restore.priors.train import resolve_device
 from restore.solvers import coarse_to_fine
 
 from .defaults import DEFAULT_PRECISION, DEFAULT_PRIOR
-from .images import ImageData, from_prior_channels, give_back, load_image, to_prior_channels
-from .plan import Plan, make_plan, window
+from .images import ImageData, from_prior_channels, give_back, give_back_std, load_image, to_prior_channels
+from .plan import Plan, check_sigma_y, make_plan, window
 from .starts import classical_estimate, is_warm, warm_chain
 
 __all__ = ["load_prior", "resolve_precision", "noise_level", "run", "restore_image", "restore_batch"]
@@ -48,9 +48,11 @@ def load_prior(prior=None, device: str = "auto", precision: str | None = None):
 
 
 def noise_level(image, sigma_y: float | None) -> float:
-    """The sigma_y a restoration uses: the one given, or the noise estimated from the image."""
+    """The sigma_y a restoration uses: the one given (checked: on [0, 0.5]), or the noise estimated
+    from the image."""
     from restore.operators import estimate_noise
 
+    sigma_y = check_sigma_y(sigma_y)
     return float(estimate_noise(load_image(image).x) if sigma_y is None else sigma_y)
 
 
@@ -122,12 +124,15 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None, levels: int = 1,
                   return_std: bool = False, margin: int | None = None, keep_observed: bool = False, callback=None,
                   precision: str | None = None, workers: int | None = None, split_tiles: bool = False,
-                  **method_options):
+                  method_options: dict | None = None):
     """Restore one image by `command` through the operator of `task` (`restore.plan.Plan`); the
-    options are `make_plan`'s, the result `restore.inpaint`'s (and the others'). workers: tile
-    processes for this call (default 1: this process), or an open `restore.priors.parallel.TileWorkers`
-    of the prior to use (left open: one pool for many calls)."""
+    options are `make_plan`'s (method_options: the solver's own keywords), the result
+    `restore.inpaint`'s (and the others'): the image in its own kind, and with return_std its
+    standard deviation in that kind too (`restore.images.give_back_std`). workers: tile processes
+    for this call (default 1: this process), or an open `restore.priors.parallel.TileWorkers` of
+    the prior to use (left open: one pool for many calls)."""
     im = load_image(image)
+    check_sigma_y(sigma_y)  # before the prior is loaded
     p = load_prior(prior, device, precision)
     sigma_y = noise_level(im, sigma_y)
     shape = (1, int(getattr(p, "channels", None) or im.x.shape[0]), *im.x.shape[-2:])
@@ -135,13 +140,18 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     plan = make_plan(command, p, task, shape, method=method, steps=steps, strength=strength, samples=samples,
                      levels=levels, margin=margin, keep_observed=keep_observed, return_std=return_std,
                      workers=pool.n if pool else workers, split_tiles=split_tiles, method_options=method_options)
-    return run(plan, p, [im], sigma_y, seed, callback, pool)[0]
+    return _with_std_kind(plan, im, run(plan, p, [im], sigma_y, seed, callback, pool)[0])
+
+
+def _with_std_kind(plan: Plan, im: ImageData, result):
+    """A result of `run` with its standard deviation (a tensor) given back in the image's kind."""
+    return (result[0], give_back_std(im, result[1])) if plan.return_std else result
 
 
 def restore_batch(images, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None, levels: int = 1,
                   return_std: bool = False, callback=None, precision: str | None = None, workers: int | None = None,
-                  split_tiles: bool = False, **method_options) -> list:
+                  split_tiles: bool = False, method_options: dict | None = None) -> list:
     """Restore several images of one size and one number of channels as ONE batch: y of shape
     (N, C, H, W) through one solve (a tiled prior runs the N images' tiles in one list), a list of
     what `restore_image` returns for each. Not for inpaint (each image has its own holes).
@@ -166,4 +176,4 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
     plan = make_plan(command, p, task, shape, method=method, steps=steps, strength=strength, samples=samples,
                      levels=levels, return_std=return_std, workers=pool.n if pool else workers,
                      split_tiles=split_tiles, method_options=method_options)
-    return run(plan, p, ims, noise.pop(), seed, callback, pool)
+    return [_with_std_kind(plan, im, r) for im, r in zip(ims, run(plan, p, ims, noise.pop(), seed, callback, pool))]

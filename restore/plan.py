@@ -22,7 +22,8 @@ from restore.solvers.pyramid import check_levels
 from .defaults import DEFAULTS, default
 from .starts import check_strength, hole_regions, is_warm
 
-__all__ = ["Command", "COMMANDS", "Plan", "make_plan", "resolve_method", "check_scale", "observed_pixels", "window"]
+__all__ = ["Command", "COMMANDS", "Plan", "make_plan", "resolve_method", "check_scale", "check_sigma_y",
+           "observed_pixels", "window"]
 
 
 def window(box: tuple[int, int, int, int] | None) -> tuple:
@@ -44,6 +45,27 @@ def check_scale(scale) -> int:
     if isinstance(scale, bool) or int(scale) != scale or not 2 <= int(scale) <= 16:
         raise ValueError(f"scale must be an integer in 2..16, got {scale}")
     return int(scale)
+
+
+MAX_SIGMA_Y = 0.5  # a noise std on [0, 1] above half the range leaves nothing of the picture
+
+
+def check_sigma_y(sigma_y) -> float | None:
+    """A noise level, checked: None (estimate it) or a standard deviation on [0, MAX_SIGMA_Y], on
+    the [0, 1] scale of the image."""
+    if sigma_y is None:
+        return None
+    try:
+        s = float(sigma_y)
+    except (TypeError, ValueError):
+        raise ValueError(f"sigma_y must be a number on [0, {MAX_SIGMA_Y}], got {sigma_y!r}") from None
+    if s < 0:
+        raise ValueError(f"sigma_y must be >= 0, got {s}")
+    if not s <= MAX_SIGMA_Y:
+        hint = f"; on the 0-255 scale {s:g} is {s / 255:.4f}" if 1 < s <= 255 else ""
+        raise ValueError(f"sigma_y must be at most {MAX_SIGMA_Y} (a noise std on the image's [0, 1] scale{hint}), "
+                         f"got {s:g}")
+    return s
 
 
 @dataclass(frozen=True)
@@ -168,6 +190,7 @@ def blur_boundary(kernel: Tensor, boundary: str = "auto") -> str:
     return "reflect" if Blur(kernel).has_svd else "periodic"
 
 
-def observed_pixels(fill: Tensor) -> Tensor:
-    """An inpainting's observed pixels (1, H, W) float64, 1 = observed, from a fill mask (H, W)."""
-    return (~torch.as_tensor(fill).bool()).double()[None]
+def observed_pixels(fill) -> Tensor:
+    """An inpainting's observed pixels (1, H, W) bool, True = observed, from a fill mask (H, W)
+    (one byte a pixel: a plan is made for every file of a run before any is restored)."""
+    return ~torch.as_tensor(fill).bool()[None]

@@ -82,3 +82,48 @@ def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
     from lab.whole_photo import parse_config  # the benchmark's configurations carry levels
 
     assert "levels" not in parse_config("ddrm:15:0.1:1") and parse_config("ddrm:15:0.1:1:3")["levels"] == 3
+
+
+@pytest.mark.parametrize("name", ["inpaint", "deblur", "super_resolve", "denoise"])
+def test_every_option_is_a_keyword_of_the_public_function(name):
+    """help() shows the options (explicit keywords, documented), and a misspelt one is a TypeError
+    naming the function the caller called, before anything runs."""
+    import inspect
+
+    fn = getattr(restore, name)
+    params = inspect.signature(fn).parameters
+    assert not any(p.kind is p.VAR_KEYWORD for p in params.values())
+    for option in ("prior", "method", "steps", "strength", "sigma_y", "seed", "device", "samples", "return_std",
+                   "precision", "workers", "callback", "levels", "split_tiles", "method_options"):
+        assert option in params and f"{option}:" in fn.__doc__, (name, option)
+    args = (_photo("8-bit"), np.ones((48, 56), bool)) if name == "inpaint" else (_photo("8-bit"),)
+    with pytest.raises(TypeError, match=rf"^{name}\(\) got an unexpected keyword argument 'sigmay'"):
+        fn(*args, sigmay=0.1)
+
+
+def test_solver_options_go_through_method_options(tiny_prior):
+    a = _photo("8-bit")
+    kw = dict(prior=tiny_prior, steps=2, sigma_y=0.05, samples=1, strength=1.0, method="ddrm")
+    assert not np.array_equal(restore.denoise(a, **kw, method_options={"eta": 0.0}), restore.denoise(a, **kw))
+    with pytest.raises(TypeError, match="bogus"):
+        restore.denoise(a, **kw, method_options={"bogus": 1})
+
+
+def test_the_std_map_comes_back_in_the_images_kind(tiny_prior):
+    import torch
+
+    rgb = _photo("8-bit")
+    kw = dict(prior=tiny_prior, steps=1, sigma_y=0.05, samples=2, return_std=True)
+    for image, check in ((rgb, lambda s: isinstance(s, np.ndarray) and s.shape == (48, 56, 3) and s.dtype == np.float32),
+                         (rgb[..., 0], lambda s: isinstance(s, np.ndarray) and s.shape == (48, 56)),
+                         (_photo("RGBA"), lambda s: isinstance(s, np.ndarray) and s.shape == (48, 56, 3)),
+                         (Image.fromarray(rgb), lambda s: isinstance(s, Image.Image) and s.mode == "F" and s.size == (56, 48)),
+                         (torch.from_numpy(rgb).permute(2, 0, 1) / 255.0,
+                          lambda s: isinstance(s, torch.Tensor) and s.shape == (3, 48, 56) and s.dtype == torch.float32)):
+        out, std = restore.denoise(image, **kw)
+        assert check(std), type(std)
+        assert float(np.asarray(std).max()) > 0  # a real map, not zeros
+    from restore.pipeline import restore_batch
+
+    outs = restore_batch([rgb, rgb], "denoise", {}, **kw)
+    assert all(isinstance(s, np.ndarray) and s.shape == (48, 56, 3) for _, s in outs)

@@ -324,7 +324,7 @@ def test_the_noise_estimate_does_not_count_texture_as_noise(sigma):
 @pytest.mark.parametrize("command", ["inpaint", "deblur", "sr", "denoise"])
 def test_help_shows_the_api_defaults(command):
     """--help states each command's steps and draws from the tables of restore.defaults (one place), and
-    whether the result is one draw or a mean."""
+    that the result is an average of --samples results."""
     import re
 
     from restore.defaults import DEFAULTS, NO_SVD_BLUR_DEFAULT, TILED_DEFAULTS
@@ -337,7 +337,7 @@ def test_help_shows_the_api_defaults(command):
         if a == b and command not in ("inpaint", "deblur"):
             assert f"[default: {a}]" in option, option
         else:
-            assert f"[default: {a} where the prior runs by tiles (photos)" in option and f", else {b}" in option, option
+            assert f"[default: {a} on photos" in option and f"; {b} where the prior sees the whole image" in option, option
         if command == "deblur":
-            assert f", {getattr(NO_SVD_BLUR_DEFAULT, field)} through one without (motion)" in option, option
-    assert "mean" in about and "draw" in about
+            assert f", {getattr(NO_SVD_BLUR_DEFAULT, field)} with a motion blur" in option, option
+    assert "average" in about and "--samples" in about

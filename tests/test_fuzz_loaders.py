@@ -23,7 +23,8 @@ from _hostile import (FORMATS, LOSSLESS, encode, mutate, npy_bytes, npy_header_o
                       png_with_size, tiff_float, time_limit)
 from restore import operators
 from restore import images
-from restore.files import _load_mask, _read_checked
+from restore.files import _read_checked
+from restore.fill import fill_region, fit_mask, read_mask
 from restore.operators.kernels import MAX_KERNEL_SIDE, load_kernel
 
 LIMIT = 4096  # --max-pixels in these cases: any declared size above it must be refused unread
@@ -146,7 +147,9 @@ def _check_mask(case):
     try:
         with time_limit(CASE_SECONDS), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # grey masks warn (thresholded at 0.5); not an error
-            fill = _load_mask(p, (16, 16), mask_keeps=False, resize=False, max_pixels=LIMIT)
+            # as the file layer reads a mask (restore.files._inpaint_fill): read, fitted, checked
+            fill, _ = fill_region(images.load_image(np.zeros((16, 16), np.uint8)),
+                                  fit_mask(read_mask(p, max_pixels=LIMIT), p, (16, 16)))
     except ValueError as e:
         assert one_line_error(str(e)), repr(e)
         return

@@ -4,6 +4,7 @@ squares and the padded operator the solvers use (float64, small images)."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -306,10 +307,16 @@ def test_load_mask(tmp_path):
     with pytest.warns(UserWarning, match="grey"):
         g = load_mask(tmp_path / "grey.png")
     assert g[0, 0, 0, 0] == 0  # 200/255 >= 0.5: white, to fill
-    rgb = np.stack([white, np.zeros_like(white), white], -1)
+    rgb = np.stack([white, np.zeros_like(white), white], -1)  # a purple stroke: any colour marks a pixel
     Image.fromarray(rgb).save(tmp_path / "rgb.png")
-    with pytest.raises(ValueError, match="mask channels differ"):
-        load_mask(tmp_path / "rgb.png")
+    assert torch.equal(load_mask(tmp_path / "rgb.png"), m)
+    dark = np.stack([white // 3, np.zeros_like(white), np.zeros_like(white)], -1)  # below half brightness: black
+    Image.fromarray(dark).save(tmp_path / "dark.png")
+    with pytest.warns(UserWarning, match="grey"):
+        assert (load_mask(tmp_path / "dark.png") == 1).all()
+    layer = np.stack([np.full_like(white, 255)] * 3 + [white], -1)  # white paint, transparent elsewhere
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    assert torch.equal(load_mask(tmp_path / "layer.png"), m)  # a transparent pixel marks nothing
 
 
 def test_mask_generators():
@@ -506,3 +513,23 @@ def test_least_squares_matches_dense(name):
         assert torch.allclose(got, want, atol=1e-7), (name, rho, (got - want).abs().max())
         loose = op.least_squares(r, rho, tol=DATA_TOL).flatten(1)  # the chains' tolerance
         assert (loose - want).norm() <= 1e-2 * want.norm(), (name, rho)
+
+
+def test_parse_kernel_checks_every_field():
+    """The one parser of kernel specs: each field's range in a one-line error naming the spec and
+    its form (not a size computed from a negative std); valid specs unchanged."""
+    from restore.operators import parse_kernel
+
+    for spec, message in [("gaussian:-2", "STD must be > 0"), ("gaussian:0", "STD must be > 0"),
+                          ("gaussian:nan", "STD must be a number"), ("gaussian:1:4", "positive odd"),
+                          ("gaussian:1:0", "positive odd"), ("gaussian:1:2:3", "expected gaussian:STD[:SIZE]"),
+                          ("uniform:0", "positive integer"), ("uniform:2.5", "SIZE must be an integer"),
+                          ("motion:1.5", "INTENSITY must be on [0, 1]"), ("motion:0.5:x", "SEED must be an integer"),
+                          ("gaussian:1e9", "limit"), ("uniform:100000", "limit")]:
+        with pytest.raises(ValueError, match=re.escape(message)) as e:
+            parse_kernel(spec)
+        assert str(e.value).startswith(f"bad kernel {spec!r}: ") and "\n" not in str(e.value) and "-11" not in str(e.value)
+    assert parse_kernel("gaussian:1.5").shape == (11, 11) and torch.equal(parse_kernel("gaussian:1:5"),
+                                                                           gaussian_kernel(5, 1.0))
+    assert parse_kernel("uniform:4").shape == (4, 4)
+    assert torch.equal(parse_kernel("motion:0.5:3"), motion_kernel(61, 0.5, generator=gen(3)))

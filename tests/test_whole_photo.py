@@ -83,6 +83,6 @@ def test_whole_photo_configurations_parse_with_levels_and_solver_options():
     assert parse_config("ddrm:15:0.1:1") == {"method": "ddrm", "steps": 15, "strength": 0.1, "samples": 1}
     assert parse_config("ddrm:1:noise:4:2")["levels"] == 2
     assert parse_config("ddrm:15:0.1:1:eta=0.5") == {"method": "ddrm", "steps": 15, "strength": 0.1, "samples": 1,
-                                                    "eta": 0.5}
+                                                    "method_options": {"eta": 0.5}}
     with pytest.raises(SystemExit):
         parse_config("ddrm:15:eta=0.5")
