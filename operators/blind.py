@@ -314,25 +314,22 @@ def _crop(y: Tensor, side: int) -> Tensor:
 def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam_min: float = 1e-4,
                     gamma: float = 2.0, iters: int = 10, crop: int = 512, denoise: float = 1.0) -> KernelEstimate:
     """Estimate the blur of `image` ((C, H, W) on [0, 1]): the multi-scale L0 estimate (module
-    docstring) of a kernel up to max_size x max_size (odd) on the central crop x crop pixels of
-    the luminance, named by `describe_kernel`; its confidence compares the estimates of the crop's
-    left and right halves."""
+    docstring) of a kernel up to max_size x max_size (odd; smaller on a photo under four times
+    that across) on the central crop x crop pixels of the luminance, named by `describe_kernel`;
+    its confidence compares the estimates of the crop's left and right halves."""
     if max_size < 3 or max_size % 2 == 0:
         raise ValueError(f"max_size must be an odd number >= 3, got {max_size}")
     y = _crop(_luminance(image), crop)
     if denoise > 0:  # noise breaks the L0 step at the finest scales (Anger et al. 2019): denoise first
         y = _denoised(y, denoise)
-    if min(y.shape) < 2 * max_size:
-        raise ValueError(f"the image ({y.shape[1]}x{y.shape[0]}) is too small to estimate a blur of up to "
-                         f"{max_size} px: it needs at least {2 * max_size} px on each side")
-    k = _estimate(y, max_size, lam, lam_min, gamma, iters)
     half = y.shape[1] // 2
-    if min(y.shape[0], half) >= 2 * max_size:
-        a = _estimate(y[:, :half], max_size, lam, lam_min, gamma, iters)
-        b = _estimate(y[:, half:], max_size, lam, lam_min, gamma, iters)
-        confidence = kernel_similarity(a, b)
-    else:
-        confidence = 0.0
+    max_size = min(max_size, (min(y.shape[0], half) // 2 - 1) | 1)  # at most half of each half across
+    if max_size < 3:
+        raise ValueError(f"the image ({image.shape[-1]}x{image.shape[-2]}) is too small to find its blur: give the kernel")
+    k = _estimate(y, max_size, lam, lam_min, gamma, iters)
+    a = _estimate(y[:, :half], max_size, lam, lam_min, gamma, iters)
+    b = _estimate(y[:, half:], max_size, lam, lam_min, gamma, iters)
+    confidence = kernel_similarity(a, b)
     family, param, kernel = describe_kernel(k)
     if family != "none" and not explains_better(y, kernel):
         family, param, kernel = "none", 0.0, torch.ones(1, 1, dtype=torch.float64)

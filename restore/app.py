@@ -52,17 +52,28 @@ def _error(message: str, code: int):
     return jsonify(error=" ".join(str(message).split())), code
 
 
+def _channels_first(std):
+    """A standard deviation in the image's kind (a tensor, a PIL image of mode F, an HW(C) array) as (C, H, W)."""
+    import numpy as np
+    import torch
+
+    if isinstance(std, torch.Tensor):
+        return std
+    a = np.asarray(std, dtype=np.float32)
+    return torch.from_numpy((a[None] if a.ndim == 2 else a.transpose(2, 0, 1)).copy())
+
+
 def _restoration(command: str, image, mask, options: dict, prior, workers):
     """The job: the API call (restore.inpaint, ...) with the server's prior, the PNGs it gives."""
     std = options.get("samples", 0) >= STD_MIN_SAMPLES
 
     def run(progress):
-        from .files import _heat  # the command line's --uncertainty heat map
+        from .save import heat_map  # the command line's --uncertainty heat map
 
         args = (image, mask) if command == "inpaint" else (image,)
         out = API[command](*args, prior=prior, workers=workers, callback=progress, return_std=std, **options)
         result, sd = out if std else (out, None)
-        return encode_png(result), (encode_png(_heat(sd)) if sd is not None else None)
+        return encode_png(result), (encode_png(heat_map(_channels_first(sd))) if sd is not None else None)
 
     return run
 

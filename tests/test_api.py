@@ -78,7 +78,7 @@ def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
         with pytest.raises(ValueError, match=match):
             restore.inpaint(a, fill, prior=tiny_prior, steps=3, **bad)
     with pytest.raises(ValueError, match="no coarse-scale version"):
-        restore.deblur(a, prior=tiny_prior, steps=3, strength=0.3, levels=2, sigma_y=0.01)
+        restore.deblur(a, "gaussian:3.0", prior=tiny_prior, steps=3, strength=0.3, levels=2, sigma_y=0.01)
     from lab.whole_photo import parse_config  # the benchmark's configurations carry levels
 
     assert "levels" not in parse_config("ddrm:15:0.1:1") and parse_config("ddrm:15:0.1:1:3")["levels"] == 3

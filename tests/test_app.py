@@ -14,7 +14,8 @@ from PIL import Image
 from restore.app import HOST, create_app, make_server
 from restore.app_forms import PLAIN
 from restore.app_jobs import Busy, Jobs
-from restore.cli import MAX_SAMPLES, main
+from restore.cli import main
+from restore.cli_options import MAX_SAMPLES
 
 H, W = 20, 24
 

@@ -30,7 +30,8 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
             fill[0] = False
             restore.inpaint(y, fill, prior=tiny_prior, sigma_y=0.02, callback=infos.append)
         else:
-            restore.deblur(y, kernel, prior=tiny_prior, sigma_y=0.02, callback=infos.append)
+            # the mirrored border keeps a streak without an SVD (a periodic one has one: test_blind)
+            restore.deblur(y, kernel, boundary="reflect", prior=tiny_prior, sigma_y=0.02, callback=infos.append)
         d = default(command.split("-")[0], by_tiles, command != "deblur-streak")
         chain = warm_chain(tiny_prior.schedule, d.steps, d.strength, 0.02)
         # a patch prior's draws run one call each, a whole-image prior's as one batch

@@ -67,7 +67,7 @@ def test_max_pixels_counts_the_draws_held_at_once(files):
     """A prior run by tiles restores its draws one after another: a limit of the photo's own pixels
     lets the photo defaults' means and --samples 20 through. A prior that sees the whole image runs
     its draws as one batch: there they count, and the refusal comes before anything runs."""
-    for args in (["inpaint", str(files / "p.png"), str(files / "m.png")], ["deblur", str(files / "p.png")],
+    for args in (["inpaint", str(files / "p.png"), str(files / "m.png")], ["deblur", str(files / "p.png"), "--kernel", "gaussian:1.0"],
                  ["denoise", str(files / "p.png"), "--samples", "20"]):
         r = CliRunner().invoke(main, [*args, "--max-pixels", str(40 * 30), "--prior", str(files / "tiny.safetensors"),
                                       "--steps", "1", "--sigma-y", "0.05", "-o", str(files / "o.png"), "--overwrite"])

@@ -43,9 +43,12 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(prior8):
         assert "auto" not in (tiled.method, whole.method)
     # sr's x is scale times y: a 5x5 observation is a 10x10 image, larger than the 8-pixel prior
     assert make_plan("sr", prior8, {"scale": 2}, (1, 3, 5, 5)).tiled
-    shake = make_plan("deblur", prior8, {"kernel": motion_kernel(9, 0.5, generator=torch.Generator().manual_seed(0))},
-                      big)
+    k = motion_kernel(9, 0.5, generator=torch.Generator().manual_seed(0))
+    shake = make_plan("deblur", prior8, {"kernel": k, "boundary": "reflect"}, big)  # a mirrored border: no SVD
     assert (shake.method, shake.steps, shake.strength) == ("pigdm", NO_SVD_BLUR_DEFAULT.steps, NO_SVD_BLUR_DEFAULT.strength)
+    periodic = make_plan("deblur", prior8, {"kernel": k}, big)  # the default for it: periodic, the FFT's SVD
+    d = TILED_DEFAULTS["deblur"]
+    assert (periodic.method, periodic.steps, periodic.samples, periodic.pad > 0) == ("ddrm", d.steps, d.samples, True)
 
 
 def test_inpainting_regions_and_small_holes(prior8):
@@ -64,8 +67,8 @@ def test_inpainting_regions_and_small_holes(prior8):
 def test_a_plan_refuses_what_cannot_run(prior8):
     big = (1, 3, 24, 24)
     with pytest.raises(ValueError, match="at least 2 draws"):
-        make_plan("deblur", prior8, {"kernel": motion_kernel(9, 0.5, generator=torch.Generator().manual_seed(0))},
-                  big, return_std=True)  # the shake's default makes one draw
+        make_plan("deblur", prior8, {"kernel": motion_kernel(9, 0.5, generator=torch.Generator().manual_seed(0)),
+                                     "boundary": "reflect"}, big, return_std=True)  # that default makes one draw
     assert make_plan("denoise", prior8, {}, big, return_std=True).samples >= 2
     for strength in (0, 1.5, "warm"):
         with pytest.raises(ValueError, match="strength"):
