@@ -124,7 +124,7 @@ def main(argv=None):
             ke = est.kernel.numpy()
             ratio = sse(tikhonov(y, ke), truth) / sse(tikhonov(y, k), truth) if name != "none" else float("nan")
             row = {"image": f.stem, "kernel": name, "family": est.family, "parameter": round(est.parameter, 2),
-                   "confidence": round(est.confidence, 3), "similarity": round(kernel_similarity(est.kernel, torch.from_numpy(k)), 3),
+                   "confidence": round(est.confidence, 3), "residual_ratio": round(est.residual_ratio, 3), "similarity": round(kernel_similarity(est.kernel, torch.from_numpy(k)), 3),
                    "error_ratio": round(ratio, 3), "seconds": round(sec, 2), "megapixels": y.shape[0] * y.shape[1] / 1e6}
             if a.restore:
                 import restore

@@ -33,15 +33,15 @@ from torch import Tensor
 from .kernels import gaussian_kernel
 from .padding import periodic_pad
 
-__all__ = ["KernelEstimate", "estimate_kernel", "MIN_CONFIDENCE", "l0_deblur", "periodic_pad", "disk_kernel", "describe_kernel",
-           "kernel_similarity"]
+__all__ = ["KernelEstimate", "estimate_kernel", "MIN_CONFIDENCE", "l0_deblur", "disk_kernel", "describe_kernel",
+           "kernel_similarity", "residual_ratio"]
 
 BETA_MAX = 1e5
 # a kernel is kept only where it explains the photo about as well as no blur does: its residual
-# under the L0 latent at most MAX_RESIDUAL_RATIO times the identity's (`explains_better`); chosen
-# on natural/val, where a sharp photo's estimate lies far above it and a true blur's near 1
-# (benchmarks/RESULTS.md, "Deblurring an unknown blur")
-MAX_RESIDUAL_RATIO = 1.25
+# under the L0 latent at most MAX_RESIDUAL_RATIO times the identity's (`residual_ratio`); chosen
+# on natural/val, where a sharp photo's estimate and a wrong one lie above it and true blurs near 1
+# (`python -m lab.blind_residuals`; benchmarks/RESULTS.md, "Deblurring an unknown blur")
+MAX_RESIDUAL_RATIO = 1.08
 # below this agreement of the two halves' kernels an estimate is not trusted: the photo is left as
 # it is (never worse than the input) and the user is told to give the kernel
 MIN_CONFIDENCE = 0.5
@@ -187,11 +187,10 @@ def fit_residual(y: Tensor, k: Tensor, lam: float = 4e-3) -> float:
     return float((r[:h, :w] ** 2).sum())
 
 
-def explains_better(y: Tensor, k: Tensor) -> bool:
-    """Whether k explains y about as well as no blur (MAX_RESIDUAL_RATIO): a kernel estimated on a
-    sharp photo explains it far worse than the identity; a real blur's, about as well or better."""
-    delta = torch.ones(1, 1, dtype=y.dtype, device=y.device)
-    return fit_residual(y, k) <= MAX_RESIDUAL_RATIO * fit_residual(y, delta)
+def residual_ratio(y: Tensor, k: Tensor) -> float:
+    """k's fit residual over no blur's (`fit_residual`): a kernel estimated on a sharp photo, or a
+    wrong one, explains it worse than the identity; a real blur's about as well or better."""
+    return fit_residual(y, k) / max(fit_residual(y, torch.ones(1, 1, dtype=y.dtype, device=y.device)), 1e-30)
 
 
 def disk_kernel(radius: float, size: int | None = None) -> Tensor:
@@ -262,13 +261,16 @@ def describe_kernel(k: Tensor) -> tuple[str, float, Tensor]:
 @dataclass
 class KernelEstimate:
     """A blur estimated from a photo: the kernel (float64, sum 1), its family ("none", "gaussian",
-    "disk", "free-form") and parameter (std, radius or support side in pixels), and a confidence
-    in [0, 1]: the similarity of the kernels estimated independently on the photo's two halves."""
+    "disk", "free-form") and parameter (std, radius or support side in pixels), a confidence in
+    [0, 1] (the similarity of the kernels estimated independently on the photo's two halves) and
+    the estimate's fit residual over no blur's (`residual_ratio`; over MAX_RESIDUAL_RATIO the
+    family is "none")."""
 
     kernel: Tensor
     family: str
     parameter: float
     confidence: float
+    residual_ratio: float = 1.0
 
     @property
     def usable(self) -> bool:
@@ -331,6 +333,7 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     b = _estimate(y[:, half:], max_size, lam, lam_min, gamma, iters)
     confidence = kernel_similarity(a, b)
     family, param, kernel = describe_kernel(k)
-    if family != "none" and not explains_better(y, kernel):
+    ratio = residual_ratio(y, kernel) if family != "none" else 1.0
+    if ratio > MAX_RESIDUAL_RATIO:  # explains the photo worse than no blur: no blur found
         family, param, kernel = "none", 0.0, torch.ones(1, 1, dtype=torch.float64)
-    return KernelEstimate(kernel, family, param, confidence)
+    return KernelEstimate(kernel, family, param, confidence, ratio)
