@@ -41,7 +41,7 @@ BETA_MAX = 1e5
 # under the L0 latent at most MAX_RESIDUAL_RATIO times the identity's (`residual_ratio`); chosen
 # on natural/val, where a sharp photo's estimate and a wrong one lie above it and true blurs near 1
 # (`python -m lab.blind_residuals`; benchmarks/RESULTS.md, "Deblurring an unknown blur")
-MAX_RESIDUAL_RATIO = 1.08
+MAX_RESIDUAL_RATIO = 1.05
 # below this agreement of the two halves' kernels an estimate is not trusted: the photo is left as
 # it is (never worse than the input) and the user is told to give the kernel
 MIN_CONFIDENCE = 0.5
