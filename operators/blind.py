@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .circular_blur import centred
 from .kernels import gaussian_kernel
 from .padding import periodic_pad
 
@@ -48,11 +49,8 @@ MIN_CONFIDENCE = 0.5
 
 
 def _otf(k: Tensor, h: int, w: int) -> Tensor:
-    """FFT of the kernel k (kh, kw), centre (kh // 2, kw // 2), in an h x w grid (centre at 0)."""
-    kh, kw = k.shape
-    grid = torch.zeros(h, w, dtype=k.dtype, device=k.device)
-    grid[:kh, :kw] = k
-    return torch.fft.fft2(grid.roll((-(kh // 2), -(kw // 2)), dims=(0, 1)))
+    """FFT of the kernel k in an h x w torus (`restore.operators.circular_blur.centred`)."""
+    return torch.fft.fft2(centred(k, h, w))
 
 
 def _grad(x: Tensor) -> tuple[Tensor, Tensor]:

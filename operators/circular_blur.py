@@ -10,6 +10,15 @@ from .blur import check_fits
 from .kernels import check_kernel
 
 
+def centred(kernel: Tensor, h: int, w: int) -> Tensor:
+    """The kernel (kh, kw), centre (kh // 2, kw // 2), placed in an h x w grid with its centre at
+    (0, 0) (wrapped): the grid whose FFT is the blur's transfer function on that torus."""
+    kh, kw = kernel.shape
+    grid = torch.zeros(h, w, dtype=kernel.dtype, device=kernel.device)
+    grid[:kh, :kw] = kernel
+    return grid.roll((-(kh // 2), -(kw // 2)), dims=(0, 1))
+
+
 def hartley(x: Tensor) -> Tensor:
     """Orthonormal 2-D discrete Hartley transform over the last two axes (its own inverse)."""
     X = torch.fft.fft2(x, norm="ortho")
@@ -36,10 +45,7 @@ class CircularBlur(SVDOperator):
     def _otf(self, h: int, w: int, dtype: torch.dtype, device) -> Tensor:
         """lam: the full 2-D FFT (h, w) of the centred kernel, complex."""
         check_fits(self.kernel, h, w)
-        kh, kw = self.kernel.shape
-        grid = torch.zeros(h, w, dtype=torch.float64)
-        grid[:kh, :kw] = self.kernel
-        grid = grid.roll((-(kh // 2), -(kw // 2)), dims=(0, 1))
+        grid = centred(self.kernel, h, w)
         real = dtype if dtype in (torch.float32, torch.float64) else torch.float32
         return torch.fft.fft2(grid.to(dtype=real, device=device))
 
