@@ -20,7 +20,7 @@ import torch
 from scipy.ndimage import convolve1d, gaussian_filter
 from scipy.special import gammaln
 
-__all__ = ["texture_ratio", "sliced_wasserstein", "niqe", "fit_niqe", "ggd_fit", "aggd_fit"]
+__all__ = ["texture_ratio", "sliced_wasserstein", "niqe", "fit_niqe", "natural_niqe_model", "ggd_fit", "aggd_fit"]
 
 
 def _hwc(x) -> np.ndarray:
@@ -236,3 +236,12 @@ def niqe(image, model) -> float:
     d = f.mean(0) - np.asarray(model["mu"])
     cov = (np.cov(f, rowvar=False) + np.asarray(model["cov"])) / 2
     return float(np.sqrt(max(d @ np.linalg.pinv(cov) @ d, 0.0)))
+
+
+def natural_niqe_model() -> dict:
+    """The pristine model shipped with the benchmarks (niqe_natural.npz beside this file, fitted on
+    natural/train by `lab/fit_niqe.py`)."""
+    from pathlib import Path
+
+    with np.load(Path(__file__).with_name("niqe_natural.npz")) as f:
+        return {k: f[k] for k in f.files}

@@ -50,15 +50,19 @@ import numpy as np
 
 from restore.benchmarks.metrics import interval
 
-FIELDS = ["image", "config", "psnr_hole", "ssim_hole", "lowpass_hole", "psnr_whole", "seconds", "megapixels"]
+FIELDS = ["image", "config", "psnr_hole", "ssim_hole", "lowpass_hole", "psnr_whole", "texture_hole", "swd_hole", "niqe",
+          "seconds", "megapixels"]
 
 
 def append_row(path: Path, fields: list[str], row: dict) -> None:
     """Append one row to the CSV file `path` (its header first when the file is new): a rerun
-    skips what is there."""
+    skips what is there. A file written before a field was added keeps its own header's fields."""
     new = not path.exists()
+    if not new:
+        with path.open(newline="") as fh:
+            fields = next(csv.reader(fh), None) or fields
     with path.open("a", newline="") as fh:
-        w = csv.DictWriter(fh, fields)
+        w = csv.DictWriter(fh, fields, extrasaction="ignore")
         if new:
             w.writeheader()
         w.writerow(row)
@@ -148,7 +152,11 @@ def fill_mask(task: str, name: str, h: int, w: int, masks: list[Path] | None = N
     return np.ones((h, w), bool)
 
 
-def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray) -> dict:
+def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray, perceptual: bool = True) -> dict:
+    """PSNR, SSIM and low-pass PSNR inside `fill` (module docstring) and the whole photo's PSNR;
+    with `perceptual` also, inside `fill`, the texture ratio and the sliced Wasserstein distance
+    (x 1e3) to the truth, and the whole estimate's NIQE (benchmarks/niqe_natural.npz), all from
+    restore.benchmarks.perceptual."""
     from scipy.ndimage import gaussian_filter
     from skimage.metrics import structural_similarity
 
@@ -158,8 +166,14 @@ def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray) -> dict:
     est = np.clip(est, 0, 1)
     low = [np.stack([gaussian_filter(a[..., c], 4.0) for c in range(a.shape[-1])], -1) for a in (x, est)]
     _, smap = structural_similarity(x, est, data_range=1.0, channel_axis=-1, full=True)
-    return {"psnr_hole": psnr(((est - x)[fill] ** 2).mean()), "ssim_hole": float(smap[fill].mean()),
-            "lowpass_hole": psnr(((low[1] - low[0])[fill] ** 2).mean()), "psnr_whole": psnr(((est - x) ** 2).mean())}
+    out = {"psnr_hole": psnr(((est - x)[fill] ** 2).mean()), "ssim_hole": float(smap[fill].mean()),
+           "lowpass_hole": psnr(((low[1] - low[0])[fill] ** 2).mean()), "psnr_whole": psnr(((est - x) ** 2).mean())}
+    if perceptual:
+        from restore.benchmarks.perceptual import natural_niqe_model, niqe, sliced_wasserstein, texture_ratio
+
+        out.update(texture_hole=texture_ratio(est, x, fill), swd_hole=1e3 * sliced_wasserstein(est, x, fill),
+                   niqe=niqe(est, natural_niqe_model()))
+    return out
 
 
 def parse_config(spec: str) -> dict:

@@ -63,6 +63,9 @@ class TrainConfig:
     schedule: str = _option("linear", "Noise schedule.", choices=("linear", "cosine"))
     T: int = 1000
     weighting: str = _option("uniform", "Loss weights w_t.", choices=("uniform", "elbo", "min-snr"))
+    t_focus: int = _option(0, "Draw t uniformly from 1..T_FOCUS with probability FOCUS_SHARE, else from 1..T: training "
+                              "effort at the noise levels restoration uses (0: t uniform on 1..T).")
+    focus_share: float = _option(0.8, "The share of draws of t from 1..T_FOCUS (with --t-focus).")
     batch: int = _option(64, "Global batch size.")
     lr: float = _option(2e-4, "Adam learning rate.")
     warmup: int = _option(500, "Linear learning-rate warmup steps.")
@@ -73,7 +76,7 @@ class TrainConfig:
     ckpt_every: int = _option(500, "Checkpoint interval in steps.")
     sample_every: int = _option(2000, "Sample-grid interval in steps (0: never).")
     log_every: int = _option(50, "log.jsonl interval in steps.")
-    keep: int = 3
+    keep: int = _option(3, "Checkpoints kept on disk (the latest KEEP).")
     channels_last: bool = _option(False, "channels_last memory format.")
     compile: bool = _option(False, "torch.compile the loss.")
     precision: str = _option("fp32", "bf16: the network's forward in bfloat16 (autocast; fp32 weights, Adam and EMA).",
@@ -99,6 +102,8 @@ class TrainConfig:
                 raise ValueError(f"{name.replace('_', '-')} must be a positive number, got {v}")
         if not 1 <= float(self.zoom_out) <= 1.5 or int(self.shift) < 0:
             raise ValueError(f"zoom-out must be in [1, 1.5] and shift >= 0, got {self.zoom_out}, {self.shift}")
+        if not 0 <= int(self.t_focus) <= int(self.T) or not 0 < float(self.focus_share) <= 1:
+            raise ValueError(f"t-focus must be in [0, T] and focus-share in (0, 1], got {self.t_focus}, {self.focus_share}")
         if not 0 <= float(self.ema) < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.precision not in ("fp32", "bf16"):
@@ -181,9 +186,18 @@ class _Batches:
             g = key_generator(self.cfg.seed, g_index)
             x = self.data.view(self._image_index(g_index), g)
             xs.append(x)
-            ts.append(int(torch.randint(1, self.T + 1, (), generator=g)))  # Eq. (24) of the seed
+            ts.append(self._t(g))
             es.append(torch.randn(x.shape, generator=g))  # Eq. (25) of the seed
         return torch.stack(xs), torch.tensor(ts), torch.stack(es)
+
+    def _t(self, g: torch.Generator) -> int:
+        """t uniform on 1..T (Eq. (24) of the seed), or with --t-focus the mixture that puts the share
+        focus_share of the draws on 1..t_focus: every t keeps the seed's regression target, only the
+        effort spent on each level changes."""
+        top = self.T
+        if self.cfg.t_focus and float(torch.rand((), generator=g)) < self.cfg.focus_share:
+            top = self.cfg.t_focus
+        return int(torch.randint(1, top + 1, (), generator=g))  # Eq. (24) of the seed
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True, minutes: float | None = None) -> Path:

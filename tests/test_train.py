@@ -195,3 +195,28 @@ def test_init_from_prior_file(tiny_npz, tmp_path):
     assert load_prior(tmp_path / "d").net.config.norm_groups == 4
     with pytest.raises(ValueError, match="has 4 norm groups; pass --norm-groups 4"):
         train(_cfg(tiny_npz, tmp_path / "e", steps=1, init=str(tmp_path / "d")), progress=False)
+
+
+def test_t_focus_puts_its_share_on_the_low_levels_and_uniform_stays_uniform():
+    """--t-focus 100 --focus-share 0.75: t <= 100 with probability 0.75 + 0.25 * 100/1000 = 0.775,
+    uniform within each range; without it t is uniform on 1..1000. Bounds: 5 binomial standard
+    deviations of 4,096 draws."""
+    from restore.priors.train import _Batches
+
+    im = torch.zeros(1, 8, 8, dtype=torch.uint8)
+    data = ImageData([im], 8)
+    n = 4096
+    for focus, share, p_low in ((100, 0.75, 0.775), (0, 0.8, 0.1)):
+        cfg = TrainConfig(data="-", out="-", **{**TINY, "batch": n, "t_focus": focus, "focus_share": share}).check()
+        _, t, _ = _Batches(data, cfg, 0, 1, 1000)(0)
+        assert int(t.min()) >= 1 and int(t.max()) <= 1000
+        low = float((t <= 100).float().mean())
+        assert abs(low - p_low) < 5 * (p_low * (1 - p_low) / n) ** 0.5, (focus, low)
+        if focus:  # within the focus range: uniform (its lower and upper halves level)
+            inside = t[t <= 100]
+            half = float((inside <= 50).float().mean())
+            assert abs(half - 0.5) < 5 * (0.25 / len(inside)) ** 0.5
+    with pytest.raises(ValueError, match="t-focus"):
+        TrainConfig(data="-", out="-", **{**TINY, "t_focus": 2000}).check()
+    with pytest.raises(ValueError, match="focus-share"):
+        TrainConfig(data="-", out="-", **{**TINY, "t_focus": 100, "focus_share": 0}).check()
