@@ -179,7 +179,8 @@ def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray, perceptual: bool = 
 def parse_config(spec: str) -> dict:
     """METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS][:KEY=VALUE ...] as the API's keywords (levels only
     when given; KEY=VALUE: the solver's own options, e.g. eta=0.5 for DDRM, as method_options;
-    boundary=reflect|periodic: restore.deblur's border model)."""
+    boundary=reflect|periodic: restore.deblur's border model; look=faithful|natural: the API's look,
+    which is faithful here unless given, whatever the command's default)."""
     from restore.starts import check_strength
 
     from restore.benchmarks.methods import _value
@@ -192,6 +193,7 @@ def parse_config(spec: str) -> dict:
     cfg = {"method": method, "steps": int(steps), "strength": check_strength(strength), "samples": int(samples)}
     if "boundary" in options:  # restore.deblur's own keyword (the border model), not the solver's
         cfg["boundary"] = options.pop("boundary")
+    cfg["look"] = options.pop("look", "faithful")  # the API's keyword; the rows before it existed are faithful
     if options:
         cfg["method_options"] = {k: _value(v) for k, v in options.items()}
     return cfg if len(parts) == 4 else {**cfg, "levels": int(parts[4])}
