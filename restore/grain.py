@@ -33,6 +33,7 @@ __all__ = ["add_grain", "GRAIN_STD", "GRAIN_PATCH", "GRAIN_RING"]
 GRAIN_STD = 3.0  # px: the band-pass split
 GRAIN_PATCH = 16  # px: the side of a copied patch (even)
 GRAIN_RING = 48  # px: how far from a hole a source patch may lie
+CHUNK = 2048  # patches overlap-added at once
 
 
 def _blur(x: Tensor, std: float) -> Tensor:
@@ -89,12 +90,15 @@ def _grain_box(x: Tensor, obs: Tensor, box: tuple, generator, std: float, patch:
     at = (slice(None), slice(top, top + bh), slice(left, left + bw))
     if H < patch or W < patch:
         return x[at]
-    low = _blur(x, std)
-    band = x - low
+    xf = x.float()  # the grain needs no float64: float32 is several times faster on a CPU
+    low = _blur(xf, std)
+    band = xf - low
     # sources: top-left corners of fully observed patches whose centre is within `ring` px of a hole
     h2 = patch // 2
-    full = F.avg_pool2d(obs[None, None].to(x.dtype), patch, stride=1)[0, 0] > 1 - 1e-9
-    near = F.max_pool2d(hole[None, None].to(x.dtype), 2 * ring + 1, stride=1, padding=ring)[0, 0] > 0
+    o = obs[None, None].float()  # separable pools: a box's minimum and maximum are the rows' then the columns'
+    full = F.avg_pool2d(F.avg_pool2d(o, (patch, 1), stride=1), (1, patch), stride=1)[0, 0] > 1 - 1e-4  # float32 sums
+    near = F.max_pool2d(F.max_pool2d(1 - o, (2 * ring + 1, 1), stride=1, padding=(ring, 0)), (1, 2 * ring + 1),
+                        stride=1, padding=(0, ring))[0, 0] > 0
     src = torch.nonzero(full & near[h2: h2 + H - patch + 1, h2: h2 + W - patch + 1])
     if not len(src):
         return x[at]
@@ -114,13 +118,16 @@ def _grain_box(x: Tensor, obs: Tensor, box: tuple, generator, std: float, patch:
     have = describe(ci.reshape(-1), cj.reshape(-1)).reshape(len(di), candidates, -1)
     best = ((have - want[:, None]) ** 2).sum(-1).argmin(1)
     si, sj = ci[torch.arange(len(di)), best], cj[torch.arange(len(di)), best]
-    # overlap-add the chosen band patches, windowed, on a canvas one patch wider than the box each side
-    offs = torch.arange(patch)
-    canvas = torch.zeros(C, bh + 2 * patch, bw + 2 * patch, dtype=x.dtype)
-    rows = (di - (top - patch))[:, None, None] + offs[None, :, None]  # (L, P, 1)
-    cols = (dj - (left - patch))[:, None, None] + offs[None, None, :]  # (L, 1, P)
-    patches = band[:, si[:, None, None] + offs[None, :, None], sj[:, None, None] + offs[None, None, :]]
-    flat = (rows * canvas.shape[-1] + cols).expand(-1, patch, patch).reshape(-1)
-    canvas.view(C, -1).index_add_(1, flat, (patches * _window(patch, x.dtype)).reshape(C, -1))
-    grain = canvas[:, patch: patch + bh, patch: patch + bw]
+    # overlap-add the chosen band patches, windowed, on a canvas one patch wider than the box each
+    # side, CHUNK patches at a time (a bounded buffer whatever the hole's size)
+    offs, win = torch.arange(patch), _window(patch, xf.dtype)
+    canvas = torch.zeros(C, bh + 2 * patch, bw + 2 * patch, dtype=xf.dtype)
+    for k in range(0, len(di), CHUNK):
+        part = slice(k, k + CHUNK)
+        rows = (di[part] - (top - patch))[:, None, None] + offs[None, :, None]  # (L, P, 1)
+        cols = (dj[part] - (left - patch))[:, None, None] + offs[None, None, :]  # (L, 1, P)
+        patches = band[:, si[part, None, None] + offs[None, :, None], sj[part, None, None] + offs[None, None, :]]
+        flat = (rows * canvas.shape[-1] + cols).expand(-1, patch, patch).reshape(-1)
+        canvas.view(C, -1).index_add_(1, flat, (patches * win).reshape(C, -1))
+    grain = canvas[:, patch: patch + bh, patch: patch + bw].to(x.dtype)
     return torch.where(hole[at[1:]], (x[at] + grain).clamp(0, 1), x[at])
