@@ -469,7 +469,8 @@ def patchmatch(p: Case, radius: int | None = None, seed: int = 0) -> Tensor:
     random search and propagation) inside the multi-scale EM fill of Wexler, Shechtman and Irani
     2007 ("Space-time completion of video": each hole pixel the vote of the patches that cover it,
     coarse to fine), as the `pypatchmatch` package (InvokeAI's build of Jiayuan Mao's PyPatchMatch)
-    implements it; patches of (2 radius + 1)^2 pixels, its random search seeded."""
+    implements it; patches of (2 radius + 1)^2 pixels (radius 1 at least: a bound by nature), its
+    random search seeded."""
     patch_match = _need("patchmatch.patch_match", "patchmatch")
     radius = int(_default("patchmatch", p) if radius is None else radius)
     if not patch_match.patchmatch_available:
@@ -529,7 +530,7 @@ BASELINES: dict[str, Baseline] = {
     "navier_stokes": Baseline(navier_stokes, ("box", "random"), "radius", 3.0, 3.0, _RADII, anchor=True),
     "fsr_best": Baseline(fsr_best, ("box", "random"), anchor=True),
     "fsr_fast": Baseline(fsr_fast, ("box", "random"), anchor=True),
-    "patchmatch": Baseline(patchmatch, ("box", "random"), "radius", 3, 3, (1, 2, 3, 5, 8), anchor=True),
+    "patchmatch": Baseline(patchmatch, ("box", "random"), "radius", 3, 3, (1, 2, 3, 5, 8), bounds=(1,), anchor=True),
     "lanczos": Baseline(lanczos, ("sr4",), anchor=True),
 }
 
