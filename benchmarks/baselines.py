@@ -15,7 +15,7 @@
 
 | bm3d (anchor) | denoise | BM3D / CBM3D (`bm3d.bm3d_rgb`, profile "np", one thread) | sigma / sigma_y (1.0; grid 0.9, 1.0, 1.1) |
 | bm3d_deblur (anchor) | gauss, motion, levin | BM3D deblurring (regularised inverse, then regularised Wiener inverse, each filtered by BM3D with its coloured noise PSD; opponent colour space) rebuilt around `bm3d.bm3d` | sigma / sigma_y (1.0; grid 0.8, 1.0, 1.25) |
-| telea, navier_stokes (anchors) | box, random | OpenCV `cv2.inpaint` INPAINT_TELEA / INPAINT_NS | radius (3; grid 1 .. 20) |
+| telea, navier_stokes (anchors) | box, random | OpenCV `cv2.inpaint` INPAINT_TELEA / INPAINT_NS | radius (3; grid 1 .. 80) |
 | fsr_best, fsr_fast (anchors) | box, random | OpenCV contrib `cv2.xphoto.inpaint`, frequency-selective reconstruction | none |
 | patchmatch (anchor) | box, random | PatchMatch search in a multi-scale EM fill (`pypatchmatch`) | patch radius (3; grid 1, 2, 3, 5, 8) |
 | lanczos (anchor) | sr4 | PIL's Lanczos-3 interpolation | none |
@@ -505,7 +505,7 @@ class Baseline:
 
 BLURS = ("gauss", "motion", "levin")
 _WIENER = (1e-7, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0)
-_RADII = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0)
+_RADII = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 32.0, 50.0, 80.0)
 BASELINES: dict[str, Baseline] = {
     "biharmonic": Baseline(biharmonic, ("box", "random")),
     "tv_inpaint": Baseline(tv_inpaint, ("box", "random"), "lam", math.inf, 40.0,
