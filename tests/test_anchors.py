@@ -155,3 +155,17 @@ def test_trapz_is_lent_only_for_the_call():
     with baselines._trapz():
         assert hasattr(np, "trapz")
     assert hasattr(np, "trapz") == had
+
+
+def test_anchors_table_margins_are_reference_minus_config(tmp_path):
+    from lab.anchors_table import table
+    from lab.whole_photo import FIELDS, append_row
+
+    path = tmp_path / "rows.csv"
+    for i, (ours, theirs) in enumerate([(30.0, 29.0), (31.0, 29.5), (32.0, 31.2)]):
+        for cfg, v in (("ours", ours), ("bm3d@1", theirs)):
+            append_row(path, FIELDS, {"image": f"{i}.png", "config": cfg, "psnr_hole": v, "seconds": 2.0,
+                                      "megapixels": 0.5})
+    lines = table(path, "ours", ["ours", "bm3d@1"]).splitlines()
+    assert lines[2].startswith("| ours | 3 | 31.00 |  | 4.0 |")
+    assert lines[3].startswith("| bm3d@1 | 3 | 29.90 | +1.10 (")
