@@ -14,7 +14,7 @@
 | nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.1 .. 4) |
 
 | bm3d (anchor) | denoise | BM3D / CBM3D (`bm3d.bm3d_rgb`, profile "np", one thread) | sigma / sigma_y (1.0; grid 0.9, 1.0, 1.1) |
-| bm3d_deblur (anchor) | gauss, motion, levin | BM3D deblurring (regularised inverse, then regularised Wiener inverse, each filtered by BM3D with its coloured noise PSD; opponent colour space) rebuilt around `bm3d.bm3d` | sigma / sigma_y (1.0; grid 0.8, 1.0, 1.25) |
+| bm3d_deblur (anchor) | gauss, motion, levin | BM3D deblurring (regularised inverse, then regularised Wiener inverse, each filtered by BM3D with its coloured noise PSD; opponent colour space) rebuilt around `bm3d.bm3d` | sigma / sigma_y (1.0; grid 0.5 .. 1.25) |
 | telea, navier_stokes (anchors) | box, random | OpenCV `cv2.inpaint` INPAINT_TELEA / INPAINT_NS | radius (3; grid 1 .. 80, Navier-Stokes to 128) |
 | fsr_best, fsr_fast (anchors) | box, random | OpenCV contrib `cv2.xphoto.inpaint`, frequency-selective reconstruction | none |
 | patchmatch (anchor) | box, random | PatchMatch search in a multi-scale EM fill (`pypatchmatch`) | patch radius (3; grid 1, 2, 3, 5, 8) |
@@ -525,7 +525,7 @@ BASELINES: dict[str, Baseline] = {
                           (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0), True),
     # anchors (issue 32)
     "bm3d": Baseline(bm3d, ("denoise",), "sigma/sigma_y", None, 1.0, (0.9, 1.0, 1.1), True, anchor=True),
-    "bm3d_deblur": Baseline(bm3d_deblur, BLURS, "sigma/sigma_y", 1.0, 1.0, (0.8, 1.0, 1.25), anchor=True),
+    "bm3d_deblur": Baseline(bm3d_deblur, BLURS, "sigma/sigma_y", 1.0, 1.0, (0.5, 0.64, 0.8, 1.0, 1.25), anchor=True),
     "telea": Baseline(telea, ("box", "random"), "radius", 3.0, 3.0, _RADII, anchor=True),
     "navier_stokes": Baseline(navier_stokes, ("box", "random"), "radius", 3.0, 3.0, (*_RADII, 128.0), anchor=True),
     "fsr_best": Baseline(fsr_best, ("box", "random"), anchor=True),
