@@ -71,7 +71,7 @@ def add_grain(x: Tensor, observed: Tensor, generator: torch.Generator, *, std: f
     H, W = obs.shape
     out = x.clone()
     reach = ring + patch + math.ceil(3 * std)
-    for top, left, bh, bw in hole_regions((~obs).numpy(), 0):
+    for top, left, bh, bw in hole_regions((~obs).cpu().numpy(), 0):
         t0, l0 = max(0, top - reach), max(0, left - reach)
         win = (slice(t0, min(H, top + bh + reach)), slice(l0, min(W, left + bw + reach)))
         box = (top - t0, left - l0, bh, bw)

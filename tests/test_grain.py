@@ -83,5 +83,9 @@ def test_seeded_and_edge_cases():
     small = torch.ones(12, 12, dtype=torch.bool)
     small[4:8, 4:8] = False  # no fully observed 16 px patch: left as it is
     assert torch.equal(add_grain(fill[:, :12, :12], small, g), fill[:, :12, :12])
+    corner = torch.ones_like(obs)
+    corner[:25, :30] = False  # a hole at the photo's corner: its grid starts outside the photo
+    out = add_grain(x, corner, g)
+    assert torch.equal(out[:, corner], x[:, corner]) and not torch.equal(out[:, ~corner], x[:, ~corner])
     with pytest.raises(ValueError, match="patch"):
         add_grain(fill, obs, g, patch=15)
