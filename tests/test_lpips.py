@@ -1,0 +1,117 @@
+"""restore.benchmarks.lpips (Zhang et al. 2018) with random weights saved in the files' own layouts:
+the properties of a distance, the files read back to the same numbers, and one-line errors."""
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from restore.benchmarks.lpips import LPIPS, load_lpips, lpips
+
+
+def random_files(tmp_path, backbone="alexnet", seed=0, suffix=".pth"):
+    """(backbone file, linear file): random weights in torchvision's layout (with a classifier key,
+    which is ignored) and in the lpips package's (lin0.model.1.weight ...), non-negative."""
+    g = torch.Generator().manual_seed(seed)
+    net = LPIPS(backbone)
+    feats = {f"features.{k}": 0.1 * torch.randn(v.shape, generator=g) for k, v in net.features.state_dict().items()}
+    feats["classifier.1.weight"] = torch.randn(4, 3, generator=g)
+    lins = {f"lin{i}.model.1.weight": torch.rand(w.shape, generator=g) for i, w in enumerate(net.lins)}
+    paths = tmp_path / f"{backbone}{suffix}", tmp_path / f"lin_{backbone}{suffix}"
+    for p, sd in zip(paths, (feats, lins)):
+        save_file(sd, str(p)) if suffix == ".safetensors" else torch.save(sd, p)
+    return paths
+
+
+def photo(seed, size=64):
+    """A smooth random RGB image (H, W, 3) on [0, 1]."""
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(seed)
+    return np.clip(0.5 + 3 * gaussian_filter(rng.standard_normal((size, size, 3)), (3, 3, 0)), 0, 1)
+
+
+@pytest.fixture(scope="module")
+def alex(tmp_path_factory):
+    return load_lpips(*random_files(tmp_path_factory.mktemp("lpips")))
+
+
+def test_lpips_is_zero_for_equal_images_symmetric_and_non_negative(alex):
+    a, b = photo(0), photo(1)
+    assert lpips(a, a, alex) == 0.0
+    assert lpips(a, b, alex) == lpips(b, a, alex) > 0
+    for s in range(2, 6):
+        assert lpips(photo(s), a, alex) >= 0
+    # a torch image (C, H, W) and a gray one (repeated to RGB) give the same as the arrays
+    assert lpips(torch.from_numpy(a).permute(2, 0, 1), b, alex) == pytest.approx(lpips(a, b, alex), rel=1e-6)
+    assert lpips(a[..., 0], b[..., 0], alex) == pytest.approx(lpips(a[..., [0, 0, 0]], b[..., [0, 0, 0]], alex), rel=1e-6)
+
+
+def test_lpips_grows_with_added_noise(alex):
+    """More noise, larger distance, at each of 4 levels and for 3 noise draws."""
+    ref = photo(7)
+    for seed in range(3):
+        noise = np.random.default_rng(seed).standard_normal(ref.shape)
+        d = [lpips(ref + s * noise, ref, alex) for s in (0.01, 0.03, 0.1, 0.3)]
+        assert all(x < y for x, y in zip(d, d[1:])), d
+
+
+def test_lpips_mask_counts_only_its_pixels(alex):
+    """A change far outside the mask moves the masked distance much less than the whole one, and a
+    mask of every pixel is close to the plain spatial mean (bilinear upsampling, not the mean)."""
+    ref = photo(8, 96)
+    est = ref.copy()
+    est[:, 64:] = photo(9, 96)[:, 64:]
+    mask = np.zeros(ref.shape[:2], bool)
+    mask[:, :24] = True
+    whole = lpips(est, ref, alex)
+    assert 0 <= lpips(est, ref, alex, mask=mask) < 0.1 * whole
+    assert lpips(est, ref, alex, mask=np.ones_like(mask)) == pytest.approx(whole, rel=0.01)
+
+
+@pytest.mark.parametrize("backbone", ["alexnet", "vgg16"])
+def test_lpips_files_round_trip_in_both_formats(tmp_path, backbone):
+    """Weights saved as .pth (read with weights_only=True) and as .safetensors load to the same
+    network: the same numbers, and the weights exactly those written."""
+    pth = random_files(tmp_path, backbone, seed=3)
+    st = random_files(tmp_path, backbone, seed=3, suffix=".safetensors")
+    n1, n2 = load_lpips(*pth), load_lpips(*st)
+    assert n1.backbone == n2.backbone == backbone
+    written = torch.load(pth[1], weights_only=True)
+    assert torch.equal(n1.lins[2], written["lin2.model.1.weight"])
+    assert torch.equal(n1.features[0].weight, torch.load(pth[0], weights_only=True)["features.0.weight"])
+    a, b = photo(10, 48), photo(11, 48)
+    assert lpips(a, b, n1) == lpips(a, b, n2) > 0
+
+
+def test_lpips_bad_files_are_one_line_errors(tmp_path):
+    bb, lin = random_files(tmp_path)
+    sd_bb, sd_lin = torch.load(bb, weights_only=True), torch.load(lin, weights_only=True)
+
+    def fails(sd_b, sd_l, match):
+        torch.save(sd_b, tmp_path / "b.pth")
+        torch.save(sd_l, tmp_path / "l.pth")
+        with pytest.raises(ValueError, match=match) as e:
+            load_lpips(tmp_path / "b.pth", tmp_path / "l.pth")
+        assert "\n" not in str(e.value)
+
+    with pytest.raises(ValueError, match="no such checkpoint"):
+        load_lpips(tmp_path / "missing.pth", lin)
+    fails(sd_lin, sd_bb, "no features.0.weight")  # the two files swapped
+    fails({k: v for k, v in sd_bb.items() if k != "features.8.weight"}, sd_lin, "no features.8.weight")
+    fails({**sd_bb, "features.3.weight": torch.zeros(5, 64, 5, 5)}, sd_lin, r"features.3.weight has shape \(5, 64, 5, 5\)")
+    fails({**sd_bb, "features.13.weight": torch.zeros(1)}, sd_lin, "unexpected key features.13.weight")
+    fails(sd_bb, {k: v for k, v in sd_lin.items() if k != "lin4.model.1.weight"}, "no lin4.model.1.weight")
+    fails(sd_bb, {**sd_lin, "lin1.model.1.weight": -sd_lin["lin1.model.1.weight"]}, "negative weights")
+    fails(sd_bb, {**sd_lin, "lin0.model.1.weight": torch.full((1, 64, 1, 1), float("nan"))}, "NaN or inf")
+    fails({"features.0.weight": torch.zeros(64, 3, 7, 7)}, sd_lin, "neither AlexNet's nor VGG16's")
+    # a file of pickled code is refused, not run
+    (tmp_path / "code.pth").write_bytes(b"\x80\x04cos\nsystem\n.")
+    with pytest.raises(ValueError, match="refusing|not a readable"):
+        load_lpips(tmp_path / "code.pth", lin)
+
+
+def test_lpips_refuses_images_smaller_than_the_network(alex):
+    with pytest.raises(ValueError, match="at least 31 px"):
+        lpips(photo(0, 30), photo(1, 30), alex)
+    with pytest.raises(ValueError, match="differ in size"):
+        lpips(photo(0, 40), photo(1, 48), alex)
