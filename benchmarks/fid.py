@@ -45,7 +45,8 @@ def frechet_distance(mu1, s1, mu2, s2) -> float:
     r = _sqrt_psd(s1)
     lam = np.linalg.eigvalsh((r @ s2 @ r + (r @ s2 @ r).T) / 2)
     cross = float(np.sqrt(np.clip(lam, 0, None)).sum())  # tr (S1 S2)^(1/2)
-    return max(float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * cross), 0.0)  # the Frechet distance of two Gaussians (Dowson & Landau 1982), Heusel et al.'s FID
+    # the Frechet distance of two Gaussians (Dowson & Landau 1982), Heusel et al.'s FID
+    return max(float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * cross), 0.0)
 
 
 def _stats(f) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["LPIPS", "load_lpips", "lpips", "BACKBONES"]
+__all__ = ["LPIPS", "load_lpips", "lpips", "lpips_in", "BACKBONES"]
 
 # torchvision's `features` (index: layer) up to the last tapped ReLU; C = conv (in, out, kernel, stride,
 # padding), R = ReLU, M = max pool (kernel, stride). The LPIPS taps: the ReLUs after each stage.
@@ -38,6 +38,7 @@ for _block, (_cin, _cout, _n) in enumerate([(3, 64, 2), (64, 128, 2), (128, 256,
         _VGG += [("C", _cin if _i == 0 else _cout, _cout, 3, 1, 1), ("R",)]
 # name: (layers, indices of the tapped ReLUs (relu1 ... relu5 of AlexNet, relu1_2 ... relu5_3 of VGG16))
 BACKBONES = {"alexnet": (_ALEX, (1, 4, 7, 9, 11)), "vgg16": (_VGG, (3, 8, 15, 22, 29))}
+_LEAST = {"alexnet": 31, "vgg16": 16}  # the least image side whose last tapped map is not empty
 
 # the input scaling layer of the lpips package (v0.1): (x - shift) / scale on [-1, 1] RGB, i.e. the
 # ImageNet mean and std the backbones were trained with, rewritten for [-1, 1] inputs
@@ -60,7 +61,7 @@ class LPIPS(nn.Module):
         if backbone not in BACKBONES:
             raise ValueError(f"unknown LPIPS backbone {backbone!r}: use one of {sorted(BACKBONES)}")
         layers, self.taps = BACKBONES[backbone]
-        self.backbone = backbone
+        self.backbone, self.least = backbone, _LEAST[backbone]
         self.features = nn.Sequential(*[_layer(s) for s in layers])
         chans = [next(s[2] for s in reversed(layers[: t + 1]) if s[0] == "C") for t in self.taps]
         self.lins = nn.ParameterList([nn.Parameter(torch.zeros(1, c, 1, 1)) for c in chans])
@@ -163,9 +164,8 @@ def lpips(est, ref, net: LPIPS, mask=None) -> float:
     a, b = _nchw(est), _nchw(ref)
     if a.shape != b.shape:
         raise ValueError(f"est {tuple(a.shape[2:])} and ref {tuple(b.shape[2:])} differ in size")
-    least = 31 if net.backbone == "alexnet" else 16
-    if min(a.shape[2:]) < least:
-        raise ValueError(f"LPIPS ({net.backbone}) needs at least {least} px per side, got {tuple(a.shape[2:])}")
+    if min(a.shape[2:]) < net.least:
+        raise ValueError(f"LPIPS ({net.backbone}) needs at least {net.least} px per side, got {tuple(a.shape[2:])}")
     dev = net.shift.device
     m = None
     if mask is not None:
@@ -173,3 +173,21 @@ def lpips(est, ref, net: LPIPS, mask=None) -> float:
         if tuple(m.shape) != tuple(a.shape[2:]) or not m.any():
             raise ValueError(f"mask of shape {tuple(m.shape)} with {int(m.sum())} pixels for an image of {tuple(a.shape[2:])}")
     return float(net(a.to(dev), b.to(dev), m)[0])
+
+
+def lpips_in(est, ref, net: LPIPS, mask) -> float:
+    """LPIPS inside a mask ((H, W) bool, True = counts; images (H, W, C) arrays): both images cropped
+    to the mask's bounding box, grown about its centre to the network's least size where smaller
+    (within the image), and only the mask's pixels counted (`lpips` with its mask)."""
+    m = np.asarray(mask, dtype=bool)
+    if not m.any():
+        raise ValueError("lpips_in: an empty mask")
+    box = []
+    for axis, n in enumerate(m.shape):
+        idx = np.flatnonzero(m.any(1 - axis))
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        size = min(max(hi - lo, net.least), n)
+        lo = min(max((lo + hi - size) // 2, 0), n - size)
+        box.append(slice(lo, lo + size))
+    a, b = np.asarray(est)[tuple(box)], np.asarray(ref)[tuple(box)]
+    return lpips(a, b, net, mask=m[tuple(box)])

@@ -3,44 +3,22 @@ the properties of a distance, the files read back to the same numbers, and one-l
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
+from _helpers import lpips_files, smooth_photo
 
-from restore.benchmarks.lpips import LPIPS, load_lpips, lpips
-
-
-def random_files(tmp_path, backbone="alexnet", seed=0, suffix=".pth"):
-    """(backbone file, linear file): random weights in torchvision's layout (with a classifier key,
-    which is ignored) and in the lpips package's (lin0.model.1.weight ...), non-negative."""
-    g = torch.Generator().manual_seed(seed)
-    net = LPIPS(backbone)
-    feats = {f"features.{k}": 0.1 * torch.randn(v.shape, generator=g) for k, v in net.features.state_dict().items()}
-    feats["classifier.1.weight"] = torch.randn(4, 3, generator=g)
-    lins = {f"lin{i}.model.1.weight": torch.rand(w.shape, generator=g) for i, w in enumerate(net.lins)}
-    paths = tmp_path / f"{backbone}{suffix}", tmp_path / f"lin_{backbone}{suffix}"
-    for p, sd in zip(paths, (feats, lins)):
-        save_file(sd, str(p)) if suffix == ".safetensors" else torch.save(sd, p)
-    return paths
-
-
-def photo(seed, size=64):
-    """A smooth random RGB image (H, W, 3) on [0, 1]."""
-    from scipy.ndimage import gaussian_filter
-
-    rng = np.random.default_rng(seed)
-    return np.clip(0.5 + 3 * gaussian_filter(rng.standard_normal((size, size, 3)), (3, 3, 0)), 0, 1)
+from restore.benchmarks.lpips import load_lpips, lpips
 
 
 @pytest.fixture(scope="module")
 def alex(tmp_path_factory):
-    return load_lpips(*random_files(tmp_path_factory.mktemp("lpips")))
+    return load_lpips(*lpips_files(tmp_path_factory.mktemp("lpips")))
 
 
 def test_lpips_is_zero_for_equal_images_symmetric_and_non_negative(alex):
-    a, b = photo(0), photo(1)
+    a, b = smooth_photo(0), smooth_photo(1)
     assert lpips(a, a, alex) == 0.0
     assert lpips(a, b, alex) == lpips(b, a, alex) > 0
     for s in range(2, 6):
-        assert lpips(photo(s), a, alex) >= 0
+        assert lpips(smooth_photo(s), a, alex) >= 0
     # a torch image (C, H, W) and a gray one (repeated to RGB) give the same as the arrays
     assert lpips(torch.from_numpy(a).permute(2, 0, 1), b, alex) == pytest.approx(lpips(a, b, alex), rel=1e-6)
     assert lpips(a[..., 0], b[..., 0], alex) == pytest.approx(lpips(a[..., [0, 0, 0]], b[..., [0, 0, 0]], alex), rel=1e-6)
@@ -48,7 +26,7 @@ def test_lpips_is_zero_for_equal_images_symmetric_and_non_negative(alex):
 
 def test_lpips_grows_with_added_noise(alex):
     """More noise, larger distance, at each of 4 levels and for 3 noise draws."""
-    ref = photo(7)
+    ref = smooth_photo(7)
     for seed in range(3):
         noise = np.random.default_rng(seed).standard_normal(ref.shape)
         d = [lpips(ref + s * noise, ref, alex) for s in (0.01, 0.03, 0.1, 0.3)]
@@ -58,9 +36,9 @@ def test_lpips_grows_with_added_noise(alex):
 def test_lpips_mask_counts_only_its_pixels(alex):
     """A change far outside the mask moves the masked distance much less than the whole one, and a
     mask of every pixel is close to the plain spatial mean (bilinear upsampling, not the mean)."""
-    ref = photo(8, 96)
+    ref = smooth_photo(8, 96)
     est = ref.copy()
-    est[:, 64:] = photo(9, 96)[:, 64:]
+    est[:, 64:] = smooth_photo(9, 96)[:, 64:]
     mask = np.zeros(ref.shape[:2], bool)
     mask[:, :24] = True
     whole = lpips(est, ref, alex)
@@ -72,19 +50,19 @@ def test_lpips_mask_counts_only_its_pixels(alex):
 def test_lpips_files_round_trip_in_both_formats(tmp_path, backbone):
     """Weights saved as .pth (read with weights_only=True) and as .safetensors load to the same
     network: the same numbers, and the weights exactly those written."""
-    pth = random_files(tmp_path, backbone, seed=3)
-    st = random_files(tmp_path, backbone, seed=3, suffix=".safetensors")
+    pth = lpips_files(tmp_path, backbone, seed=3)
+    st = lpips_files(tmp_path, backbone, seed=3, suffix=".safetensors")
     n1, n2 = load_lpips(*pth), load_lpips(*st)
     assert n1.backbone == n2.backbone == backbone
     written = torch.load(pth[1], weights_only=True)
     assert torch.equal(n1.lins[2], written["lin2.model.1.weight"])
     assert torch.equal(n1.features[0].weight, torch.load(pth[0], weights_only=True)["features.0.weight"])
-    a, b = photo(10, 48), photo(11, 48)
+    a, b = smooth_photo(10, 48), smooth_photo(11, 48)
     assert lpips(a, b, n1) == lpips(a, b, n2) > 0
 
 
 def test_lpips_bad_files_are_one_line_errors(tmp_path):
-    bb, lin = random_files(tmp_path)
+    bb, lin = lpips_files(tmp_path)
     sd_bb, sd_lin = torch.load(bb, weights_only=True), torch.load(lin, weights_only=True)
 
     def fails(sd_b, sd_l, match):
@@ -112,6 +90,28 @@ def test_lpips_bad_files_are_one_line_errors(tmp_path):
 
 def test_lpips_refuses_images_smaller_than_the_network(alex):
     with pytest.raises(ValueError, match="at least 31 px"):
-        lpips(photo(0, 30), photo(1, 30), alex)
+        lpips(smooth_photo(0, 30), smooth_photo(1, 30), alex)
     with pytest.raises(ValueError, match="differ in size"):
-        lpips(photo(0, 40), photo(1, 48), alex)
+        lpips(smooth_photo(0, 40), smooth_photo(1, 48), alex)
+
+
+def test_lpips_in_a_hole_sees_only_its_bounding_box(alex):
+    """Inside a mask: the same as `lpips` of the crops to the mask's bounding box with the mask,
+    blind to any change outside that box; a mask smaller than the network's field is grown to
+    31 px about its centre, within the image (here at a corner)."""
+    from restore.benchmarks.lpips import lpips_in
+
+    ref, other = smooth_photo(12, 96), smooth_photo(13, 96)
+    mask = np.zeros((96, 96), bool)
+    mask[20:60, 30:70] = True
+    mask[40:62, 50:80] = True
+    est = np.where(mask[..., None], other, ref)
+    d = lpips_in(est, ref, alex, mask)
+    assert d == lpips(est[20:62, 30:80], ref[20:62, 30:80], alex, mask=mask[20:62, 30:80]) > 0
+    far = est.copy()
+    far[70:, :] = other[70:, :]
+    assert lpips_in(far, ref, alex, mask) == d
+    corner = np.zeros((96, 96), bool)
+    corner[90:95, 1:4] = True
+    est2 = np.where(corner[..., None], other, ref)
+    assert lpips_in(est2, ref, alex, corner) == lpips(est2[65:96, 0:31], ref[65:96, 0:31], alex, mask=corner[65:96, 0:31])
