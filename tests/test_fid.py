@@ -143,3 +143,32 @@ def test_patches_tile_each_image():
     assert p.shape == (2 * 4 + 4, 3, 32, 32) and p.dtype == np.float32
     assert np.array_equal(p[1], a[:32, 32:64].transpose(2, 0, 1).astype(np.float32))  # row by row
     assert np.array_equal(p[4], a[32:64, :32].transpose(2, 0, 1).astype(np.float32))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
+def test_fid_patches_command_scores_each_folder(tmp_path, capsys):
+    """lab.fid_patches: each results folder's FID and KID against the truth's tiles, as the library
+    computes them; the truth against itself has FID 0."""
+    from PIL import Image
+
+    from lab.fid_patches import main
+
+    rng = np.random.default_rng(8)
+    for name, shift in (("truth", 0), ("same", 0), ("noisy", 60)):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            im = rng.integers(0, 256 - shift, (40, 72, 3)) + rng.integers(0, shift + 1, (40, 72, 3))
+            Image.fromarray(im.astype(np.uint8)).save(tmp_path / name / f"{i}.png")
+    for i in range(2):
+        Image.open(tmp_path / "truth" / f"{i}.png").save(tmp_path / "same" / f"{i}.png")
+    torch.manual_seed(0)
+    torch.jit.save(torch.jit.script(_Tiny().eval()), tmp_path / "net.pt")
+    main([str(tmp_path / "truth"), str(tmp_path / "same"), str(tmp_path / "noisy"), "--extractor",
+          str(tmp_path / "net.pt"), "--patch", "16", "--subsets", "4", "--subset-size", "8"])
+    out = capsys.readouterr().out
+    net = load_extractor(tmp_path / "net.pt")
+    tiles = lambda d: patches([np.asarray(Image.open(tmp_path / d / f"{i}.png"), np.float32) / 255 for i in range(2)], 16)  # noqa: E731
+    f_ref, f_noisy = features(net, tiles("truth")), features(net, tiles("noisy"))
+    assert len(f_ref) == 2 * 2 * 4 and "| same | 16 | 0.00 |" in out
+    k = kid(f_noisy, f_ref, 4, 8, torch.Generator().manual_seed(0))
+    assert f"| noisy | 16 | {fid(f_noisy, f_ref):.2f} | {1e3 * k:.2f} |" in out
