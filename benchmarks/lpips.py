@@ -31,13 +31,21 @@ __all__ = ["LPIPS", "load_lpips", "lpips", "lpips_in", "BACKBONES"]
 # padding), R = ReLU, M = max pool (kernel, stride). The LPIPS taps: the ReLUs after each stage.
 _ALEX = [("C", 3, 64, 11, 4, 2), ("R",), ("M", 3, 2), ("C", 64, 192, 5, 1, 2), ("R",), ("M", 3, 2),
          ("C", 192, 384, 3, 1, 1), ("R",), ("C", 384, 256, 3, 1, 1), ("R",), ("C", 256, 256, 3, 1, 1), ("R",)]
-_VGG = []
-for _block, (_cin, _cout, _n) in enumerate([(3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3)]):
-    _VGG += [("M", 2, 2)] if _block else []
-    for _i in range(_n):
-        _VGG += [("C", _cin if _i == 0 else _cout, _cout, 3, 1, 1), ("R",)]
+
+
+def _vgg16() -> list:
+    """torchvision's VGG16 `features` up to relu5_3: 13 3 x 3 convolutions with ReLUs in 5 blocks,
+    a 2 x 2 max pool before each block but the first."""
+    out = []
+    for block, (cin, cout, n) in enumerate([(3, 64, 2), (64, 128, 2), (128, 256, 3), (256, 512, 3), (512, 512, 3)]):
+        out += [("M", 2, 2)] if block else []
+        for i in range(n):
+            out += [("C", cin if i == 0 else cout, cout, 3, 1, 1), ("R",)]
+    return out
+
+
 # name: (layers, indices of the tapped ReLUs (relu1 ... relu5 of AlexNet, relu1_2 ... relu5_3 of VGG16))
-BACKBONES = {"alexnet": (_ALEX, (1, 4, 7, 9, 11)), "vgg16": (_VGG, (3, 8, 15, 22, 29))}
+BACKBONES = {"alexnet": (_ALEX, (1, 4, 7, 9, 11)), "vgg16": (_vgg16(), (3, 8, 15, 22, 29))}
 _LEAST = {"alexnet": 31, "vgg16": 16}  # the least image side whose last tapped map is not empty
 
 # the input scaling layer of the lpips package (v0.1): (x - shift) / scale on [-1, 1] RGB, i.e. the

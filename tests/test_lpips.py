@@ -115,3 +115,16 @@ def test_lpips_in_a_hole_sees_only_its_bounding_box(alex):
     corner[90:95, 1:4] = True
     est2 = np.where(corner[..., None], other, ref)
     assert lpips_in(est2, ref, alex, corner) == lpips(est2[65:96, 0:31], ref[65:96, 0:31], alex, mask=corner[65:96, 0:31])
+
+
+def test_lpips_scaling_layer_is_imagenet_normalisation_on_minus_one_to_one():
+    """The lpips package's shift and scale are ImageNet's mean and std for inputs on [-1, 1]:
+    (2 x - 1 - shift) / scale == (x - mean) / std."""
+    from restore.benchmarks.lpips import LPIPS
+
+    net = LPIPS("vgg16")
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    assert torch.allclose(net.shift.flatten(), 2 * mean - 1, atol=5e-4)
+    assert torch.allclose(net.scale.flatten(), 2 * std, atol=5e-4)
+    assert [w.shape[1] for w in net.lins] == [64, 128, 256, 512, 512]
+    assert [w.shape[1] for w in LPIPS("alexnet").lins] == [64, 192, 384, 256, 256]
