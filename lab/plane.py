@@ -8,7 +8,8 @@ ROWS: rows.csv files (or folders holding one) of `lab.whole_photo`, one task and
 one (image, configuration) found twice keep the first. Only the images every shown configuration
 has are counted. The table gives each configuration's mean PSNR (inside the holes for a fill,
 the whole photo otherwise), the perceptual distance (default: the sliced Wasserstein distance of
-Laplacian-pyramid patches to the truth, x 1e3, lower is more like the photo), texture ratio
+Laplacian-pyramid patches to the truth, x 1e3, lower is more like the photo; --measure: any numeric
+column of the rows, e.g. lpips or lpips_hole from `lab.whole_photo --lpips`), texture ratio
 (median), NIQE and s/MP, and the paired 95 % intervals of PSNR and distance against --ref. The
 plot puts distortion (PSNR, better to the right) against perception (distance, better down).
 """
@@ -22,7 +23,16 @@ import numpy as np
 
 from restore.benchmarks.metrics import interval
 
-COLUMNS = {"swd_hole": "SWD x1e3", "niqe": "NIQE", "texture_hole": "texture ratio"}
+# the names of the known columns; --measure takes any numeric column of the rows
+COLUMNS = {"swd_hole": "SWD x1e3", "niqe": "NIQE", "texture_hole": "texture ratio", "lpips": "LPIPS",
+           "lpips_hole": "LPIPS in the hole"}
+
+
+def digits(values) -> int:
+    """Decimals that show a measure's differences: 1 for values of 10 or more (SWD x1e3), 2 from
+    1 (NIQE), 3 below (LPIPS)."""
+    top = float(np.nanmax(np.abs(values))) if len(values) else 0.0
+    return 1 if top >= 10 else 2 if top >= 1 else 3
 
 
 def read_rows(paths: list[Path]) -> dict[str, dict[str, dict]]:
@@ -54,15 +64,16 @@ def points(by: dict, configs: list[str], measure: str) -> tuple[list[str], list[
 
 def table(pts: list[dict], ref: str, labels: dict, measure: str, n: int) -> str:
     r = next((p for p in pts if p["config"] == ref), pts[0])
-    fmt = lambda c: f"{c[0]:+.2f} ({c[1]:+.2f}, {c[2]:+.2f})"
+    fmt = lambda c, k=2: f"{c[0]:+.{k}f} ({c[1]:+.{k}f}, {c[2]:+.{k}f})"
+    k = digits([p["measure"].mean() for p in pts])
     lines = [f"| result | configuration | PSNR | vs {labels.get(r['config'], r['config'])} | {COLUMNS.get(measure, measure)} "
              f"| vs {labels.get(r['config'], r['config'])} | texture ratio (median) | NIQE | s/MP |",
              "|---|---|---|---|---|---|---|---|---|"]
     for p in pts:
         same = p is r
         lines.append(f"| {labels.get(p['config'], p['config'])} | `{p['config']}` | {p['psnr'].mean():.2f} "
-                     f"| {'' if same else fmt(interval(p['psnr'] - r['psnr']))} | {p['measure'].mean():.1f} "
-                     f"| {'' if same else fmt(interval(p['measure'] - r['measure']))} | {p['texture']:.2f} "
+                     f"| {'' if same else fmt(interval(p['psnr'] - r['psnr']))} | {p['measure'].mean():.{k}f} "
+                     f"| {'' if same else fmt(interval(p['measure'] - r['measure']), max(k, 2))} | {p['texture']:.2f} "
                      f"| {p['niqe']:.2f} | {p['s_mp']:.0f} |")
     return "\n".join(lines) + f"\n\n{n} photos; intervals: paired 95 % t over the photos."
 
@@ -86,7 +97,7 @@ def plot(pts: list[dict], labels: dict, measure: str, path: Path, title: str = "
         d.line([X(vx), H - m, X(vx), H - m + 5], fill="black")
         d.text((X(vx) - 14, H - m + 8), f"{vx:.2f}", fill="black")
         d.line([m - 5, Y(vy), m, Y(vy)], fill="black")
-        d.text((8, Y(vy) - 6), f"{vy:.1f}", fill="black")
+        d.text((8, Y(vy) - 6), f"{vy:.{digits(ys)}f}", fill="black")
     d.text((W / 2 - 120, H - 30), "PSNR, dB (distortion: better to the right)", fill="black")
     d.text((8, m - 40), f"{COLUMNS.get(measure, measure)} to the photo (perception: better down)", fill="black")
     d.text((m, 10), title, fill="black")
@@ -103,7 +114,8 @@ def main(argv=None) -> None:
     ap.add_argument("--configs", default=None, help="The configurations shown, in order [default: all].")
     ap.add_argument("--ref", default=None, help="The configuration the intervals are taken against [default: the first].")
     ap.add_argument("--label", action="append", default=[], help="CONFIG=NAME: a point's name.")
-    ap.add_argument("--measure", default="swd_hole", choices=sorted(COLUMNS))
+    ap.add_argument("--measure", default="swd_hole", help="The perceptual column plotted: any numeric column of "
+                    f"the rows, e.g. {', '.join(COLUMNS)} (lpips columns: lab.whole_photo --lpips).")
     ap.add_argument("--title", default="")
     a = ap.parse_args(argv)
     by = read_rows(a.rows)

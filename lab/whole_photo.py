@@ -2,7 +2,7 @@
 
     python -m lab.whole_photo DATA_ROOT --split val -o OUT [--images 8]
         [--task holes|freeform|sr4|deblur|motion|denoise] [--configs ddrm:15:0.3:1,ddrm:50:1:1] [--threads 2]
-        [--workers N] [--precision fp32|bf16] [--base harmonic]
+        [--workers N] [--precision fp32|bf16] [--base harmonic] [--lpips BACKBONE,LINEAR]
 
 Each photo of natural/{val,test/CBSD68} gets two boxes of 48-128 px per side (drawn from the
 photo's name, so every configuration and every rerun sees the same holes), as a user marks
@@ -36,9 +36,13 @@ with the true sigma_y, or a classical baseline of `restore.benchmarks.baselines`
 Scores inside the holes: PSNR, SSIM (the mean of scikit-image's SSIM map over hole pixels) and
 low-pass PSNR (both images blurred by a Gaussian of std 4 px first: the fill's colour and
 shading, where blotches show); whole-image PSNR; seconds per image and per megapixel (wall
-clock, this process's threads). Rows go to OUT/rows.csv (one per photo and configuration;
-a rerun skips rows already there) and the summary, with paired per-photo 95 % t-intervals of
-each configuration's margin over biharmonic, to stdout.
+clock, this process's threads). With --lpips BACKBONE,LINEAR (two weight files on disk,
+`restore.benchmarks.lpips.load_lpips`: a torchvision AlexNet or VGG16 state dict and the lpips
+package's linear layers) also the columns `lpips` (the whole photo) and, for holes and freeform,
+`lpips_hole` (the hole's bounding box, only the hole's pixels counted; `lpips_in`).
+Rows go to OUT/rows.csv (one per photo and configuration; a rerun skips rows already there) and
+the summary, with paired per-photo 95 % t-intervals of each configuration's margin over
+biharmonic, to stdout.
 """
 from __future__ import annotations
 
@@ -55,6 +59,7 @@ from restore.benchmarks.metrics import interval
 
 FIELDS = ["image", "config", "psnr_hole", "ssim_hole", "lowpass_hole", "psnr_whole", "texture_hole", "swd_hole", "niqe",
           "seconds", "megapixels"]
+LPIPS_FIELDS = ["lpips", "lpips_hole"]  # with --lpips only
 
 
 def append_row(path: Path, fields: list[str], row: dict) -> None:
@@ -155,11 +160,12 @@ def fill_mask(task: str, name: str, h: int, w: int, masks: list[Path] | None = N
     return np.ones((h, w), bool)
 
 
-def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray, perceptual: bool = True) -> dict:
+def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray, perceptual: bool = True, lpips_net=None) -> dict:
     """PSNR, SSIM and low-pass PSNR inside `fill` (module docstring) and the whole photo's PSNR;
     with `perceptual` also, inside `fill`, the texture ratio and the sliced Wasserstein distance
     (x 1e3) to the truth, and the whole estimate's NIQE (benchmarks/niqe_natural.npz), all from
-    restore.benchmarks.perceptual."""
+    restore.benchmarks.perceptual; with `lpips_net` (`load_lpips`) the whole photo's LPIPS and,
+    when `fill` is not every pixel, LPIPS in the hole (`lpips_in`)."""
     from scipy.ndimage import gaussian_filter
     from skimage.metrics import structural_similarity
 
@@ -176,6 +182,12 @@ def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray, perceptual: bool = 
 
         out.update(texture_hole=texture_ratio(est, x, fill), swd_hole=1e3 * sliced_wasserstein(est, x, fill),
                    niqe=niqe(est, natural_niqe_model()))
+    if lpips_net is not None:
+        from restore.benchmarks.lpips import lpips, lpips_in
+
+        out["lpips"] = lpips(est, x, lpips_net)
+        if not fill.all():
+            out["lpips_hole"] = lpips_in(est, x, lpips_net, fill)
     return out
 
 
@@ -382,6 +394,27 @@ def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: fl
     im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS).save(path, quality=90)
 
 
+def lpips_option(spec: str | None, path: Path):
+    """(LPIPS network or None, the rows' fields) of --lpips BACKBONE,LINEAR; a bad file, or a rows.csv
+    `path` written without the LPIPS columns, is a one-line exit."""
+    if spec is None:
+        return None, FIELDS
+    from restore.benchmarks.lpips import load_lpips
+
+    files = spec.split(",")
+    if len(files) != 2:
+        raise SystemExit(f"--lpips {spec!r}: give two files, BACKBONE,LINEAR")
+    if path.exists():
+        with path.open(newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if "lpips" not in header:
+            raise SystemExit(f"{path} has no lpips column (written without --lpips): use a fresh -o")
+    try:
+        return load_lpips(*files), FIELDS + LPIPS_FIELDS
+    except ValueError as e:
+        raise SystemExit(f"--lpips: {e}") from None
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data_root", type=Path)
@@ -402,6 +435,9 @@ def main(argv=None) -> None:
                     help="The network forward's precision (restore --precision); use one OUT per precision.")
     ap.add_argument("--workers", type=int, default=None, help="Tile worker processes of the diffusion rows "
                     "(restore --workers; default: the command line's, every core). The result does not depend on it.")
+    ap.add_argument("--lpips", default=None, metavar="BACKBONE,LINEAR", help="Also score LPIPS with these two "
+                    "weight files (a torchvision AlexNet or VGG16 state dict, the lpips package's linear layers; "
+                    ".pth or .safetensors): columns lpips and lpips_hole. Nothing is downloaded.")
     ap.add_argument("--save", action="store_true", help="Also write each result as OUT/CONFIG/NAME.png.")
     ap.add_argument("--grid", type=int, default=0, help="With --save: OUT/grid.jpg of the first N photos.")
     a = ap.parse_args(argv)
@@ -419,6 +455,7 @@ def main(argv=None) -> None:
     path = a.out / "rows.csv"
     rows = list(csv.DictReader(path.open())) if path.exists() else []
     done = {(r["image"], r["config"]) for r in rows}
+    net, fields = lpips_option(a.lpips, path)
     prior = with_precision(load_prior(a.prior), a.precision)
     base = a.base or {"holes": "biharmonic", "freeform": "biharmonic", "sr4": "bicubic"}.get(a.task, "observed")
     masks = mask_files(a.data_root) if a.task == "freeform" else None
@@ -449,9 +486,9 @@ def main(argv=None) -> None:
                 except MissingExtra as e:  # an anchor whose package is not installed: one line
                     raise SystemExit(str(e)) from None
                 secs = time.perf_counter() - t0
-                row = {"image": f.name, "config": spec, **scores(x, est, fill), "seconds": secs,
+                row = {"image": f.name, "config": spec, **scores(x, est, fill, lpips_net=net), "seconds": secs,
                        "megapixels": x.shape[0] * x.shape[1] / 1e6}
-                append_row(path, FIELDS, row)
+                append_row(path, fields, row)
                 rows.append({k: str(v) for k, v in row.items()})
                 if a.save:
                     (a.out / spec.replace(":", "_")).mkdir(exist_ok=True)

@@ -22,7 +22,7 @@ from .adm import ADM_PRESETS, ADMConfig, ADMUNet
 from .ddpm import DDPM
 from .schedule import linear_schedule
 
-__all__ = ["infer_adm_config", "read_torch_state_dict", "load_adm", "adm_from_state_dict"]
+__all__ = ["infer_adm_config", "read_torch_state_dict", "read_state_dict", "load_adm", "adm_from_state_dict"]
 
 
 _NUM = re.compile(r"^(input_blocks|output_blocks)\.(\d+)\.(\d+)\.(.*)$")
@@ -216,17 +216,22 @@ def load_adm(path, *, arch=None, device="cpu", dtype: torch.dtype | None = None,
     `dtype=torch.float16` halves memory on GPU (norms and softmax stay in float32).
     """
     path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+    return adm_from_state_dict(read_state_dict(path), arch=arch, device=device, dtype=dtype, image_size=image_size,
+                               clip=clip, what=str(path), meta={"path": str(path)}, **overrides)
 
-        try:
-            sd = load_file(str(path))
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such checkpoint") from None
-        except (SafetensorError, OSError) as e:
-            raise ValueError(f"{path}: not a readable safetensors checkpoint: {e}") from None
-    else:
-        sd = read_torch_state_dict(path)
-    return adm_from_state_dict(sd, arch=arch, device=device, dtype=dtype, image_size=image_size, clip=clip,
-                               what=str(path), meta={"path": str(path)}, **overrides)
+
+def read_state_dict(path) -> dict[str, Tensor]:
+    """{name: tensor} of a .safetensors file or of a torch checkpoint (`read_torch_state_dict`: never
+    unpickles code); a missing or unreadable file is a one-line ValueError."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return read_torch_state_dict(path)
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such checkpoint") from None
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{path}: not a readable safetensors checkpoint: {e}") from None

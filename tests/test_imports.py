@@ -136,11 +136,12 @@ def test_a_circle_hidden_in_a_function_is_found(tmp_path):
 
 
 def test_the_installed_benchmark_is_what_restore_bench_runs():
-    """restore.benchmarks holds `restore bench` and what it imports (at most 10 modules); the
-    experiments live in lab/ (not installed), which no installed module may import."""
+    """restore.benchmarks holds `restore bench` and what it imports, and the measures of issue 32
+    item 1 that lab/ scores with (perceptual, lpips, fid): at most 12 modules; the experiments
+    live in lab/ (not installed), which no installed module may import."""
     files = module_files()
     bench = {n: f for n, f in files.items() if n == "restore.benchmarks" or n.startswith("restore.benchmarks.")}
-    assert "restore.benchmarks.bench" in bench and len(bench) <= 10, sorted(bench)
+    assert "restore.benchmarks.bench" in bench and len(bench) <= 12, sorted(bench)
     for name, file in files.items():
         for node in ast.walk(ast.parse(file.read_text(), str(file))):
             mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \

@@ -32,3 +32,27 @@ def test_plane_pairs_the_shared_images_and_draws_every_point(tmp_path, capsys):
     assert "| 0.90 | 3.00 | 2 |" in text
     im = Image.open(out)
     assert im.size == (760, 520) and len(im.getcolors(maxcolors=1 << 16) or ()) > 2
+
+
+def test_plane_plots_any_column_with_the_digits_it_needs(tmp_path, capsys):
+    """--measure takes a column the rows carry beyond the known ones (here lpips_hole of
+    `whole_photo --lpips`), shown with 3 decimals below 1; a column no row has is a one-line exit."""
+    import pytest
+
+    from lab.plane import main
+
+    rows = [dict(image=img, config=c, psnr_hole=20 + i, texture_hole=0.5, swd_hole=100, niqe=4, seconds=1,
+                 megapixels=0.5, lpips_hole=(0.3 if c == "mean" else 0.2) + 0.01 * i)
+            for i, img in enumerate(["a.jpg", "b.jpg"]) for c in ("mean", "draw")]
+    path = tmp_path / "rows.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    out = tmp_path / "plane.png"
+    main([str(path), "-o", str(out), "--measure", "lpips_hole", "--ref", "mean"])
+    text = capsys.readouterr().out
+    assert "LPIPS in the hole" in text and "| 0.305 |" in text and "| 0.205 | -0.100 (-0.100, -0.100) |" in text
+    assert Image.open(out).size == (760, 520)
+    with pytest.raises(SystemExit, match="no configuration has the column 'fid'"):
+        main([str(path), "-o", str(out), "--measure", "fid"])

@@ -88,3 +88,27 @@ def test_whole_photo_configurations_parse_with_levels_and_solver_options():
                                                                  "method_options": {"eta": 0.5}}
     with pytest.raises(SystemExit):
         parse_config("ddrm:15:eta=0.5")
+
+
+def test_whole_photo_lpips_columns_from_files(tmp_path):
+    """--lpips BACKBONE,LINEAR: random weights in the two files' layouts give an `lpips` column and,
+    for a fill, `lpips_hole`; a bad pair of files or a rows.csv without the columns is a one-line exit."""
+    from lab.whole_photo import FIELDS, LPIPS_FIELDS, holes, lpips_option, scores
+    from restore.benchmarks.lpips import lpips, lpips_in
+    from _helpers import lpips_files, smooth_photo
+
+    bb, lin = lpips_files(tmp_path)
+    net, fields = lpips_option(f"{bb},{lin}", tmp_path / "rows.csv")
+    assert fields == FIELDS + LPIPS_FIELDS and lpips_option(None, tmp_path / "rows.csv") == (None, FIELDS)
+    x = smooth_photo(0, 160)
+    fill = holes("x.jpg", 160, 160, lo=32, hi=48)
+    est = np.where(fill[..., None], 0.5, x)
+    s = scores(x, est, fill, perceptual=False, lpips_net=net)
+    assert s["lpips"] == lpips(est, x, net) and s["lpips_hole"] == lpips_in(est, x, net, fill) > s["lpips"] > 0
+    assert "lpips_hole" not in scores(x, est, np.ones_like(fill), perceptual=False, lpips_net=net)
+    for spec, match in ((f"{bb}", "two files"), (f"{lin},{bb}", "no features.0.weight")):
+        with pytest.raises(SystemExit, match=match):
+            lpips_option(spec, tmp_path / "rows.csv")
+    (tmp_path / "rows.csv").write_text(",".join(FIELDS) + "\n")
+    with pytest.raises(SystemExit, match="no lpips column"):
+        lpips_option(f"{bb},{lin}", tmp_path / "rows.csv")
