@@ -10,7 +10,7 @@ from skimage import data
 
 import restore
 from restore.operators import Blur, gaussian_kernel, motion_kernel
-from restore.operators.blind import (MIN_CONFIDENCE, describe_kernel, disk_kernel, estimate_kernel,
+from restore.operators.blind import (MIN_CONFIDENCE, describe_kernel, disk_kernel, edge_threshold, estimate_kernel,
                                      kernel_similarity)
 from restore.operators.padding import periodic_pad
 from restore.plan import blur_boundary, make_plan
@@ -59,6 +59,20 @@ def test_a_sharp_photo_passes_through_unchanged():
     assert est.family == "none" and not est.usable, est
     u8 = np.round(x * 255).astype(np.uint8)
     assert np.array_equal(restore.deblur(u8, est), u8)
+
+
+def test_edge_threshold_keeps_the_salient_edges_of_every_orientation():
+    x = torch.from_numpy(_shapes()[..., 0])
+    x = x + 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=x.dtype)
+    gx, gy = x.roll(-1, -1) - x, x.roll(-1, -2) - x
+    m = (gx ** 2 + gy ** 2).sqrt()
+    tau = edge_threshold(x, 11, 2.0)
+    assert edge_threshold(x, 11, 0.0) == 0.0  # edges 0: every gradient
+    assert 0.05 < tau < float(m.max())  # above the noise, under the strongest step
+    ang = torch.atan2(gy, gx) % torch.pi
+    kept = [int(((m >= tau) & (ang >= b * torch.pi / 4) & (ang < (b + 1) * torch.pi / 4)).sum()) for b in range(4)]
+    assert min(kept) >= 2 * 11  # at least edges x size in every orientation bin
+    assert edge_threshold(x, 11, 8.0) <= tau  # more edges asked, a lower threshold
 
 
 def test_describe_kernel_names_parametric_blurs():
