@@ -118,10 +118,17 @@ def main(argv=None):
     ap.add_argument("--raw", action="store_true", help="score the multi-scale estimate alone (module docstring)")
     ap.add_argument("--photos", default=None, help="comma-separated photo names (stems) instead of the first --images")
     ap.add_argument("--no-true", action="store_true", help="with --restore: skip the restoration with the true kernel")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated IMAGE:KERNEL pairs: run only these rows (the seeds as in the whole run)")
+    ap.add_argument("--ungated", action="store_true",
+                    help="no gate (MAX_RESIDUAL_RATIO and MIN_SPREAD off) and, with --restore, restore with every kernel "
+                         "found whatever its confidence: the rows a gate is calibrated on (lab.blind_gate)")
     ap.add_argument("--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                     help="an estimate_kernel keyword (e.g. --param lam 4e-3)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
+    if a.ungated:
+        B.MAX_RESIDUAL_RATIO, B.MIN_SPREAD = float("inf"), 0.0
     params = {n: (int(v) if n in ("iters", "crop", "max_size") else bool(int(v)) if n == "per_scale" else float(v))
               for n, v in a.param}
     files = sorted(p for p in Path(a.folder).iterdir() if p.suffix.lower() in (".jpg", ".png"))
@@ -138,6 +145,8 @@ def main(argv=None):
     for i, f in enumerate(files):
         x = np.asarray(Image.open(f).convert("RGB"), dtype=np.float64) / 255
         for j, (name, k) in enumerate(ks.items()):
+            if a.only and f"{f.stem}:{name}" not in a.only.split(","):
+                continue
             y = blurred(x, k, 1000 * i + j)
             m = k.shape[0] // 2
             truth = x[m:x.shape[0] - m, m:x.shape[1] - m] if m else x
@@ -151,14 +160,15 @@ def main(argv=None):
             ratio = sse(tikhonov(y, ke), truth) / sse(tikhonov(y, k), truth) if name != "none" else float("nan")
             row = {"image": f.stem, "kernel": name, "family": est.family, "parameter": round(est.parameter, 2),
                    "confidence": round(est.confidence, 3), "residual_ratio": round(est.residual_ratio, 3), "similarity": round(kernel_similarity(est.kernel, torch.from_numpy(k)), 3),
-                   "error_ratio": round(ratio, 3), "seconds": round(sec, 2), "megapixels": y.shape[0] * y.shape[1] / 1e6}
+                   "spread": round(B.kernel_spread(est.kernel), 3), "error_ratio": round(ratio, 3), "seconds": round(sec, 2), "megapixels": y.shape[0] * y.shape[1] / 1e6}
             if a.restore:
                 import restore
 
                 u8 = np.round(y * 255).astype(np.uint8)
                 f64 = lambda e: e.astype(np.float64) / 255
                 t1 = time.perf_counter()
-                blind = restore.deblur(u8, est, prior=prior, seed=0, sigma_y=0.01)
+                use = est.kernel if a.ungated and est.family != "none" else est
+                blind = restore.deblur(u8, use, prior=prior, seed=0, sigma_y=0.01)
                 row["seconds_blind_restore"] = round(time.perf_counter() - t1, 2)
                 row["psnr_input"] = round(psnr(f64(u8), truth), 3)
                 row["psnr_blind"] = round(psnr(f64(blind), truth), 3)

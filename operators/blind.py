@@ -40,17 +40,20 @@ from .circular_blur import centred
 from .kernels import gaussian_kernel
 from .padding import periodic_pad
 
-__all__ = ["KernelEstimate", "estimate_kernel", "MIN_CONFIDENCE", "l0_deblur", "edge_threshold", "disk_kernel", "describe_kernel",
+__all__ = ["KernelEstimate", "estimate_kernel", "found_blur", "kernel_spread", "MIN_CONFIDENCE", "MIN_SPREAD",
+           "MAX_RESIDUAL_RATIO", "l0_deblur", "edge_threshold", "disk_kernel", "describe_kernel",
            "kernel_similarity", "residual_ratio"]
 
 BETA_MAX = 1e5
-# a kernel is kept only where it explains the photo about as well as no blur does: its residual
-# under the L0 latent at most MAX_RESIDUAL_RATIO times the identity's (`residual_ratio`); chosen
-# on natural/val, where a sharp photo's estimate and a wrong one lie above it and true blurs near 1
-# (`python -m lab.blind_residuals`; benchmarks/RESULTS.md, "Deblurring an unknown blur")
-MAX_RESIDUAL_RATIO = 1.05
-# below this agreement of the two halves' kernels an estimate is not trusted: the photo is left as
-# it is (never worse than the input) and the user is told to give the kernel
+# a blur is found (`found_blur`) only where the named kernel explains the photo about as well as no
+# blur does, its residual under the L0 latent at most MAX_RESIDUAL_RATIO times the identity's
+# (`residual_ratio`), and spreads at least MIN_SPREAD pixels (`kernel_spread`): on a sharp photo the
+# estimator returns a near-delta (a Gaussian of std 0.5-0.7, a disk of radius 0.75) whose residual
+# ratio may lie under 1, or a shake whose ratio lies above 1.1. Chosen on natural/val (32 sharp
+# photos, 30 blurred rows; `python -m lab.blind_gate benchmarks/blind/val-*-ungated.csv`;
+# benchmarks/RESULTS.md, "Deblurring an unknown blur")
+MAX_RESIDUAL_RATIO = 1.08
+MIN_SPREAD = 0.85
 MIN_CONFIDENCE = 0.5
 
 
@@ -228,6 +231,12 @@ def residual_ratio(y: Tensor, k: Tensor) -> float:
     return fit_residual(y, k) / max(fit_residual(y, torch.ones(1, 1, dtype=y.dtype, device=y.device)), 1e-30)
 
 
+def found_blur(kernel: Tensor, ratio: float) -> bool:
+    """Whether a named kernel is a blur found in the photo: it spreads at least MIN_SPREAD pixels and
+    its residual ratio (`residual_ratio`) is at most MAX_RESIDUAL_RATIO (the constants' comment)."""
+    return kernel_spread(kernel) >= MIN_SPREAD and ratio <= MAX_RESIDUAL_RATIO
+
+
 def disk_kernel(radius: float, size: int | None = None) -> Tensor:
     """A defocus blur: the uniform disk of `radius` pixels, anti-aliased (4x4 supersampling), sum 1."""
     size = size or 2 * int(math.ceil(radius)) + 1
@@ -266,17 +275,22 @@ def kernel_similarity(a: Tensor, b: Tensor, shift: int = 2) -> float:
     return best
 
 
+def kernel_spread(k: Tensor) -> float:
+    """The kernel's spread: the std (pixels, per axis) of its mass about its centroid; 0 for no blur."""
+    k = k.double() / k.double().sum()
+    n = k.shape[0]
+    ii = torch.arange(n, dtype=torch.float64) - n // 2
+    yy, xx = torch.meshgrid(ii, ii, indexing="ij")
+    my, mx = float((k * yy).sum()), float((k * xx).sum())
+    return math.sqrt(max(float((k * ((yy - my) ** 2 + (xx - mx) ** 2)).sum()) / 2, 0.0))
+
+
 def describe_kernel(k: Tensor) -> tuple[str, float, Tensor]:
     """(family, parameter, kernel): "none" (spread under half a pixel), "gaussian" (std),
     "disk" (radius) when that parametric kernel matches k (similarity >= 0.9), else "free-form"
     (its support side) with k itself."""
     k = k.double()
-    n = k.shape[0]
-    ii = torch.arange(n, dtype=torch.float64) - n // 2
-    yy, xx = torch.meshgrid(ii, ii, indexing="ij")
-    my, mx = float((k * yy).sum()), float((k * xx).sum())
-    spread = math.sqrt(max(float((k * ((yy - my) ** 2 + (xx - mx) ** 2)).sum()) / 2, 0.0))
-    if spread < 0.5:
+    if kernel_spread(k) < 0.5:
         return "none", 0.0, torch.ones(1, 1, dtype=torch.float64)
     fits = []
     for std in np.arange(0.3, 8.01, 0.1):
@@ -298,8 +312,8 @@ class KernelEstimate:
     """A blur estimated from a photo: the kernel (float64, sum 1), its family ("none", "gaussian",
     "disk", "free-form") and parameter (std, radius or support side in pixels), a confidence in
     [0, 1] (the similarity of the kernels estimated independently on the photo's two halves) and
-    the estimate's fit residual over no blur's (`residual_ratio`; over MAX_RESIDUAL_RATIO the
-    family is "none")."""
+    the estimate's fit residual over no blur's (`residual_ratio`; where `found_blur` says no, over
+    MAX_RESIDUAL_RATIO or under MIN_SPREAD, the family is "none")."""
 
     kernel: Tensor
     family: str
@@ -372,6 +386,6 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     confidence = kernel_similarity(a, b)
     family, param, kernel = describe_kernel(k)
     ratio = residual_ratio(y, kernel) if family != "none" else 1.0
-    if ratio > MAX_RESIDUAL_RATIO:  # explains the photo worse than no blur: no blur found
+    if not found_blur(kernel, ratio):
         family, param, kernel = "none", 0.0, torch.ones(1, 1, dtype=torch.float64)
     return KernelEstimate(kernel, family, param, confidence, ratio)

@@ -10,8 +10,8 @@ from skimage import data
 
 import restore
 from restore.operators import Blur, gaussian_kernel, motion_kernel
-from restore.operators.blind import (MIN_CONFIDENCE, describe_kernel, disk_kernel, edge_threshold, estimate_kernel,
-                                     kernel_similarity)
+from restore.operators.blind import (MAX_RESIDUAL_RATIO, MIN_CONFIDENCE, MIN_SPREAD, describe_kernel, disk_kernel,
+                                     edge_threshold, estimate_kernel, found_blur, kernel_similarity, kernel_spread)
 from restore.operators.padding import periodic_pad
 from restore.plan import blur_boundary, make_plan
 
@@ -73,6 +73,19 @@ def test_edge_threshold_keeps_the_salient_edges_of_every_orientation():
     kept = [int(((m >= tau) & (ang >= b * torch.pi / 4) & (ang < (b + 1) * torch.pi / 4)).sum()) for b in range(4)]
     assert min(kept) >= 2 * 11  # at least edges x size in every orientation bin
     assert edge_threshold(x, 11, 8.0) <= tau  # more edges asked, a lower threshold
+
+
+def test_a_near_delta_or_a_poor_fit_is_no_blur():
+    # what the estimator returns on sharp val photos: a Gaussian of std 0.5-0.7 or a disk of radius
+    # 0.75 (spread 0.46-0.70), a shake that explains the photo worse than no blur (ratio >= 1.105)
+    assert kernel_spread(gaussian_kernel(13, 2.0)) == pytest.approx(2.0, abs=0.02)
+    assert kernel_spread(torch.ones(1, 1, dtype=torch.float64)) == 0.0
+    for k in (gaussian_kernel(5, 0.7), disk_kernel(0.75)):
+        assert kernel_spread(k) < MIN_SPREAD and not found_blur(k, 1.0)
+    for k in (gaussian_kernel(7, 1.0), disk_kernel(2.0)):  # the smallest blurs val has
+        assert kernel_spread(k) >= MIN_SPREAD and found_blur(k, 1.0)
+    shake = motion_kernel(15, 0.6, generator=torch.Generator().manual_seed(0))
+    assert found_blur(shake, MAX_RESIDUAL_RATIO) and not found_blur(shake, 1.105)
 
 
 def test_describe_kernel_names_parametric_blurs():
