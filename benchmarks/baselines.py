@@ -13,6 +13,18 @@
 | tv_denoise | denoise | `denoise_tv_chambolle` | weight / sigma_y (2.0; grid 0.0625 .. 16) |
 | nlm | denoise | `denoise_nl_means`, patches 5 x 5, search distance 6, fast mode, sigma = sigma_y known | h / sigma_y (0.8; grid 0.1 .. 4) |
 
+| bm3d (anchor) | denoise | BM3D / CBM3D (`bm3d.bm3d_rgb`, profile "np", one thread) | sigma / sigma_y (1.0; grid 0.9, 1.0, 1.1) |
+| bm3d_deblur (anchor) | gauss, motion, levin | BM3D deblurring (regularised inverse, then regularised Wiener inverse, each filtered by BM3D with its coloured noise PSD; opponent colour space) rebuilt around `bm3d.bm3d` | sigma / sigma_y (1.0; grid 0.5 .. 1.25) |
+| telea, navier_stokes (anchors) | box, random | OpenCV `cv2.inpaint` INPAINT_TELEA / INPAINT_NS | radius (3; grid 1 .. 80, Navier-Stokes to 128) |
+| fsr_best, fsr_fast (anchors) | box, random | OpenCV contrib `cv2.xphoto.inpaint`, frequency-selective reconstruction | none |
+| patchmatch (anchor) | box, random | PatchMatch search in a multi-scale EM fill (`pypatchmatch`) | patch radius (3; grid 1, 2, 3, 5, 8) |
+| lanczos (anchor) | sr4 | PIL's Lanczos-3 interpolation | none |
+
+Anchors (issue 32): the strongest classical methods, for the benchmark tables only. They run only where
+named (`restore bench` leaves them out by default) and, but for lanczos, need the optional extra
+`pip install 'restore[anchors]'` (bm3d, opencv-contrib-python-headless, pypatchmatch), imported when
+called; without it they raise `MissingExtra`, one line naming the extra.
+
 Grids (issue 22): each was widened until the value chosen on the val splits is inside it
 (`at_edge` says whether a value sits at an end of its grid; `python -m lab.grids`
 tunes every baseline on every cell and counts them). A grid end that is a bound by nature
@@ -25,6 +37,7 @@ sigma_y is known to all of them (as it is to the diffusion solvers).
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,7 +47,7 @@ from torch import Tensor
 
 from .tasks import Case
 
-__all__ = ["BASELINES", "Baseline", "run_baseline", "tune", "applicable_baseline", "backproject", "at_edge"]
+__all__ = ["BASELINES", "Baseline", "run_baseline", "tune", "applicable_baseline", "backproject", "at_edge", "MissingExtra"]
 
 
 def _hwc(t: Tensor) -> np.ndarray:
@@ -262,6 +275,221 @@ def bilateral(p: Case, factor: float | None = None, seed: int = 0) -> Tensor:
     return _back(out)
 
 
+# --- classical anchors (issue 32): optional packages, `pip install 'restore[anchors]'` -------------
+
+EXTRA = "pip install 'restore[anchors]'"
+
+
+class MissingExtra(ImportError):
+    """An anchor's package is not installed (its message is one line naming the extra)."""
+
+
+def _need(module: str, anchor: str):
+    """import `module` or raise MissingExtra naming the extra that holds it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtra(f"baseline {anchor} needs the package {module!r}: {EXTRA}") from None
+
+
+def bm3d(p: Case, factor: float | None = None, seed: int = 0) -> Tensor:
+    """BM3D (Dabov, Foi, Katkovnik and Egiazarian 2007, "Image denoising by sparse 3-D transform-domain
+    collaborative filtering"; colour: CBM3D, block matching on the luminance of the opponent colour
+    space, Dabov et al. 2007 ICIP) as the `bm3d` package's `bm3d_rgb` (profile "np", both stages, one
+    thread), told a noise std of factor x sigma_y."""
+    bm = _need("bm3d", "bm3d")
+    factor = _default("bm3d", p) if factor is None else float(factor)
+    y = _hwc(p.y)
+    s = factor * p.sigma_y
+    if y.shape[-1] == 3:
+        return _back(bm.bm3d_rgb(y, s, _profile(bm)))
+    return _back(bm.bm3d(y[..., 0], s, _profile(bm)))
+
+
+def _profile(bm):
+    """bm3d's "np" profile on one thread (its default, 0, takes every core and varies slightly from
+    run to run; the diffusion rows it is timed against run on one thread)."""
+    profile = bm.BM3DProfile()
+    profile.num_threads = 1
+    return profile
+
+
+def _opponent(y: np.ndarray, sigma: float):
+    """(channels on [0, 1] of the opponent colour space as bm3d_rgb normalises them, the noise variance
+    of each, the inverse): identity for one channel."""
+    if y.shape[-1] != 3:
+        return y, np.full(y.shape[-1], sigma**2), lambda z: z
+    from bm3d import rgb_to
+
+    o, hi, lo, scale, _ = rgb_to(y, "opp")
+    return o, sigma**2 * np.asarray(scale), lambda z: rgb_to(z, "opp", True, hi, lo)[0]
+
+
+@contextmanager
+def _trapz():
+    """numpy 2 removed np.trapz, which bm4d 4.2 (under bm3d 4.0) calls for a coloured noise PSD: lend it
+    np.trapezoid for the call only."""
+    lent = not hasattr(np, "trapz")
+    if lent:
+        np.trapz = np.trapezoid
+    try:
+        yield
+    finally:
+        if lent:
+            del np.trapz
+
+
+def _bm3d_channels(bm, z: np.ndarray, psd: np.ndarray, stage) -> np.ndarray:
+    """bm3d.bm3d on each channel of z (H, W, C) with its own PSD, the block matches of the first channel
+    reused for the others (as the package's multichannel call does, whose Wiener stage passes the
+    whole multichannel pilot to every channel and fails); stage: a BM3DStages or the pilot (H, W, C)."""
+    out, matches = [], (True, True)
+    for c in range(z.shape[-1]):
+        arg = stage if not isinstance(stage, np.ndarray) else np.ascontiguousarray(stage[..., c])
+        with _trapz():
+            r = bm.bm3d(np.ascontiguousarray(z[..., c]), np.ascontiguousarray(psd[..., c]), _profile(bm), stage_arg=arg,
+                        blockmatches=matches)
+        if isinstance(r, tuple):
+            r, matches = r
+        out.append(np.squeeze(r))
+    return np.stack(out, -1)
+
+
+def bm3d_deblur(p: Case, factor: float | None = None, seed: int = 0) -> Tensor:
+    """BM3D deblurring (Dabov, Foi, Katkovnik and Egiazarian 2008, "Image restoration by sparse 3D
+    transform-domain collaborative filtering"; Makinen, Azzari and Foi 2019-2020 for the
+    correlated-noise BM3D it calls), rebuilt around `bm3d.bm3d` because the package's own
+    `bm3d_deblurring` (4.0.3) fails on numpy 2 (`np.trapz`, PSD shapes; `np.trapz` is lent to
+    bm4d here, `_trapz`). Its two stages with the
+    package's constants (profile "np", one thread): the regularised inverse (Tikhonov, alpha 4e-4 times the noise PSD) filtered by
+    BM3D's hard-thresholding stage with the inverse's coloured noise PSD, then the regularised Wiener
+    inverse (alpha 5e-3) whose pilot is that estimate, filtered by BM3D's Wiener stage with the first
+    estimate as its pilot. Colour: the three channels are taken to the opponent colour space first (as
+    bm3d_rgb does; the blur commutes with it), one PSD per channel, block matching on the first
+    (`_bm3d_channels`).
+    The FFT inverses treat the image as periodic: y is reflect-padded by twice the kernel's size and
+    edge-tapered (`edgetaper`), and the result cropped. Noise std factor x sigma_y."""
+    bm = _need("bm3d", "bm3d_deblur")
+    from bm3d import BM3DStages
+
+    factor = _default("bm3d_deblur", p) if factor is None else float(factor)
+    k = p.kernel.double().numpy()
+    k = k / k.sum()
+    y = _hwc(p.y)
+    H, W = y.shape[:2]
+    z, var, back = _opponent(y, max(factor * p.sigma_y, 1e-4))
+    pad = 2 * max(k.shape)
+    z = np.stack([edgetaper(np.pad(z[..., c], pad, mode="reflect"), k) for c in range(z.shape[-1])], -1)
+    M, N = z.shape[:2]
+    big = np.zeros((M, N))
+    big[: k.shape[0], : k.shape[1]] = k
+    big = np.roll(big, (-(k.shape[0] // 2), -(k.shape[1] // 2)), (0, 1))
+    V = np.fft.fft2(big)[..., None]
+    psd = np.ones(z.shape) * var * M * N  # white noise of variance var per channel, in bm3d's PSD scale
+    Z = np.fft.fft2(z, axes=(0, 1))
+    ri = np.conj(V) / (np.abs(V) ** 2 + 4e-4 * psd + 1e-12)
+    z_ri = np.real(np.fft.ifft2(Z * ri, axes=(0, 1)))
+    y_hat = _bm3d_channels(bm, z_ri, psd * np.abs(ri) ** 2, BM3DStages.HARD_THRESHOLDING)
+    pilot = np.abs(np.fft.fft2(np.atleast_3d(y_hat), axes=(0, 1))) ** 2
+    rwi = np.conj(V) * pilot / (pilot * np.abs(V) ** 2 + 5e-3 * psd + 1e-12)
+    z_rwi = np.real(np.fft.ifft2(Z * rwi, axes=(0, 1)))
+    out = _bm3d_channels(bm, z_rwi, psd * np.abs(rwi) ** 2, y_hat)
+    return _back(back(np.ascontiguousarray(out[pad:pad + H, pad:pad + W])))
+
+
+def _u8(a: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+
+def _filled(p: Case, fill: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Tensor:
+    """An inpainting anchor on p: fill(y as (H, W, 3) uint8 RGB, (H, W) uint8 hole mask, 255 = fill)
+    returns (H, W, 3) uint8 RGB; a grey image is filled as three equal channels. Only the hole takes
+    the result: every observed pixel keeps y's value (not its 8-bit rounding)."""
+    y = _hwc(p.y)
+    m = p.mask[0, 0].numpy()[..., None].astype(np.float64)
+    rgb = np.repeat(y, 3, -1) if y.shape[-1] == 1 else y
+    out = fill(_u8(rgb), np.where(m[..., 0] < 0.5, 255, 0).astype(np.uint8)).astype(np.float64) / 255
+    if y.shape[-1] == 1:
+        out = out.mean(-1, keepdims=True)
+    return _back(m * y + (1 - m) * out)
+
+
+def _cv2_inpaint(p: Case, radius: float, flag: str, anchor: str) -> Tensor:
+    cv2 = _need("cv2", anchor)
+    f = lambda rgb, hole: cv2.inpaint(rgb[..., ::-1].copy(), hole, float(radius), getattr(cv2, flag))[..., ::-1]  # noqa: E731
+    return _filled(p, f)
+
+
+def telea(p: Case, radius: float | None = None, seed: int = 0) -> Tensor:
+    """OpenCV's `cv2.inpaint` INPAINT_TELEA: Telea 2004, "An image inpainting technique based on the
+    fast marching method" (each hole pixel a weighted first-order extrapolation of the known pixels
+    within `radius`, filled from the boundary inwards)."""
+    return _cv2_inpaint(p, _default("telea", p) if radius is None else radius, "INPAINT_TELEA", "telea")
+
+
+def navier_stokes(p: Case, radius: float | None = None, seed: int = 0) -> Tensor:
+    """OpenCV's `cv2.inpaint` INPAINT_NS: Bertalmio, Bertozzi and Sapiro 2001, "Navier-Stokes, fluid
+    dynamics, and image and video inpainting" (isophotes continued into the hole), neighbourhood
+    `radius`."""
+    return _cv2_inpaint(p, _default("navier_stokes", p) if radius is None else radius, "INPAINT_NS", "navier_stokes")
+
+
+def _fsr(p: Case, flag: str, anchor: str) -> Tensor:
+    """OpenCV contrib's `cv2.xphoto.inpaint` with frequency-selective reconstruction (Genser, Seiler,
+    Schilling, Kaup 2018, "Signal and loss geometry aware frequency selective extrapolation for
+    error concealment"; Seiler and Kaup 2015): the hole as a sparse sum of DCT basis functions fitted
+    block by block to the known pixels around it. Its mask is the opposite of cv2.inpaint's
+    (non-zero = known)."""
+    cv2 = _need("cv2", anchor)
+    if not hasattr(cv2, "xphoto"):
+        raise MissingExtra(f"baseline {anchor} needs OpenCV's contrib modules (cv2.xphoto): {EXTRA}")
+
+    def f(rgb, hole):
+        out = np.zeros_like(rgb)
+        cv2.xphoto.inpaint(rgb[..., ::-1].copy(), np.where(hole > 0, 0, 255).astype(np.uint8), out,
+                           getattr(cv2.xphoto, flag))
+        return out[..., ::-1]
+
+    return _filled(p, f)
+
+
+def fsr_best(p: Case, _param=None, seed: int = 0) -> Tensor:
+    return _fsr(p, "INPAINT_FSR_BEST", "fsr_best")
+
+
+def fsr_fast(p: Case, _param=None, seed: int = 0) -> Tensor:
+    return _fsr(p, "INPAINT_FSR_FAST", "fsr_fast")
+
+
+def patchmatch(p: Case, radius: int | None = None, seed: int = 0) -> Tensor:
+    """Content-aware fill by PatchMatch (Barnes, Shechtman, Finkelstein and Goldman 2009, "PatchMatch:
+    a randomized correspondence algorithm for structural image editing": nearest-neighbour fields by
+    random search and propagation) inside the multi-scale EM fill of Wexler, Shechtman and Irani
+    2007 ("Space-time completion of video": each hole pixel the vote of the patches that cover it,
+    coarse to fine), as the `pypatchmatch` package (InvokeAI's build of Jiayuan Mao's PyPatchMatch)
+    implements it; patches of (2 radius + 1)^2 pixels (radius 1 at least: a bound by nature), its
+    random search seeded."""
+    patch_match = _need("patchmatch.patch_match", "patchmatch")
+    radius = int(_default("patchmatch", p) if radius is None else radius)
+    if not patch_match.patchmatch_available:
+        raise MissingExtra(f"baseline patchmatch: the pypatchmatch native library did not load: {EXTRA}")
+    patch_match.set_random_seed(int(seed))
+    return _filled(p, lambda rgb, hole: patch_match.inpaint(rgb, hole, patch_size=radius))
+
+
+def lanczos(p: Case, _param=None, seed: int = 0) -> Tensor:
+    """Lanczos-3 interpolation (PIL's `Image.LANCZOS`, windowed sinc with 3 lobes, on each channel
+    in floating point) of y to the truth's size."""
+    from PIL import Image
+
+    h, w = p.x.shape[-2:]
+    y = _hwc(p.y).astype(np.float32)
+    return _back(np.stack([np.asarray(Image.fromarray(y[..., c], mode="F").resize((w, h), Image.LANCZOS))
+                           for c in range(y.shape[-1])], -1).astype(np.float64))
+
+
 @dataclass(frozen=True)
 class Baseline:
     fn: Callable[..., Tensor]
@@ -272,10 +500,12 @@ class Baseline:
     grid: tuple = ()
     needs_noise: bool = False
     bounds: tuple = ()  # grid values that are limits by nature (not widened past)
+    anchor: bool = False  # a classical anchor of issue 32: run only where named (most need the `anchors` extra)
 
 
 BLURS = ("gauss", "motion", "levin")
 _WIENER = (1e-7, 1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0)
+_RADII = (1.0, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0, 32.0, 50.0, 80.0)
 BASELINES: dict[str, Baseline] = {
     "biharmonic": Baseline(biharmonic, ("box", "random")),
     "tv_inpaint": Baseline(tv_inpaint, ("box", "random"), "lam", math.inf, 40.0,
@@ -293,6 +523,15 @@ BASELINES: dict[str, Baseline] = {
                         True),
     "bilateral": Baseline(bilateral, ("denoise",), "sigma_color/sigma_y", None, 1.0,
                           (0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0), True),
+    # anchors (issue 32)
+    "bm3d": Baseline(bm3d, ("denoise",), "sigma/sigma_y", None, 1.0, (0.9, 1.0, 1.1), True, anchor=True),
+    "bm3d_deblur": Baseline(bm3d_deblur, BLURS, "sigma/sigma_y", 1.0, 1.0, (0.5, 0.64, 0.8, 1.0, 1.25), anchor=True),
+    "telea": Baseline(telea, ("box", "random"), "radius", 3.0, 3.0, _RADII, anchor=True),
+    "navier_stokes": Baseline(navier_stokes, ("box", "random"), "radius", 3.0, 3.0, (*_RADII, 128.0), anchor=True),
+    "fsr_best": Baseline(fsr_best, ("box", "random"), anchor=True),
+    "fsr_fast": Baseline(fsr_fast, ("box", "random"), anchor=True),
+    "patchmatch": Baseline(patchmatch, ("box", "random"), "radius", 3, 3, (1, 2, 3, 5, 8), bounds=(1,), anchor=True),
+    "lanczos": Baseline(lanczos, ("sr4",), anchor=True),
 }
 
 

@@ -59,7 +59,7 @@ class Suite:
     methods: tuple[str, ...]  # diffusion specs run on every cell where they apply
     extra: dict = field(default_factory=dict)  # task -> more specs (means of N draws, sweeps)
     by_prior: dict = field(default_factory=dict)  # prior NAME -> (methods, extra) replacing the two above
-    baselines: tuple[str, ...] = tuple(BASELINES)
+    baselines: tuple[str, ...] = tuple(b for b in BASELINES if not BASELINES[b].anchor)  # anchors: only named
     sigmas: tuple[float, ...] = (SIGMA_Y,)
     denoise_sigmas: tuple[float, ...] = (SIGMA_Y,)
     grid_images: int = 2

@@ -130,7 +130,7 @@ def choose_classical(task: str, tune_faces: list, echo=print) -> tuple[str, obje
     probs = [problem(task, x, name) for name, x in tune_faces]
     best = None
     for b in BASELINES:
-        if not applicable_baseline(b, task, SIGMA_Y):
+        if BASELINES[b].anchor or not applicable_baseline(b, task, SIGMA_Y):
             continue
         value, _ = tune(b, probs, psnr)
         mean = float(np.mean([psnr(p.x, run_baseline(b, p, value)[0]) for p in probs]))

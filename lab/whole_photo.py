@@ -12,7 +12,10 @@ the command line runs it (regions of interest, warm start from the harmonic fill
 mean of SAMPLES draws, sigma_y estimated from the photo as the command line does, LEVELS: the
 coarse-to-fine pyramid of --levels, default 1); `biharmonic` is
 scikit-image's inpaint_biharmonic on the whole photo, `harmonic` the membrane fill that the warm
-start begins from (`restore.starts.harmonic_fill`).
+start begins from (`restore.starts.harmonic_fill`); any other fill of `restore.benchmarks.baselines`
+runs as NAME or NAME@VALUE (NAME@grid: every value of its grid), e.g. the classical anchors of
+issue 32 (`telea@3`, `navier_stokes@3`, `fsr_best`, `fsr_fast`, `patchmatch@3`; they need
+`pip install 'restore[anchors]'`).
 
 --task freeform: each photo gets one of the free-form masks of DATA_ROOT/masks (DDRM's lolcat and
 lorem text, DDNM's blobs and box, RePaint's 2x2 lattice; white/1 = KNOWN there), chosen from the
@@ -179,7 +182,8 @@ def scores(x: np.ndarray, est: np.ndarray, fill: np.ndarray, perceptual: bool = 
 def parse_config(spec: str) -> dict:
     """METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS][:KEY=VALUE ...] as the API's keywords (levels only
     when given; KEY=VALUE: the solver's own options, e.g. eta=0.5 for DDRM, as method_options;
-    boundary=reflect|periodic: restore.deblur's border model)."""
+    boundary=reflect|periodic: restore.deblur's border model; look=faithful|natural: the API's look,
+    which is faithful here unless given, whatever the command's default)."""
     from restore.starts import check_strength
 
     from restore.benchmarks.methods import _value
@@ -192,6 +196,7 @@ def parse_config(spec: str) -> dict:
     cfg = {"method": method, "steps": int(steps), "strength": check_strength(strength), "samples": int(samples)}
     if "boundary" in options:  # restore.deblur's own keyword (the border model), not the solver's
         cfg["boundary"] = options.pop("boundary")
+    cfg["look"] = options.pop("look", "faithful")  # the API's keyword; the rows before it existed are faithful
     if options:
         cfg["method_options"] = {k: _value(v) for k, v in options.items()}
     return cfg if len(parts) == 4 else {**cfg, "levels": int(parts[4])}
@@ -205,13 +210,15 @@ def sr_photo(x: np.ndarray, scale: int = 4) -> np.ndarray:
 def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4, workers: int | None = None) -> np.ndarray:
     """SR x4 of the photo's bicubic (antialiased) downsampling through the same operator the
     command line inverts, saved as 8 bits; `bicubic` interpolates, `backprojection` is the
-    benchmark's baseline at step 1 (`baselines.backproject`, the warm start's back-projected bicubic)."""
+    benchmark's baseline at step 1 (`baselines.backproject`, the warm start's back-projected bicubic);
+    another sr4 baseline of `restore.benchmarks.baselines` runs as NAME or NAME@VALUE (`lanczos`,
+    `backprojection@0.5`)."""
     import torch
 
     import restore
     from restore.operators import Downsample
 
-    from restore.benchmarks.baselines import backproject
+    from restore.benchmarks.baselines import BASELINES, backproject
     from restore.benchmarks.tasks import quantise
 
     op = Downsample(scale, "bicubic")
@@ -220,6 +227,13 @@ def super_resolve_one(x: np.ndarray, spec: str, prior, scale: int = 4, workers: 
         est = torch.nn.functional.interpolate(y, size=x.shape[:2], mode="bicubic", align_corners=False)
     elif spec == "backprojection":
         est = backproject(op, y, x.shape[:2], 1.0).double()
+    elif spec.partition("@")[0] in BASELINES:  # another baseline of restore.benchmarks.baselines, NAME[@VALUE]
+        from restore.benchmarks.baselines import run_baseline
+        from restore.benchmarks.tasks import Case
+
+        name, _, value = spec.partition("@")
+        xt = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None]
+        est = run_baseline(name, Case("sr4", 0.0, xt, op, y, "", scale=scale), float(value) if value else None)[0].double()
     else:
         u8 = np.round(y[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
         return restore.super_resolve(u8, scale, prior=prior, seed=0, workers=workers,
@@ -292,6 +306,10 @@ def restore_degraded(p, spec: str, prior, task: str, workers: int | None = None)
 
 
 def restore_one(x: np.ndarray, fill: np.ndarray, spec: str, prior, workers: int | None = None) -> np.ndarray:
+    """A configuration (module docstring) on the photo x with the pixels `fill` missing: `biharmonic`,
+    `harmonic`, a fill of `restore.benchmarks.baselines` as NAME or NAME@VALUE (`telea@3`,
+    `fsr_best`, `patchmatch@grid`: the issue 32 anchors, `pip install 'restore[anchors]'`) or
+    METHOD:STEPS:STRENGTH:SAMPLES[:LEVELS] through `restore.inpaint`."""
     if spec == "biharmonic":
         from skimage.restoration import inpaint_biharmonic
 
@@ -300,6 +318,19 @@ def restore_one(x: np.ndarray, fill: np.ndarray, spec: str, prior, workers: int 
         from restore.starts import harmonic_fill
 
         return harmonic_fill(np.where(fill[..., None], 0, x), fill)
+    from restore.benchmarks.baselines import BASELINES
+
+    if spec.partition("@")[0] in BASELINES:  # a fill of restore.benchmarks.baselines, NAME or NAME@VALUE
+        import torch
+
+        from restore.benchmarks.baselines import run_baseline
+        from restore.benchmarks.tasks import Case
+
+        name, _, value = spec.partition("@")
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]  # noqa: E731
+        case = Case("box", 0.0, t(x), None, t(np.where(fill[..., None], 0, x)), "", mask=t((~fill)[..., None] * 1.0))
+        est = run_baseline(name, case, float(value) if value else None)[0]
+        return est[0].permute(1, 2, 0).double().numpy()
     cfg = parse_config(spec)
     import restore
 
@@ -381,6 +412,8 @@ def main(argv=None) -> None:
     from restore.priors.ddpm import with_precision
     from restore.priors.parallel import TileWorkers, default_workers
 
+    from restore.benchmarks.baselines import MissingExtra
+
     torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
     path = a.out / "rows.csv"
@@ -406,12 +439,15 @@ def main(argv=None) -> None:
                 if (f.name, spec) in done:
                     continue
                 t0 = time.perf_counter()
-                if a.task in FILLS:
-                    est = restore_one(x, fill, spec, prior, workers=workers)
-                elif a.task == "sr4":
-                    est = super_resolve_one(x, spec, prior, workers=workers)
-                else:
-                    est = restore_degraded(p, spec, prior, a.task, workers=workers)
+                try:
+                    if a.task in FILLS:
+                        est = restore_one(x, fill, spec, prior, workers=workers)
+                    elif a.task == "sr4":
+                        est = super_resolve_one(x, spec, prior, workers=workers)
+                    else:
+                        est = restore_degraded(p, spec, prior, a.task, workers=workers)
+                except MissingExtra as e:  # an anchor whose package is not installed: one line
+                    raise SystemExit(str(e)) from None
                 secs = time.perf_counter() - t0
                 row = {"image": f.name, "config": spec, **scores(x, est, fill), "seconds": secs,
                        "megapixels": x.shape[0] * x.shape[1] / 1e6}

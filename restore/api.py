@@ -4,9 +4,9 @@ Each takes an image as a numpy array (HW or HWC, uint8, uint16 or float on [0, 1
 a torch tensor ((C, H, W) on [0, 1]) and returns the same kind. Masks mark the pixels to FILL
 (True/1/white or any colour = fill, as image editors do); with no mask, `inpaint` fills what is
 transparent. Gray images stay gray, an alpha channel is carried through unchanged (unless it is
-the mask), 16-bit stays 16-bit. The restoration is the mean of `samples` results;
-`return_std=True` also returns their per-pixel standard deviation (an uncertainty map) in the
-image's kind. Every option is a keyword of its own (help(restore.denoise)), so a misspelt one is
+the mask), 16-bit stays 16-bit. The restoration is the mean of `samples` results (look="faithful")
+or one of them (look="natural"); `return_std=True` also returns their per-pixel standard deviation
+(an uncertainty map) in the image's kind. Every option is a keyword of its own (help(restore.denoise)), so a misspelt one is
 a TypeError naming the function; a solver's own options go in `method_options`.
 
 An inpainting changes only the pixels it is asked to fill: it restores each hole's bounding box
@@ -44,7 +44,11 @@ _OPTIONS = """
         own noise level.
     sigma_y: the image's noise, a standard deviation on [0, 0.5] on the image's [0, 1] scale
         (0.02 is about 5 of 255 levels). Default: estimated from the image.
-    samples: how many results are averaged into the output (1: one result).
+    samples: how many results are drawn; the faithful look returns their mean (1: one result).
+    look: "faithful": the mean of the results, the closest to the truth on average and smooth
+        where the image leaves the answer open; "natural": one result, with the texture of a
+        photo; a fill of holes in a photo also gets the grain of the pixels around them
+        (`restore.grain`). Default: natural for filling holes in a photo, faithful elsewhere.
     seed: the seed of every random draw (the same seed, the same output).
     levels: 1, or N > 1 to restore coarse to fine from 1/2^(N-1) of the size (needs strength < 1).
     return_std: also return the results' per-pixel standard deviation (needs samples >= 2), of the
@@ -73,7 +77,8 @@ def _documented(fn):
 @_documented
 def inpaint(image, mask=None, *, boxes=(), grow: int = 0, margin: int = DEFAULT_MARGIN, denoise_rest: bool = False,
             prior=None, method: str | None = None, steps: int | None = None, strength=None,
-            sigma_y: float | None = None, samples: int | None = None, seed: int = 0, levels: int = 1,
+            sigma_y: float | None = None, samples: int | None = None,
+            look: str | None = None, seed: int = 0, levels: int = 1,
             return_std: bool = False, device: str = "auto", precision: str | None = None, workers=None,
             split_tiles: bool = False, callback=None, method_options: dict | None = None):
     """Fill the pixels `mask` marks; every other pixel comes back bit-identical.
@@ -97,6 +102,7 @@ def inpaint(image, mask=None, *, boxes=(), grow: int = 0, margin: int = DEFAULT_
     keep = sigma_y == 0 if denoise_rest else True  # a noiseless denoise_rest still keeps the observed pixels exactly
     return restore_image(im, "inpaint", task, keep_observed=keep, margin=None if denoise_rest else margin,
                          prior=prior, method=method, steps=steps, strength=strength, sigma_y=sigma_y, samples=samples,
+                         look=look,
                          seed=seed, levels=levels, return_std=return_std, device=device, precision=precision,
                          workers=workers, split_tiles=split_tiles, callback=callback, method_options=method_options)
 
@@ -111,7 +117,8 @@ def estimate_kernel(image, max_size: int = 35) -> KernelEstimate:
 
 @_documented
 def deblur(image, kernel="auto", *, boundary: str = "auto", prior=None, method: str | None = None, steps: int | None = None,
-           strength=None, sigma_y: float | None = None, samples: int | None = None, seed: int = 0, levels: int = 1,
+           strength=None, sigma_y: float | None = None, samples: int | None = None,
+           look: str | None = None, seed: int = 0, levels: int = 1,
            return_std: bool = False, device: str = "auto", precision: str | None = None, workers=None,
            split_tiles: bool = False, callback=None, method_options: dict | None = None):
     """Remove a blur.
@@ -134,14 +141,15 @@ def deblur(image, kernel="auto", *, boundary: str = "auto", prior=None, method: 
         kernel = kernel.kernel
     k = parse_kernel(kernel) if isinstance(kernel, (str, Path)) else check_kernel(kernel)
     return restore_image(image, "deblur", {"kernel": k, "boundary": boundary}, prior=prior, method=method, steps=steps, strength=strength,
-                         sigma_y=sigma_y, samples=samples, seed=seed, levels=levels, return_std=return_std,
+                         sigma_y=sigma_y, samples=samples, look=look, seed=seed, levels=levels, return_std=return_std,
                          device=device, precision=precision, workers=workers, split_tiles=split_tiles,
                          callback=callback, method_options=method_options)
 
 
 @_documented
 def super_resolve(image, scale: int = 4, *, prior=None, method: str | None = None, steps: int | None = None,
-                  strength=None, sigma_y: float | None = None, samples: int | None = None, seed: int = 0,
+                  strength=None, sigma_y: float | None = None, samples: int | None = None,
+                  look: str | None = None, seed: int = 0,
                   levels: int = 1, return_std: bool = False, device: str = "auto", precision: str | None = None,
                   workers=None, split_tiles: bool = False, callback=None, method_options: dict | None = None):
     """Enlarge by an integer `scale` (2 to 16): the output is scale times the input's size.
@@ -149,14 +157,15 @@ def super_resolve(image, scale: int = 4, *, prior=None, method: str | None = Non
     The input is taken to be a bicubic (antialiased) downsizing of the result.
     """
     return restore_image(image, "sr", {"scale": check_scale(scale)}, prior=prior, method=method, steps=steps,
-                         strength=strength, sigma_y=sigma_y, samples=samples, seed=seed, levels=levels,
+                         strength=strength, sigma_y=sigma_y, samples=samples, look=look, seed=seed, levels=levels,
                          return_std=return_std, device=device, precision=precision, workers=workers,
                          split_tiles=split_tiles, callback=callback, method_options=method_options)
 
 
 @_documented
 def denoise(image, *, prior=None, method: str | None = None, steps: int | None = None, strength=None,
-            sigma_y: float | None = None, samples: int | None = None, seed: int = 0, levels: int = 1,
+            sigma_y: float | None = None, samples: int | None = None,
+            look: str | None = None, seed: int = 0, levels: int = 1,
             return_std: bool = False, device: str = "auto", precision: str | None = None, workers=None,
             split_tiles: bool = False, callback=None, method_options: dict | None = None):
     """Remove Gaussian noise of standard deviation `sigma_y` (estimated when not given).
@@ -165,7 +174,7 @@ def denoise(image, *, prior=None, method: str | None = None, steps: int | None =
     random result.
     """
     return restore_image(image, "denoise", {}, prior=prior, method=method, steps=steps, strength=strength,
-                         sigma_y=sigma_y, samples=samples, seed=seed, levels=levels, return_std=return_std,
+                         sigma_y=sigma_y, samples=samples, look=look, seed=seed, levels=levels, return_std=return_std,
                          device=device, precision=precision, workers=workers, split_tiles=split_tiles,
                          callback=callback, method_options=method_options)
 

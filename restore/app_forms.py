@@ -21,7 +21,7 @@ from .io import read_image
 __all__ = ["FILES", "PLAIN", "decode", "describe", "encode_png", "parse"]
 
 # the options the page offers and the endpoints take, where the command has them (`restore COMMAND --help`)
-PLAIN = ("kernel", "scale", "samples", "steps", "strength", "sigma_y", "seed")
+PLAIN = ("kernel", "scale", "look", "samples", "steps", "strength", "sigma_y", "seed")
 FILES = {"inpaint": ("image", "mask")}
 
 
@@ -39,12 +39,14 @@ def _kind(p: click.Parameter) -> str:
 
 def describe(command: click.Command) -> dict:
     """The command's plain options as the page shows them: name, flag, kind (int | float | text),
-    default (None: the library chooses, see help), bounds, help; and the files it takes."""
+    default (None: the library chooses, see help), bounds, choices (None: any value of its kind),
+    help; and the files it takes."""
     options = []
     for name, p in _plain(command).items():
         default = p.default if isinstance(p.default, (int, float, str)) else None
         options.append({"name": name, "flag": p.opts[0], "kind": _kind(p), "default": default,
                         "min": getattr(p.type, "min", None), "max": getattr(p.type, "max", None),
+                        "choices": list(p.type.choices) if isinstance(p.type, click.Choice) else None,
                         "help": p.help or ""})
     return {"help": (command.help or "").split("\n\n")[0], "files": list(FILES.get(command.name, ("image",))),
             "options": options}

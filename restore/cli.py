@@ -88,7 +88,8 @@ def inpaint(image, mask, boxes, grow, mask_keeps, resize_mask, margin, denoise_r
       no MASK   what is transparent in IMAGE (erased in an image editor); the result is opaque
       --box     rectangles, alone or added to either
 
-    The fill is the average of --samples results (the default depends on the image, see --samples).
+    A fill of a photo looks natural by default: one result with the grain of the pixels around the
+    hole; --look faithful gives the average of --samples results (smooth, closest on average).
     A JPEG or WebP output changes the kept pixels slightly too (lossy): write a PNG to keep them exactly."""
     _run("inpaint", [image], task={"mask": mask, "mask_keeps": mask_keeps, "resize_mask": resize_mask,
                                    "boxes": list(boxes), "grow": grow},
@@ -108,7 +109,7 @@ def inpaint(image, mask, boxes, grow, mask_keeps, resize_mask, margin, denoise_r
 def deblur(images, kernel, save_kernel, **kw):
     """Remove the blur from IMAGES (files, globs or folders): found in each photo by default (one
     line says what was found), or the one --kernel gives. The result is the average of --samples
-    results (the default depends on the image and the blur, see --samples)."""
+    results (the default depends on the image and the blur, see --samples; --look natural: one)."""
     _run("deblur", list(images), task={"kernel": kernel}, save_kernel=save_kernel, **kw)
 
 
@@ -119,7 +120,7 @@ def deblur(images, kernel, save_kernel, **kw):
 @user_errors
 def sr(images, scale, **kw):
     """Enlarge IMAGES (files, globs or folders), adding plausible detail. The result is the average
-    of --samples results (the default depends on the image, see --samples)."""
+    of --samples results (the default depends on the image, see --samples; --look natural: one)."""
     _run("sr", list(images), task={"scale": scale}, **kw)
 
 

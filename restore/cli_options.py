@@ -97,8 +97,14 @@ def restoration_options(command):
                      help="Under torchrun with several processes: all processes work on each image together (one "
                           "large photo on many GPUs); rank 0 writes. Default: each process takes whole files."),
         click.option("--samples", default=None, type=click.IntRange(1, MAX_SAMPLES),
-                     help="Results averaged into the output (more: smoother and slower; 1: one result). "
+                     help="Results drawn; --look faithful averages them (more: smoother and slower; 1: one "
+                          "result), natural returns one and makes one unless --uncertainty needs more. "
                           + shown("samples")),
+        click.option("--look", default=None, type=click.Choice(["faithful", "natural"]),
+                     help="faithful: the average of the results (closest to the truth on average, smooth where the "
+                          "image leaves the answer open); natural: one result, with a photo's texture (a fill also "
+                          "gets the grain of the pixels around it). [default: natural for filling holes in a photo, "
+                          "faithful otherwise]"),
         click.option("--uncertainty", default=None, type=click.Path(),
                      help="Also write a heat map (PNG) of where the results disagree (needs --samples 2 or more)."),
         click.option("--degrade", is_flag=True,

@@ -30,18 +30,22 @@ __all__ = ["Default", "DEFAULTS", "TILED_DEFAULTS", "NO_SVD_BLUR_DEFAULT", "SMAL
 class Default(NamedTuple):
     """A command's default solver, number of steps (network evaluations per draw), warm-start
     strength (the chain starts at t0 = strength T from the command's classical estimate; 1: from
-    pure noise; "noise": at the step whose noise level equals y's, `restore.starts.noise_strength`)
-    and number of posterior draws whose mean is returned (1: one draw)."""
+    pure noise; "noise": at the step whose noise level equals y's, `restore.starts.noise_strength`),
+    number of posterior draws whose mean the faithful look returns (1: one draw), and look:
+    "faithful" (that mean) or "natural" (one draw; a fill by a patch prior also gets the grain of
+    its surroundings, `restore.grain`), as `restore.plan.make_plan` resolves them."""
 
     method: str
     steps: int
     strength: float | str = 1.0
     samples: int = 1
+    look: str = "faithful"
 
 
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.4, 3), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
-TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 7, 0.1, 2), "deblur": Default("auto", 6, 0.2, 2),
+# a fill of an object-sized hole in a photo looks natural by default (RESULTS.md, "Fills with the photo's grain")
+TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 7, 0.1, 2, "natural"), "deblur": Default("auto", 6, 0.2, 2),
                   "sr": Default("ddrm", 6, 0.1, 2)}
 NO_SVD_BLUR_DEFAULT = Default("auto", 15, 0.5)
 # every pixel to fill within SMALL_HOLE pixels (Chebyshev) of an observed one: scattered missing

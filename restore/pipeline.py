@@ -19,6 +19,7 @@ from restore.priors.train import resolve_device
 from restore.solvers import coarse_to_fine
 
 from .defaults import DEFAULT_PRECISION, DEFAULT_PRIOR
+from .grain import add_grain
 from .images import ImageData, from_prior_channels, give_back, give_back_std, load_image, to_prior_channels
 from .plan import Plan, check_sigma_y, make_plan, window
 from .starts import classical_estimate, is_warm, warm_chain
@@ -57,8 +58,9 @@ def noise_level(image, sigma_y: float | None) -> float:
 
 
 def _solve(plan: Plan, p, y: Tensor, box, tiled: bool, sigma_y: float, g: torch.Generator, callback, pool):
-    """The posterior mean and std (B, C', H, W), float64 on the CPU, of observations y (the crop
-    `box`) in the prior's channels, on a pyramid of `plan.levels` (1: `solve` itself)."""
+    """The result (the posterior mean, or with the natural look the first draw) and the draws' std
+    (B, C', H, W), float64 on the CPU, of observations y (the crop `box`) in the prior's channels,
+    on a pyramid of `plan.levels` (1: `solve` itself)."""
     operator = plan.operator(box)
     chain = warm_chain(p.schedule, plan.steps, plan.strength, sigma_y)  # strength 1: the whole schedule
     x_init = classical_estimate(plan.command, operator, y, sigma_y) if is_warm(plan.strength) else None
@@ -71,13 +73,16 @@ def _solve(plan: Plan, p, y: Tensor, box, tiled: bool, sigma_y: float, g: torch.
                          operator, y, method=plan.method, num_samples=plan.samples, levels=plan.levels,
                          steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
                          max_batch=y.shape[0] if tiled else None, **plan.method_options)
-    return res["mean"].double().cpu(), res["std"].double().cpu()
+    out = res["samples"][0] if plan.look == "natural" else res["mean"]
+    return out.double().cpu(), res["std"].double().cpu()
 
 
-def _finish(plan: Plan, im: ImageData, mean: Tensor, std: Tensor):
-    """A restoration (C, H, W) given back in the image's own kind."""
+def _finish(plan: Plan, im: ImageData, mean: Tensor, std: Tensor, g: torch.Generator):
+    """A restoration (C, H, W) given back in the image's own kind (a fill with its grain first)."""
     if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
         raise FloatingPointError(f"the {plan.method} restoration produced NaN or inf values")
+    if plan.grain:
+        mean = add_grain(mean, plan.task["observed"][0], g)
     if plan.keep_observed:  # the observed pixels, exactly
         observed = plan.task["observed"].bool().expand_as(mean)
         mean = torch.where(observed, im.x, mean)
@@ -108,7 +113,7 @@ def _run(plan: Plan, p, images: list[ImageData], sigma_y: float, seed: int, call
         y, cut = (periodic_pad(y_all, plan.pad), (..., slice(0, h), slice(0, w))) if plan.pad else (y_all, (...,))
         mean, std = (from_prior_channels(v[cut], c, pc) for v in _solve(plan, p, y, None, plan.tiled, sigma_y, g,
                                                                         callback, pool))
-        return [_finish(plan, im, m, s) for im, m, s in zip(images, mean, std)]
+        return [_finish(plan, im, m, s, g) for im, m, s in zip(images, mean, std)]
     if len(images) > 1:
         raise ValueError("an inpainting restores one image at a time (each has its own holes)")
     im = images[0]
@@ -117,14 +122,14 @@ def _run(plan: Plan, p, images: list[ImageData], sigma_y: float, seed: int, call
         m, s = (from_prior_channels(v, c, pc)[0] for v in _solve(plan, p, y_all[window(box)], box, tiled, sigma_y,
                                                                  g, callback, pool))
         mean[window(box)], std[window(box)] = m, s
-    return [_finish(plan, im, mean, std)]
+    return [_finish(plan, im, mean, std, g)]
 
 
 def restore_image(image, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None, levels: int = 1,
                   return_std: bool = False, margin: int | None = None, keep_observed: bool = False, callback=None,
                   precision: str | None = None, workers: int | None = None, split_tiles: bool = False,
-                  method_options: dict | None = None):
+                  method_options: dict | None = None, look: str | None = None):
     """Restore one image by `command` through the operator of `task` (`restore.plan.Plan`); the
     options are `make_plan`'s (method_options: the solver's own keywords), the result
     `restore.inpaint`'s (and the others'): the image in its own kind, and with return_std its
@@ -139,7 +144,8 @@ def restore_image(image, command: str, task: dict, *, prior=None, method=None, s
     pool = workers if isinstance(workers, TileWorkers) else None
     plan = make_plan(command, p, task, shape, method=method, steps=steps, strength=strength, samples=samples,
                      levels=levels, margin=margin, keep_observed=keep_observed, return_std=return_std,
-                     workers=pool.n if pool else workers, split_tiles=split_tiles, method_options=method_options)
+                     workers=pool.n if pool else workers, split_tiles=split_tiles, method_options=method_options,
+                     look=look)
     return _with_std_kind(plan, im, run(plan, p, [im], sigma_y, seed, callback, pool)[0])
 
 
@@ -151,7 +157,7 @@ def _with_std_kind(plan: Plan, im: ImageData, result):
 def restore_batch(images, command: str, task: dict, *, prior=None, method=None, steps=None, strength=None,
                   sigma_y=None, seed: int = 0, device: str = "auto", samples: int | None = None, levels: int = 1,
                   return_std: bool = False, callback=None, precision: str | None = None, workers: int | None = None,
-                  split_tiles: bool = False, method_options: dict | None = None) -> list:
+                  split_tiles: bool = False, method_options: dict | None = None, look: str | None = None) -> list:
     """Restore several images of one size and one number of channels as ONE batch: y of shape
     (N, C, H, W) through one solve (a tiled prior runs the N images' tiles in one list), a list of
     what `restore_image` returns for each. Not for inpaint (each image has its own holes).
@@ -175,5 +181,5 @@ def restore_batch(images, command: str, task: dict, *, prior=None, method=None, 
     pool = workers if isinstance(workers, TileWorkers) else None
     plan = make_plan(command, p, task, shape, method=method, steps=steps, strength=strength, samples=samples,
                      levels=levels, return_std=return_std, workers=pool.n if pool else workers,
-                     split_tiles=split_tiles, method_options=method_options)
+                     split_tiles=split_tiles, method_options=method_options, look=look)
     return [_with_std_kind(plan, im, r) for im, r in zip(ims, run(plan, p, ims, noise.pop(), seed, callback, pool))]

@@ -23,7 +23,11 @@ from .defaults import DEFAULTS, default
 from .starts import check_strength, hole_regions, is_warm
 
 __all__ = ["Command", "COMMANDS", "Plan", "make_plan", "resolve_method", "check_scale", "check_sigma_y",
-           "observed_pixels", "window"]
+           "observed_pixels", "window", "LOOKS"]
+
+# what a restoration returns: the mean of its draws (closest to the truth on average, smooth), or
+# one draw (the texture a photo has; a fill by a patch prior also gets the grain of its surroundings)
+LOOKS = ("faithful", "natural")
 
 
 def window(box: tuple[int, int, int, int] | None) -> tuple:
@@ -102,7 +106,9 @@ class Plan:
     workers: processes a tiled prior's tile batches are split across; split_tiles: shared across
     torch.distributed's ranks too. pad: a deblurring through a periodic blur restores the photo
     extended by this many pixels at the bottom and right to a smoothly periodic image
-    (`restore.operators.padding.periodic_pad`), then cut back."""
+    (`restore.operators.padding.periodic_pad`), then cut back. look: "faithful" returns the mean
+    of the draws, "natural" the first draw; grain: the fill gets the grain of its surroundings
+    (`restore.grain.add_grain`)."""
 
     command: str
     task: dict
@@ -119,6 +125,8 @@ class Plan:
     split_tiles: bool = False
     method_options: dict = field(default_factory=dict)
     pad: int = 0
+    look: str = "faithful"
+    grain: bool = False
 
     def operator(self, box=None):
         """The operator of the crop `box` (None: the whole image)."""
@@ -133,13 +141,14 @@ class Plan:
 def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, steps=None, strength=None,
               samples=None, levels=1, margin: int | None = None, keep_observed: bool = False,
               return_std: bool = False, workers: int | None = None, split_tiles: bool = False,
-              method_options: dict | None = None) -> Plan:
+              method_options: dict | None = None, look: str | None = None) -> Plan:
     """The plan of `command` with `prior` on observations of shape (B, C, H, W) in the prior's
     channels; where None, the command's defaults for that prior and operator. task: the operator's
     inputs (`Plan`). margin (inpaint): restore only the holes' bounding boxes with that much context
     (None: the whole image). workers: None or 1 runs the tiles in this process, 0 on every core of
     a CPU (`default_workers`), N in N processes. A standard deviation (return_std) needs at least
-    2 draws (ValueError, not a map of zeros); levels > 1 needs a warm start."""
+    2 draws (ValueError, not a map of zeros); levels > 1 needs a warm start. look: `LOOKS`; the
+    natural look makes one draw unless samples are given or an uncertainty map needs the default's."""
     if command not in COMMANDS:
         raise ValueError(f"unknown command {command!r}: use one of {', '.join(DEFAULTS)}")
     if command == "deblur":
@@ -147,7 +156,12 @@ def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, ste
     operator = COMMANDS[command].operator(task)
     tiled = runs_by_tiles(prior, operator.x_shape_of(tuple(shape))[-2:])
     d = default(command, tiled, getattr(operator, "has_svd", False), task.get("observed"))
-    samples = d.samples if samples is None else int(samples)
+    look = d.look if look is None else look
+    if look not in LOOKS:
+        raise ValueError(f"look must be one of {', '.join(LOOKS)}, got {look!r}")
+    if samples is None:  # the natural look returns one draw: it makes only that one unless a map needs more
+        samples = 1 if look == "natural" and not return_std else d.samples
+    samples = int(samples)
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     if return_std and samples < 2:
@@ -170,9 +184,11 @@ def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, ste
         fill = ~task["observed"][0].bool().numpy()
         boxes = hole_regions(fill, int(margin))
         regions = tuple((box, runs_by_tiles(prior, box[2:])) for box in boxes)  # an inpainting's x is y's size
+    grain = look == "natural" and command == "inpaint" and any(by_tiles for _, by_tiles in regions)
     pad = max(task["kernel"].shape) + 8 if command == "deblur" and task["boundary"] == "periodic" else 0
     return Plan(command, task, method, int(steps or d.steps), strength, samples, levels, tiled, regions,
-                bool(keep_observed), bool(return_std), workers, bool(split_tiles), dict(method_options or {}), pad)
+                bool(keep_observed), bool(return_std), workers, bool(split_tiles), dict(method_options or {}), pad,
+                look, grain)
 
 
 BOUNDARIES = ("auto", "reflect", "periodic")

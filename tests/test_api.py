@@ -60,6 +60,27 @@ def test_regions_restore_only_near_the_holes(tiny_prior):
     assert sizes == [(11, 12)] * 2
 
 
+def test_a_photos_fill_looks_natural_by_default_and_faithful_on_request(tiny_prior):
+    """The default fill of a photo is one draw with the grain of its surroundings (look="natural");
+    look="faithful" is the mean of the default's draws, as the fill was before; both keep every
+    pixel outside the mask, and an uncertainty map comes with either."""
+    a = _photo("8-bit")
+    fill = np.zeros(a.shape[:2], bool)
+    fill[12:36, 14:40] = True
+    kw = dict(prior=tiny_prior, steps=3, sigma_y=0.02)
+    natural = restore.inpaint(a, fill, **kw)
+    assert np.array_equal(natural, restore.inpaint(a, fill, look="natural", **kw))
+    faithful = restore.inpaint(a, fill, look="faithful", **kw)
+    assert np.array_equal(faithful, restore.inpaint(a, fill, look="faithful", samples=2, **kw))
+    for out in (natural, faithful):
+        assert np.array_equal(out[~fill], a[~fill])
+    assert not np.array_equal(natural[fill], faithful[fill])
+    out, std = restore.inpaint(a, fill, return_std=True, **kw)
+    assert np.array_equal(out[~fill], a[~fill]) and float(std[fill].mean()) > 0
+    with pytest.raises(ValueError, match="look"):
+        restore.inpaint(a, fill, look="smooth", **kw)
+
+
 def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
     """restore.inpaint(levels=N): each region of interest on its own pyramid, every pixel outside
     the mask bit-identical, N chains per region; levels=1 is the default; refused in one line for
@@ -71,7 +92,8 @@ def test_inpainting_on_a_pyramid_keeps_every_pixel_outside_the_mask(tiny_prior):
     nfe = []
     out = restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4, levels=3, callback=nfe.append)
     assert out.shape == a.shape and np.array_equal(out[~fill], a[~fill]) and not np.array_equal(out[fill], a[fill])
-    assert len(nfe) == 2 * 3 * 3 * restore.defaults.default("inpaint", True).samples  # regions x levels x steps x draws
+    assert len(nfe) == 2 * 3 * 3 * 1  # regions x levels x steps x draws (one: a photo's fill looks natural)
+    assert restore.defaults.default("inpaint", True).look == "natural"
     assert np.array_equal(restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4, levels=1),
                           restore.inpaint(a, fill, prior=tiny_prior, steps=3, margin=4))
     for bad, match in ((dict(levels=0), "levels"), (dict(levels=2.5), "levels"), (dict(levels=2, strength=1.0), "warm")):

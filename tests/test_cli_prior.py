@@ -91,8 +91,8 @@ def test_train_options_are_the_config_fields(monkeypatch):
                            "compile": True, "precision": "bf16", "device": "cpu", "init": "digits"}
     assert type(cfg.channels) is int and kw == {"resume": True, "minutes": 1.5}
     help_text = CliRunner().invoke(main, ["train", "--help"], terminal_width=200).output
-    params = {p.name for p in main.commands["train"].params}  # every field but T, grad_clip and keep
-    assert params == {f.name for f in fields(training.TrainConfig)} - {"T", "grad_clip", "keep"} | {"resume", "minutes"}
+    params = {p.name for p in main.commands["train"].params}  # every field but T and grad_clip
+    assert params == {f.name for f in fields(training.TrainConfig)} - {"T", "grad_clip"} | {"resume", "minutes"}
     assert "--attn TEXT" in help_text and '[default: 1,2,2]' in help_text and "-o, --out PATH" in help_text
 
 

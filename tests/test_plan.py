@@ -64,6 +64,31 @@ def test_inpainting_regions_and_small_holes(prior8):
     assert tuple(op.mask.shape[-2:]) == (7, 9) and op.mask[0, 0, 2, 3] == 0 and op.mask[0, 0, 0, 0] == 1
 
 
+def test_the_look_is_resolved_once(prior8):
+    """A fill of a photo (the prior by tiles) looks natural by default: one draw, with the ring's
+    grain; faithful keeps the mean of the default's draws; an uncertainty map keeps the draws it
+    needs; every other command, and a prior that sees the whole image, is faithful by default."""
+    task = {"observed": _observed(40, 40, (10, 10, 12, 12))}
+    d = TILED_DEFAULTS["inpaint"]
+    natural = make_plan("inpaint", prior8, task, (1, 3, 40, 40), margin=4)
+    assert (natural.look, natural.samples, natural.grain) == ("natural", 1, True) and d.look == "natural"
+    faithful = make_plan("inpaint", prior8, task, (1, 3, 40, 40), margin=4, look="faithful")
+    assert (faithful.look, faithful.samples, faithful.grain) == ("faithful", d.samples, False)
+    mapped = make_plan("inpaint", prior8, task, (1, 3, 40, 40), margin=4, return_std=True)
+    assert (mapped.look, mapped.samples, mapped.grain) == ("natural", d.samples, True)
+    assert make_plan("inpaint", prior8, task, (1, 3, 40, 40), samples=5).samples == 5
+    whole = make_plan("inpaint", prior8, {"observed": _observed(8, 8, (2, 2, 4, 4))}, (1, 3, 8, 8))
+    assert (whole.look, whole.grain) == ("faithful", False)
+    assert make_plan("inpaint", prior8, {"observed": _observed(8, 8, (2, 2, 4, 4))}, (1, 3, 8, 8),
+                     look="natural").grain is False  # one draw; grain only for a patch prior's fill
+    for command, t in [("sr", {"scale": 2}), ("denoise", {}), ("deblur", {"kernel": gaussian_kernel(5, 1.0)})]:
+        p = make_plan(command, prior8, t, (1, 3, 24, 24))
+        assert (p.look, p.grain, p.samples) == ("faithful", False, TILED_DEFAULTS[command].samples)
+        assert make_plan(command, prior8, t, (1, 3, 24, 24), look="natural").samples == 1
+    with pytest.raises(ValueError, match="look must be one of faithful, natural"):
+        make_plan("denoise", prior8, {}, (1, 3, 24, 24), look="pretty")
+
+
 def test_a_plan_refuses_what_cannot_run(prior8):
     big = (1, 3, 24, 24)
     with pytest.raises(ValueError, match="at least 2 draws"):

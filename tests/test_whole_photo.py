@@ -80,9 +80,11 @@ def test_whole_photo_sr_baselines_invert_the_same_operator():
 def test_whole_photo_configurations_parse_with_levels_and_solver_options():
     from lab.whole_photo import parse_config
 
-    assert parse_config("ddrm:15:0.1:1") == {"method": "ddrm", "steps": 15, "strength": 0.1, "samples": 1}
+    assert parse_config("ddrm:15:0.1:1") == {"method": "ddrm", "steps": 15, "strength": 0.1, "samples": 1,
+                                             "look": "faithful"}
     assert parse_config("ddrm:1:noise:4:2")["levels"] == 2
-    assert parse_config("ddrm:15:0.1:1:eta=0.5") == {"method": "ddrm", "steps": 15, "strength": 0.1, "samples": 1,
-                                                    "method_options": {"eta": 0.5}}
+    assert parse_config("ddrm:15:0.1:1:eta=0.5:look=natural") == {"method": "ddrm", "steps": 15, "strength": 0.1,
+                                                                 "samples": 1, "look": "natural",
+                                                                 "method_options": {"eta": 0.5}}
     with pytest.raises(SystemExit):
         parse_config("ddrm:15:eta=0.5")

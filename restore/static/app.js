@@ -29,9 +29,11 @@ function buildOptions() {
   box.querySelectorAll("label").forEach((l) => l.remove());
   for (const o of cmd.options) {
     const label = document.createElement("label");
-    const input = document.createElement("input");
+    const input = document.createElement(o.choices ? "select" : "input");
     input.name = o.name;
-    input.type = o.kind === "text" ? "text" : "number";
+    if (o.choices) {  // a choice: "default" (the library's) or one of the command line's values
+      for (const v of ["", ...o.choices]) input.append(new Option(v || "default", v));
+    } else input.type = o.kind === "text" ? "text" : "number";
     if (o.kind === "int") input.step = "1";
     if (o.kind === "float") input.step = "any";
     if (o.min !== null && o.min !== undefined) input.min = o.min;
@@ -141,7 +143,7 @@ async function run() {
     if (!mask) { showError("paint the region to fill first (white = fill)"); return; }
     form.append("mask", mask, "mask.png");
   }
-  for (const input of $("options").querySelectorAll("input")) if (input.value.trim()) form.append(input.name, input.value.trim());
+  for (const input of $("options").querySelectorAll("input, select")) if (input.value.trim()) form.append(input.name, input.value.trim());
   $("run").disabled = true;
   const response = await fetch("/api/jobs", { method: "POST", body: form });
   if (response.status !== 202) {
