@@ -9,7 +9,7 @@ and seeds: the paired differences (this - ref) of the error ratio and of the bli
 kernel's PSNR missing here (`lab.blind_kernels --no-true`) is taken from --ref, where the same
 observation was restored with the same kernel.
 
-    python -m lab.blind_summary rows.csv [--ref reference-rows.csv]
+    python -m lab.blind_summary rows.csv [--ref reference-rows.csv] [--families]
 """
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def _read(path):
         return {(r["image"], r["kernel"]): r for r in csv.DictReader(fh)}
 
 
-def _group(kernel: str) -> str:
+def _group(kernel: str, families: bool = False) -> str:
+    if families and kernel.startswith(("gauss", "disk")):
+        return "gaussian" if kernel.startswith("gauss") else "disk"
     return "shakes" if kernel.startswith("levin") else "none" if kernel == "none" else "gaussian/disk"
 
 
@@ -39,10 +41,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("rows")
     ap.add_argument("--ref", default=None)
+    ap.add_argument("--families", action="store_true", help="Gaussian and disk blurs apart")
     a = ap.parse_args(argv)
     rows, ref = _read(a.rows), (_read(a.ref) if a.ref else {})
-    for g in ("shakes", "gaussian/disk", "none"):
-        keys = [k for k in rows if _group(k[1]) == g]
+    for g in ("shakes", "gaussian", "disk", "gaussian/disk", "none"):
+        keys = [k for k in rows if _group(k[1], a.families) == g]
         if not keys:
             continue
         f = lambda col, ks=keys, src=rows: np.array([float(src[k][col]) for k in ks])
