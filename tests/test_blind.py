@@ -189,7 +189,6 @@ def test_the_simpler_blur_is_kept_unless_the_estimate_fits_clearly_better(monkey
     assert B.estimate_kernel(photo, 25, denoise=0).family == "free-form"
 
 
-@pytest.mark.slow
 def test_a_defocus_blur_is_found_with_its_size(astronaut):
     est = estimate_kernel(_blurred(astronaut, disk_kernel(3.0).numpy()), 15)
     # the disk, or the Gaussian of about its spread (1.5 px): to the spread of one val grid step (25 %)
