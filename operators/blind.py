@@ -33,9 +33,10 @@ estimate is compared with those two parametric fits by the same criterion the ga
 residual under the L0 latent (`residual_ratio`), and a parametric fit replaces it unless the
 estimate's residual is smaller by more than the share FREE_FORM_MARGIN: of two explanations of
 about the same fit, the simpler one (one parameter against hundreds of taps) is kept. A fit is a
-candidate only where it resembles the estimate (similarity >= MIN_FIT_SIMILARITY). Choosing the
-kernel by how well it explains the photo rather than by how sparse it makes the latent follows
-Levin et al., "Understanding and evaluating blind deconvolution algorithms", CVPR 2009.
+candidate only where it resembles the estimate (similarity >= MIN_FIT_SIMILARITY) and is itself a
+blur (spread >= MIN_SPREAD). Choosing the kernel by how well it explains the photo rather than by
+how sparse it makes the latent follows Levin et al., "Understanding and evaluating blind
+deconvolution algorithms", CVPR 2009.
 """
 from __future__ import annotations
 
@@ -69,12 +70,13 @@ MAX_RESIDUAL_RATIO = 1.06
 MIN_SPREAD = 0.85
 MIN_CONFIDENCE = 0.5
 # the parametric alternative of a free-form estimate (module docstring): a fit is a candidate where
-# its similarity to the estimate is at least MIN_FIT_SIMILARITY, and replaces the estimate unless the
+# its similarity to the estimate is at least MIN_FIT_SIMILARITY and its spread at least MIN_SPREAD
+# (a near-delta fit is no blur), and replaces the estimate unless the
 # estimate's residual ratio is under (1 - FREE_FORM_MARGIN) times the fit's. Chosen on natural/val
 # (8 photos, 60 rows; `python -m lab.blind_select`; benchmarks/RESULTS.md, "Deblurring an unknown
-# blur"): the shakes' estimates fit 1.1-5 % better than their parametric fits, the drifted lens and
-# defocus estimates 2-20 % worse; the two shakes whose fits resemble them least (0.58, 0.61) are the
-# ones a fit would replace, the drifted lens and defocus estimates resemble theirs at 0.69 or more.
+# blur"): the shakes' estimates fit 1.9-5.5 % better than their candidate fits or resemble their
+# fits at 0.45-0.61, the drifted lens and defocus estimates fit 1-16 % worse than their best fit and
+# resemble it at 0.76-0.89; every bound from 0.58 to 0.76 and margin from 0 to 0.019 scores the same
 MIN_FIT_SIMILARITY = 0.65
 FREE_FORM_MARGIN = 0.01
 
