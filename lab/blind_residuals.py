@@ -1,6 +1,7 @@
 """How well a kernel explains a blurred photo against no blur at all: the calibration of
 `restore.operators.blind.MAX_RESIDUAL_RATIO` (issue 31: between the wrong estimates and the
-right ones on 3 natural/val photos).
+right ones on 3 natural/val photos; the estimator before 2026-12-05. The gate of the current one,
+residual ratio and spread, is calibrated by `lab.blind_gate`).
 
 For each photo and kernel (blurred as `lab.blind_kernels` blurs: whole frame, border cut, noise
 0.01, 8 bits), the L0 fit residual (`fit_residual`) of the true kernel and of the estimate, each
