@@ -4,7 +4,10 @@ REFERENCE - configuration over the photos both hold (`metrics.interval`; REFEREN
 default), and seconds per megapixel.
 
     python -m lab.anchors_table benchmarks/whole-photo/anchors-denoise-0.05-test/rows.csv --reference ddrm:1:noise:4 \
-        [--only ddrm:1:noise:4,bm3d@1]
+        [--only ddrm:1:noise:4,bm3d@1] [--over benchmarks/whole-photo/v2-denoise-0.05-test/rows.csv]
+
+--over ROWS: the configurations in ROWS replace those of the same name (the default rerun with
+another prior beside the anchors' rows, which are not rerun).
 """
 from __future__ import annotations
 
@@ -14,11 +17,17 @@ import csv
 from restore.benchmarks.metrics import interval
 
 
-def table(path, reference: str, only: list[str] | None = None) -> str:
-    """The markdown table of the rows in `path` (`only`: these configurations, in this order)."""
+def _rows(path) -> dict:
     by: dict = {}
     for r in csv.DictReader(open(path, newline="")):
         by.setdefault(r["config"], {})[r["image"]] = r
+    return by
+
+
+def table(path, reference: str, only: list[str] | None = None, over=None) -> str:
+    """The markdown table of the rows in `path` (`only`: these configurations, in this order;
+    `over`: a rows file whose configurations replace those of the same name)."""
+    by = {**_rows(path), **(_rows(over) if over else {})}
     if reference not in by:
         raise SystemExit(f"{path}: no rows of {reference!r}")
     ref = by[reference]
@@ -41,9 +50,10 @@ def main(argv=None) -> None:
     ap.add_argument("rows", nargs="+")
     ap.add_argument("--reference", required=True, help="the configuration the margins are taken from")
     ap.add_argument("--only", default=None, help="comma-separated configurations to show, in this order [all]")
+    ap.add_argument("--over", default=None, help="rows whose configurations replace those of the same name")
     a = ap.parse_args(argv)
     for path in a.rows:
-        print(f"{path}\n\n{table(path, a.reference, a.only.split(',') if a.only else None)}\n")
+        print(f"{path}\n\n{table(path, a.reference, a.only.split(',') if a.only else None, a.over)}\n")
 
 
 if __name__ == "__main__":

@@ -169,3 +169,18 @@ def test_anchors_table_margins_are_reference_minus_config(tmp_path):
     lines = table(path, "ours", ["ours", "bm3d@1"]).splitlines()
     assert lines[2].startswith("| ours | 3 | 31.00 |  | 4.0 |")
     assert lines[3].startswith("| bm3d@1 | 3 | 29.90 | +1.10 (")
+
+
+def test_anchors_table_over_replaces_the_configurations_it_holds(tmp_path):
+    """--over: the reference rerun (another prior) replaces its rows; the anchors' rows stay."""
+    from lab.anchors_table import table
+    from lab.whole_photo import FIELDS, append_row
+
+    path, over = tmp_path / "rows.csv", tmp_path / "over.csv"
+    for i, (ours, theirs, new) in enumerate([(30.0, 29.0, 30.5), (31.0, 29.5, 31.5), (32.0, 31.2, 32.5)]):
+        for p, cfg, v in ((path, "ours", ours), (path, "bm3d@1", theirs), (over, "ours", new)):
+            append_row(p, FIELDS, {"image": f"{i}.png", "config": cfg, "psnr_hole": v, "seconds": 2.0,
+                                   "megapixels": 0.5})
+    lines = table(path, "ours", ["ours", "bm3d@1"], over=over).splitlines()
+    assert lines[2].startswith("| ours | 3 | 31.50 |  |")
+    assert lines[3].startswith("| bm3d@1 | 3 | 29.90 | +1.60 (")
