@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for a lent GPU (benchmarks/notes/gpu-session.md):
-#   bash lab/gpu_session.sh CROPS.npz [MINUTES] [VAL.npz]
+#   bash lab/gpu_session.sh CROPS [MINUTES] [VAL.npz]
+# CROPS: a folder of whole training photos (`python -m lab.pack_crops ... --whole`) or a crops .npz.
 # (a) CUDA smoke test (~1 min), (b) `restore train` continuing the shipped natural prior with its
 # recipe for MINUTES (default 6), a checkpoint every minute, (c) export (fp16), a sample grid and
 # `restore eval` of the new prior and the shipped one on VAL.npz if given. Small results only go to
@@ -9,7 +10,7 @@
 # RESTORE_LR, RESTORE_COMPILE=1 (torch.compile; then one invocation, no per-minute chunks),
 # RESTORE_CHUNK_MIN (1: minutes per train invocation), RESTORE_PY (python), RESTORE_WORK.
 set -uo pipefail
-CROPS=${1:?usage: bash lab/gpu_session.sh CROPS.npz [MINUTES] [VAL.npz]}
+CROPS=${1:?usage: bash lab/gpu_session.sh CROPS [MINUTES] [VAL.npz]}
 MINUTES=${2:-6}
 VAL=${3:-}
 OUT=${OUT:-./out}
@@ -41,7 +42,7 @@ step() {  # step NAME TIMEOUT_S CMD...: run with a timeout, print and record its
 }
 die() { echo "gpu_session: $*" >&2; echo "FAILED: $*" >> "$TIMES"; exit 1; }
 
-[ -f "$CROPS" ] || die "no crops file $CROPS (python -m lab.pack_crops ../shared/data/natural/train crops.npz)"
+[ -e "$CROPS" ] || die "no crops file or folder $CROPS (python -m lab.pack_crops ../shared/data/natural/train runs/gpu/photos --whole)"
 [ -f priors/shipped/natural.safetensors ] || die "run from the repository root (priors/shipped/natural.safetensors)"
 
 # -- (a) smoke: the imports of the training path, CUDA, one bf16 train step, then CPU unit tests
@@ -85,12 +86,13 @@ PY
 step tests "$SMOKE_T" "$PY" -m pytest -q -x -p no:cacheprovider tests/test_prior_math.py tests/test_schedule.py \
   tests/test_unet.py || die "unit tests failed"
 
-# -- (b) train: the shipped natural recipe (priors/shipped/natural.md), from its weights
+# -- (b) train: the shipped natural recipe (priors/shipped/natural.md, version 2: 80 % of t on 1..250), from its weights
 RUN="$WORK/natural-gpu"
 rm -rf "$RUN"; mkdir -p "$WORK"
 ARGS=(--size 32 --channels 3 --scales 2 --rot90 --width 32 --mults 1,2,2 --res-blocks 2 --norm-groups 8
       --batch "$BATCH" --lr "$LR" --warmup 100 --ckpt-every 1000000 --sample-every 0 --log-every 20
-      --device "$DEVICE" --precision bf16 --seed 7 --init priors/shipped/natural.safetensors --steps 100000000 -o "$RUN")
+      --t-focus 250 --focus-share 0.8 --device "$DEVICE" --precision bf16 --seed 7 --init priors/shipped/natural.safetensors \
+      --steps 100000000 -o "$RUN")
 [ "$TOY" = 1 ] && ARGS+=(--log-every 2)
 if [ "$COMPILE" = 1 ]; then  # one invocation (compiling again each minute would cost more than it saves)
   step train 540 "$PY" -m restore.cli train "$CROPS" "${ARGS[@]}" --compile --minutes "$MINUTES" 2>&1 \

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lab.pack_crops import pack
+from lab.pack_crops import pack, pack_whole
 from restore.priors.data import load_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,6 +47,24 @@ def test_pack_center_and_size_limit(tmp_path):
     assert not (tmp_path / "big.npz").exists()
 
 
+def test_pack_whole_copies_photos_under_the_budget(tmp_path):
+    src = _photos(tmp_path / "photos")
+    sizes = sorted(f.stat().st_size for f in src.iterdir())
+    budget = (sum(sizes) - 1) / 1e6  # every file but not all of them
+    r = pack_whole(src, tmp_path / "w", seed=3, max_mb=budget)
+    kept = sorted((tmp_path / "w").iterdir())
+    assert 0 < r["kept"] == len(kept) < 6 and sum(f.stat().st_size for f in kept) <= budget * 1e6
+    for f in kept:  # byte-identical copies, named in the seeded order
+        assert f.read_bytes() == (src / f.name.split("_", 1)[1]).read_bytes()
+    assert len(load_images(tmp_path / "w", 3)) == r["kept"]
+    again = pack_whole(src, tmp_path / "w2", seed=3, max_mb=budget)
+    assert [f.name for f in sorted((tmp_path / "w2").iterdir())] == [f.name for f in kept]
+    with pytest.raises(ValueError, match="empty folder"):
+        pack_whole(src, tmp_path / "w", seed=3, max_mb=budget)
+    with pytest.raises(ValueError, match="max-mb"):
+        pack_whole(src, tmp_path / "w3", max_mb=1e-6)
+
+
 def test_session_fails_fast_without_crops(tmp_path):
     p = subprocess.run(["bash", "lab/gpu_session.sh", str(tmp_path / "none.npz")], cwd=ROOT, capture_output=True,
                        text=True, env={**os.environ, "OUT": str(tmp_path / "out")}, timeout=30)
@@ -58,12 +76,13 @@ def test_session_toy_dry_run_on_cpu(tmp_path):
     """The whole script at toy size (about a minute on one core): smoke, two resumed train chunks,
     export, sample grid, eval of both priors."""
     src = _photos(tmp_path / "photos", n=8, shape=(70, 70))
-    pack(src, tmp_path / "c.npz", size=64, per_image=2)
+    (src / "small.png").unlink()  # smaller than the training size
+    pack_whole(src, tmp_path / "c")  # the training photos as the documented command packs them
     pack(src, tmp_path / "v.npz", center=64)
     env = {**os.environ, "OUT": str(tmp_path / "out"), "RESTORE_DEVICE": "cpu", "RESTORE_TOY": "1",
            "RESTORE_CHUNK_MIN": "0.05", "RESTORE_WORK": str(tmp_path / "work"), "RESTORE_PY": sys.executable,
            "OMP_NUM_THREADS": "1"}
-    p = subprocess.run(["bash", "lab/gpu_session.sh", str(tmp_path / "c.npz"), "0.1", str(tmp_path / "v.npz")],
+    p = subprocess.run(["bash", "lab/gpu_session.sh", str(tmp_path / "c"), "0.1", str(tmp_path / "v.npz")],
                        cwd=ROOT, capture_output=True, text=True, env=env, timeout=400)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     out = tmp_path / "out"
