@@ -103,7 +103,8 @@ def restoration_options(command):
         click.option("--look", default=None, type=click.Choice(["faithful", "natural"]),
                      help="faithful: the average of the results (closest to the truth on average, smooth where the "
                           "image leaves the answer open); natural: one result, with a photo's texture (a fill also "
-                          "gets the grain of the pixels around it). [default: natural for filling holes in a photo, "
+                          "gets the grain of the pixels around it; denoising keeps a little of the photo's own "
+                          "grain). [default: natural for filling holes in a photo, "
                           "faithful otherwise]"),
         click.option("--uncertainty", default=None, type=click.Path(),
                      help="Also write a heat map (PNG) of where the results disagree (needs --samples 2 or more)."),

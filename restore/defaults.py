@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["Default", "DEFAULTS", "TILED_DEFAULTS", "NO_SVD_BLUR_DEFAULT", "SMALL_HOLE", "SMALL_HOLES_DEFAULT",
-           "DEFAULT_MARGIN", "DEFAULT_PRIOR", "DEFAULT_PRECISION", "default", "small_holes"]
+           "DEFAULT_MARGIN", "DEFAULT_PRIOR", "DEFAULT_PRECISION", "NATURAL_DENOISE_KEEP", "default", "small_holes"]
 
 
 class Default(NamedTuple):
@@ -52,6 +52,11 @@ NO_SVD_BLUR_DEFAULT = Default("auto", 15, 0.5)
 # pixels, scratches (`small_holes`)
 SMALL_HOLE = 4
 SMALL_HOLES_DEFAULT = Default("ddrm", 15, 0.1, 3)
+
+# the share of the removed noise that a denoising with the natural look keeps: the faithful result
+# plus this share of (photo - result), the photo's own grain (RESULTS.md, "Fills with the photo's
+# grain; faithful or natural"); a one-step denoiser's draw is as smooth as the mean
+NATURAL_DENOISE_KEEP = 0.2
 
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
 DEFAULT_MARGIN = 32

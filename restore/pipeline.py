@@ -73,7 +73,7 @@ def _solve(plan: Plan, p, y: Tensor, box, tiled: bool, sigma_y: float, g: torch.
                          operator, y, method=plan.method, num_samples=plan.samples, levels=plan.levels,
                          steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
                          max_batch=y.shape[0] if tiled else None, **plan.method_options)
-    out = res["samples"][0] if plan.look == "natural" else res["mean"]
+    out = res["samples"][0] if plan.look == "natural" and not plan.keep_noise else res["mean"]
     return out.double().cpu(), res["std"].double().cpu()
 
 
@@ -83,6 +83,8 @@ def _finish(plan: Plan, im: ImageData, mean: Tensor, std: Tensor, g: torch.Gener
         raise FloatingPointError(f"the {plan.method} restoration produced NaN or inf values")
     if plan.grain:
         mean = add_grain(mean, plan.task["observed"][0], g)
+    if plan.keep_noise:  # a denoising's natural look: some of the photo's own grain back
+        mean = (mean + plan.keep_noise * (im.x.to(mean) - mean)).clamp(0, 1)
     if plan.keep_observed:  # the observed pixels, exactly
         observed = plan.task["observed"].bool().expand_as(mean)
         mean = torch.where(observed, im.x, mean)

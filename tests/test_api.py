@@ -149,3 +149,16 @@ def test_the_std_map_comes_back_in_the_images_kind(tiny_prior):
 
     outs = restore_batch([rgb, rgb], "denoise", {}, **kw)
     assert all(isinstance(s, np.ndarray) and s.shape == (48, 56, 3) for _, s in outs)
+
+
+def test_a_natural_denoising_keeps_a_share_of_the_photos_noise(tiny_prior):
+    """look="natural" for denoising is the faithful result (the same draws, the same seed) plus
+    NATURAL_DENOISE_KEEP of what it removed, to float precision, on the float image's [0, 1]."""
+    a = skdata.astronaut()[100:196:2, 150:262:2].astype(np.float32) / 255
+    noisy = np.clip(a + 0.05 * np.random.default_rng(0).standard_normal(a.shape), 0, 1).astype(np.float32)
+    kw = dict(prior=tiny_prior, steps=2, sigma_y=0.05, samples=2)
+    faithful = restore.denoise(noisy, **kw)
+    natural = restore.denoise(noisy, look="natural", **kw)
+    k = restore.defaults.NATURAL_DENOISE_KEEP
+    assert np.allclose(natural, np.clip(faithful + k * (noisy - faithful), 0, 1), atol=1e-6)
+    assert np.abs(natural - noisy).mean() < np.abs(faithful - noisy).mean()

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import restore
-from restore.defaults import DEFAULTS, NO_SVD_BLUR_DEFAULT, SMALL_HOLES_DEFAULT, TILED_DEFAULTS
+from restore.defaults import (DEFAULTS, NATURAL_DENOISE_KEEP, NO_SVD_BLUR_DEFAULT, SMALL_HOLES_DEFAULT,
+                              TILED_DEFAULTS)
 from restore.operators import gaussian_kernel, motion_kernel
 from restore.plan import COMMANDS, make_plan, observed_pixels
 from restore.priors import UNet, UNetConfig, linear_schedule, load_prior, save_prior
@@ -84,7 +85,12 @@ def test_the_look_is_resolved_once(prior8):
     for command, t in [("sr", {"scale": 2}), ("denoise", {}), ("deblur", {"kernel": gaussian_kernel(5, 1.0)})]:
         p = make_plan(command, prior8, t, (1, 3, 24, 24))
         assert (p.look, p.grain, p.samples) == ("faithful", False, TILED_DEFAULTS[command].samples)
-        assert make_plan(command, prior8, t, (1, 3, 24, 24), look="natural").samples == 1
+        natural = make_plan(command, prior8, t, (1, 3, 24, 24), look="natural")
+        if command == "denoise":  # the mean of the default's draws with some of the photo's noise kept
+            assert (natural.samples, natural.keep_noise) == (TILED_DEFAULTS[command].samples, NATURAL_DENOISE_KEEP)
+            assert 0 < NATURAL_DENOISE_KEEP < 1 and p.keep_noise == 0
+        else:
+            assert (natural.samples, natural.keep_noise) == (1, 0)
     with pytest.raises(ValueError, match="look must be one of faithful, natural"):
         make_plan("denoise", prior8, {}, (1, 3, 24, 24), look="pretty")
 
