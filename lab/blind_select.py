@@ -13,7 +13,8 @@ main's estimator (before 2026-12-05).
 `apply` turns those rows into `lab.blind_kernels`-style rows (for `lab.blind_summary`) under a rule:
 the estimate or a parametric fit (`choose_kernel`: fits of similarity >= F, margin M), kept where
 its spread >= S, its ratio <= R and the confidence >= C (`--main`: main's rule, ratio <= 1.05, no
-spread bound, no parametric stage); with --restore the chosen kernel goes through `restore.deblur`'s
+spread bound, no parametric stage; `--no-rescue`: a fit replaces only an estimate that passes
+those bounds itself); with --restore the chosen kernel goes through `restore.deblur`'s
 default (with --true also the true kernel), each restoration cached by photo, blur and kernel in
 --cache, so rules that choose the same kernel share it. `grid` scores rules on the error ratio
 and the sharp photos without restoring.
@@ -92,10 +93,14 @@ def _kernel_of(family: str, param: float) -> torch.Tensor:
     return B.disk_kernel(float(param))
 
 
-def choose(row: dict, rule=None, margin: float | None = None, min_sim: float | None = None, main: bool = False):
+def choose(row: dict, rule=None, margin: float | None = None, min_sim: float | None = None, main: bool = False,
+           rescue: bool = True):
     """(family, parameter, kernel or None, ratio, error ratio) that the rule keeps for a row of `estimate`:
-    kernel None where the photo is left as it is."""
+    kernel None where the photo is left as it is. rescue=False: a fit may replace only an estimate
+    that the gate (ratio, spread, confidence) accepts on its own."""
     c, r, s = MAIN_RULE if main else rule
+    if not rescue and (row["family"] == "none" or row["ratio"] > r or row["spread"] < s or row["confidence"] < c):
+        return "none", 0.0, None, row["ratio"], row["none_error_ratio"]
     min_sim = B.MIN_FIT_SIMILARITY if min_sim is None else min_sim
     kern = torch.tensor(row["kernel_array"], dtype=torch.float64)
     fits = {} if main else {fam: (f[0], f[1], fam, f[2]) for fam, f in row.get("fits", {}).items()
@@ -142,7 +147,7 @@ def apply(a):
     for row in rows:
         rule = None if a.main else tuple(a.rule[:3])
         family, param, kern, ratio, err = choose(row, rule, None if a.main else a.rule[3],
-                                                 None if a.main else a.rule[4], a.main)
+                                                 None if a.main else a.rule[4], a.main, not a.no_rescue)
         rec = dict(image=row["image"], kernel=row["kernel"], family=family, parameter=round(param, 2),
                    confidence=round(row["confidence"], 3), residual_ratio=round(ratio, 3), error_ratio=round(err, 3)
                    if row["kernel"] != "none" else "", spread=round(B.kernel_spread(kern), 3) if kern is not None else 0.0)
@@ -207,6 +212,8 @@ def main(argv=None):
     p.add_argument("--rule", type=float, nargs=5, metavar=("C", "R", "S", "M", "F"),
                    default=[B.MIN_CONFIDENCE, B.MAX_RESIDUAL_RATIO, B.MIN_SPREAD, B.FREE_FORM_MARGIN, B.MIN_FIT_SIMILARITY])
     p.add_argument("--main", action="store_true", help="main's rule (C 0.5, R 1.05, no spread bound, no parametric stage)")
+    p.add_argument("--no-rescue", action="store_true",
+                   help="a fit replaces only an estimate that the gate accepts on its own")
     p.add_argument("--restore", action="store_true")
     p.add_argument("--true", action="store_true")
     p.add_argument("--cache", default=None)

@@ -184,6 +184,14 @@ def test_the_simpler_blur_is_kept_unless_the_estimate_fits_clearly_better(monkey
     assert B.estimate_kernel(photo, 25, denoise=0, parametric=False).family == "free-form"
     est[0] = shake
     assert B.estimate_kernel(photo, 25, denoise=0).family == "free-form"
+    # a fit never stands in for an estimate the gate refuses: the photo is left as it is
+    refused = [1.0 + 2 * B.MAX_RESIDUAL_RATIO]
+    monkeypatch.setattr(B, "residual_ratio", lambda y, k: refused[0] if k.shape[0] == 25 else ratio(y, k))
+    est[0] = drifted
+    assert B.estimate_kernel(photo, 25, denoise=0).family == "none"
+    refused[0] = B.MAX_RESIDUAL_RATIO  # accepted on its own: the disk fit replaces it
+    assert B.estimate_kernel(photo, 25, denoise=0).family == "disk"
+    monkeypatch.setattr(B, "residual_ratio", ratio)
     monkeypatch.setattr(B, "MIN_FIT_SIMILARITY", 0.99)
     est[0] = drifted
     assert B.estimate_kernel(photo, 25, denoise=0).family == "free-form"
