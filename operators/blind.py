@@ -36,9 +36,9 @@ about the same fit, the simpler one (one parameter against hundreds of taps) is 
 candidate only where it resembles the estimate (similarity >= MIN_FIT_SIMILARITY) and is itself a
 blur (spread >= MIN_SPREAD). The fit only replaces an estimate that the gate (`found_blur`)
 accepts on its own: a refused estimate is not a confident one, and on natural/val the fits that
-stood in for refused estimates of Gaussian std 3 and disk radius 6 blurs named the wrong one of the
-two about as often as the right one (3 of 8 lost up to 2.8 dB). Choosing the kernel by how well it explains the photo rather than by
-how sparse it makes the latent follows Levin et al., "Understanding and evaluating blind
+stood in for refused estimates of Gaussian std 3 and disk radius 6 blurs named the wrong one of
+the two about as often as the right one (benchmarks/notes/blind.md, "No rescue"). Choosing the
+kernel by how well it explains the photo rather than by how sparse it makes the latent follows Levin et al., "Understanding and evaluating blind
 deconvolution algorithms", CVPR 2009.
 """
 from __future__ import annotations
