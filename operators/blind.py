@@ -38,8 +38,8 @@ blur (spread >= MIN_SPREAD). The fit only replaces an estimate that the gate (`f
 accepts on its own: a refused estimate is not a confident one, and on natural/val the fits that
 stood in for refused estimates of Gaussian std 3 and disk radius 6 blurs named the wrong one of
 the two about as often as the right one (benchmarks/notes/blind.md, "No rescue"). Choosing the
-kernel by how well it explains the photo rather than by how sparse it makes the latent follows Levin et al., "Understanding and evaluating blind
-deconvolution algorithms", CVPR 2009.
+kernel by how well it explains the photo rather than by how sparse it makes the latent follows
+Levin et al., "Understanding and evaluating blind deconvolution algorithms", CVPR 2009.
 """
 from __future__ import annotations
 
