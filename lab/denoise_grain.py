@@ -2,13 +2,13 @@
 
     python -m lab.denoise_grain DATA_ROOT --sigma 0.025 [--images 8] [--keeps 0,0.1,...] -o OUT.csv
 
-For each of the first N natural/val photos: the noisy photo as a user's file (Gaussian noise of
-std sigma, 8 bits), the command line's faithful result (`restore.denoise`, the posterior mean of
-its default), then every blend mean + keep (y - mean) (`restore.plan.Plan.keep_noise`), scored
-against the photo: PSNR, the sliced Wasserstein distance of Laplacian-pyramid patches (x 1e3) and
-the texture ratio (`restore.benchmarks.perceptual`). One row per photo and keep; prints the mean
-of each keep. The rule (benchmarks/RESULTS.md, "Fills with the photo's grain; faithful or
-natural"): the keep of the lowest mean SWD over the val photos of both noise levels.
+For each of the first N photos of the split, the observation, the faithful result (the command
+line's default, `ddrm:1:noise:4`) and the scores are `lab.whole_photo`'s (`degrade`,
+`restore_degraded`, `scores`: the same noise and measures as its denoising rows); then every blend
+mean + keep (y - mean) (`restore.plan.Plan.keep_noise`) is scored against the photo. One row per
+photo and keep; prints the mean of each keep. The rule (benchmarks/RESULTS.md, "Fills with the
+photo's grain; faithful or natural"): the keep of the lowest mean SWD over the val photos of both
+noise levels.
 """
 from __future__ import annotations
 
@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from restore.benchmarks.metrics import psnr
-from restore.benchmarks.perceptual import sliced_wasserstein, texture_ratio
-from restore.io import read_image
+from lab.whole_photo import degrade, photos, restore_degraded, scores
 
 FIELDS = ["image", "sigma", "keep", "psnr", "swd", "texture"]
 
@@ -38,20 +37,19 @@ def main(argv=None) -> None:
     ap.add_argument("-o", "--out", type=Path, required=True)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    folder = a.data_root / "natural" / ("val" if a.split == "val" else "test/CBSD68")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))[: a.images]
     keeps = [float(k) for k in a.keeps.split(",")]
     prior = restore.load_prior("natural", precision="bf16")
     rows = []
-    for i, f in enumerate(files):
-        x = torch.from_numpy(np.array(read_image(f, "RGB"))).permute(2, 0, 1).double() / 255
-        g = torch.Generator().manual_seed(1000 + i)
-        y = ((x + a.sigma * torch.randn(x.shape, generator=g, dtype=torch.float64)).clamp(0, 1) * 255).round() / 255
-        mean = torch.as_tensor(restore.denoise(y.float(), prior=prior, sigma_y=a.sigma, workers=1)).double()
+    for f in photos(a.data_root, a.split)[: a.images]:
+        x = np.asarray(Image.open(f).convert("RGB")).astype(np.float64) / 255
+        p = degrade(x, "denoise", a.sigma, f.name, a.data_root / "kernels")
+        y = p.y[0].permute(1, 2, 0).double().numpy()
+        mean = restore_degraded(p, "ddrm:1:noise:4", prior, "denoise", workers=1)
+        fill = np.ones(x.shape[:2], bool)
         for k in keeps:
-            est = (mean + k * (y - mean)).clamp(0, 1)
-            rows.append({"image": f.name, "sigma": a.sigma, "keep": k, "psnr": psnr(x[None], est[None]),
-                         "swd": 1e3 * sliced_wasserstein(est, x), "texture": texture_ratio(est, x)})
+            s = scores(x, mean + k * (y - mean), fill)
+            rows.append({"image": f.name, "sigma": a.sigma, "keep": k, "psnr": s["psnr_hole"], "swd": s["swd_hole"],
+                         "texture": s["texture_hole"]})
         print(f.name, " ".join(f"{r['keep']:g}:{r['psnr']:.2f}/{r['swd']:.2f}" for r in rows[-len(keeps):]), flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     with a.out.open("w", newline="") as fh:

@@ -29,11 +29,16 @@ import numpy as np
 from restore.io import IMAGE_SUFFIXES, read_image
 
 
-def pack(src, out, *, size: int = 64, per_image: int = 5, center: int = 0, seed: int = 0,
-         max_mb: float = 20.0) -> dict:
+def _photo_files(src) -> list[Path]:
     files = sorted(p for p in Path(src).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{src}: no images found")
+    return files
+
+
+def pack(src, out, *, size: int = 64, per_image: int = 5, center: int = 0, seed: int = 0,
+         max_mb: float = 20.0) -> dict:
+    files = _photo_files(src)
     rng = np.random.default_rng(seed)
     crops, skipped = [], 0
     for f in files:
@@ -69,9 +74,7 @@ def pack(src, out, *, size: int = 64, per_image: int = 5, center: int = 0, seed:
 
 
 def pack_whole(src, out, *, seed: int = 0, max_mb: float = 20.0) -> dict:
-    files = sorted(p for p in Path(src).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ValueError(f"{src}: no images found")
+    files = _photo_files(src)
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out}: not an empty folder")

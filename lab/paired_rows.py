@@ -5,6 +5,7 @@ Student t interval (`metrics.interval`). Reads `restore bench` rows (diffusion r
 of the whole photo where there are none; no task column: task "-").
 
     python -m lab.paired_rows A.csv B.csv
+    python -m lab.paired_rows ROWS.csv ROWS.csv --priors shipped,new   # two priors of one bench run
     git show REV:benchmarks/faces/test/rows.csv > /tmp/a.csv   # rows of earlier weights
 """
 from __future__ import annotations
@@ -15,10 +16,12 @@ import csv
 from restore.benchmarks.metrics import interval
 
 
-def psnrs(path) -> dict:
-    """{(task, method, framing, image): PSNR} of a rows.csv."""
+def psnrs(path, prior: str | None = None) -> dict:
+    """{(task, method, framing, image): PSNR} of a rows.csv (only prior's rows of a bench run, when given)."""
     out = {}
     for r in csv.DictReader(open(path, newline="")):
+        if prior is not None and r.get("prior") != prior:
+            continue
         if "config" in r:  # whole_photo
             out[("-", r["config"], "", r["image"])] = float(r["psnr_hole"])
             continue
@@ -33,8 +36,11 @@ def main(argv=None) -> None:
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--digits", type=int, default=2, help="decimals of the differences")
+    ap.add_argument("--priors", default=None, metavar="A,B",
+                    help="`restore bench` rows: A's rows of the first file against B's of the second")
     a = ap.parse_args(argv)
-    ra, rb = psnrs(a.a), psnrs(a.b)
+    pa, pb = a.priors.split(",") if a.priors else (None, None)
+    ra, rb = psnrs(a.a, pa), psnrs(a.b, pb)
     groups: dict = {}
     for k in sorted(set(ra) & set(rb)):
         groups.setdefault(k[:3], []).append(rb[k] - ra[k])

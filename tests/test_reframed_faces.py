@@ -77,3 +77,24 @@ def test_paired_rows_differences_over_common_images(tmp_path, capsys):
     (tmp_path / "d.csv").write_text(head + "p,ddrm:6:0.2:2,20.501,0,0,0,1,0.15\nq,ddrm:6:0.2:2,21.003,0,0,0,1,0.15\n")
     main([str(tmp_path / "c.csv"), str(tmp_path / "d.csv"), "--digits", "3"])
     assert "| - | ddrm:6:0.2:2 |  | 2 | +0.002 (" in capsys.readouterr().out
+
+
+def test_paired_rows_two_priors_of_one_bench_run(tmp_path, capsys):
+    """lab.paired_rows --priors A,B: one bench rows.csv, B's rows against A's, over the images both
+    priors have; input rows are not compared."""
+    import csv
+
+    from lab.paired_rows import main
+
+    f = tmp_path / "rows.csv"
+    rows = [("shipped", "a", 20.0), ("shipped", "b", 22.0), ("shipped", "c", 30.0),
+            ("new", "a", 21.0), ("new", "b", 22.5)]
+    with f.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, ["prior", "task", "method", "kind", "image", "psnr"])
+        w.writeheader()
+        for prior, image, p in rows:
+            w.writerow(dict(prior=prior, task="box", method="ddrm-15", kind="diffusion", image=image, psnr=p))
+        w.writerow(dict(prior="new", task="box", method="observation", kind="input", image="a", psnr=1.0))
+    main([str(f), str(f), "--priors", "shipped,new"])
+    out = capsys.readouterr().out
+    assert "| box | ddrm-15 |  | 2 | +0.75 (" in out and "observation" not in out  # only the images both have
