@@ -77,7 +77,7 @@ def main(argv=None) -> None:
     ap.add_argument("--kernels", required=True, help="as for lab.blind_select estimate (the order sets the seeds)")
     ap.add_argument("--only", default=None, help="the kernels to score (default: all)")
     a = ap.parse_args(argv)
-    a.only, only = None, a.only
+    a.only, only = None, a.only  # _observations reads a.only as IMAGE:KERNEL pairs; here it names kernels
     cands = [(fam, p, kernel_spectrum(k)) for fam, p, k in candidates()]
     right = total = 0
     for stem, name, _, _, y in _observations(a):
