@@ -52,13 +52,21 @@ def kernels(root: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def blurred(x: np.ndarray, k: np.ndarray, seed: int) -> np.ndarray:
-    """The photo (H, W, 3) on [0, 1] blurred as a camera would: whole frame, border cut, noise, 8 bits."""
+def blurred(x: np.ndarray, k: np.ndarray, seed: int, jpeg: int | None = None) -> np.ndarray:
+    """The photo (H, W, 3) on [0, 1] blurred as a camera would: whole frame, border cut, noise, 8 bits
+    (with jpeg, saved as a JPEG of that quality, 4:2:0, as phones save, and read back)."""
     m = k.shape[0] // 2
     b = np.stack([fftconvolve(x[..., c], k, mode="same") for c in range(3)], -1)
     b = b[m:b.shape[0] - m, m:b.shape[1] - m] if m else b
     b = b + 0.01 * np.random.default_rng(seed).standard_normal(b.shape)
-    return np.round(np.clip(b, 0, 1) * 255) / 255
+    b = np.round(np.clip(b, 0, 1) * 255) / 255
+    if jpeg:
+        import io
+
+        buf = io.BytesIO()
+        Image.fromarray(np.round(b * 255).astype(np.uint8)).save(buf, format="JPEG", quality=int(jpeg))
+        b = np.asarray(Image.open(buf).convert("RGB"), dtype=np.float64) / 255
+    return b
 
 
 def tikhonov(y: np.ndarray, k: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ main's estimator (before 2026-12-05).
 the estimate or a parametric fit (`choose_kernel`: fits of similarity >= F, margin M), kept where
 its spread >= S, its ratio <= R and the confidence >= C (`--main`: main's rule, ratio <= 1.05, no
 spread bound, no parametric stage; `--no-rescue`: a fit replaces only an estimate that passes
-those bounds itself); with --restore the chosen kernel goes through `restore.deblur`'s
+those bounds itself; `--defocus gated|ungated`: the spectral stage of `estimate_kernel` first, on the observation,
+as `estimate_kernel` runs it); with --restore the chosen kernel goes through `restore.deblur`'s
 default (with --true also the true kernel), each restoration cached by photo, blur and kernel in
 --cache, so rules that choose the same kernel share it. `grid` scores rules on the error ratio
 and the sharp photos without restoring.
@@ -57,7 +58,7 @@ def _observations(a):
             if a.only and f"{f.stem}:{name}" not in a.only.split(","):
                 continue
             m = k.shape[0] // 2
-            yield f.stem, name, k, (x[m:x.shape[0] - m, m:x.shape[1] - m] if m else x), blurred(x, k, 1000 * i + j)
+            yield f.stem, name, k, (x[m:x.shape[0] - m, m:x.shape[1] - m] if m else x), blurred(x, k, 1000 * i + j, getattr(a, "jpeg", None))
 
 
 def estimate(a):
@@ -146,15 +147,27 @@ def apply(a):
     out = []
     for row in rows:
         rule = None if a.main else tuple(a.rule[:3])
-        family, param, kern, ratio, err = choose(row, rule, None if a.main else a.rule[3],
-                                                 None if a.main else a.rule[4], a.main, not a.no_rescue)
+        if (a.restore or a.defocus) and obs is None:
+            a.obs.only = ",".join(f"{r['image']}:{r['kernel']}" for r in rows)
+            obs = {(s, n): (k, t, y) for s, n, k, t, y in _observations(a.obs)}
+        found = None
+        if a.defocus:  # the spectral stage of estimate_kernel, before the L0 estimate
+            k, truth, y = obs[(row["image"], row["kernel"])]
+            found = B.defocus_estimate(torch.from_numpy(y).permute(2, 0, 1), gate=a.defocus == "gated")
+            if found is not None and found.confidence < (B.MIN_CONFIDENCE if a.main else a.rule[0]):
+                found = None  # refused by the confidence bound, as KernelEstimate.usable does
+        if found is not None:
+            family, param, kern, ratio = "disk", found.parameter, found.kernel, found.residual_ratio
+            err = sse(tikhonov(y, kern.numpy()), truth) / sse(tikhonov(y, k), truth) if row["kernel"] != "none" \
+                else float("nan")
+        else:
+            family, param, kern, ratio, err = choose(row, rule, None if a.main else a.rule[3],
+                                                     None if a.main else a.rule[4], a.main, not a.no_rescue)
         rec = dict(image=row["image"], kernel=row["kernel"], family=family, parameter=round(param, 2),
-                   confidence=round(row["confidence"], 3), residual_ratio=round(ratio, 3), error_ratio=round(err, 3)
+                   confidence=round(found.confidence if found else row["confidence"], 3), residual_ratio=round(ratio, 3), error_ratio=round(err, 3)
                    if row["kernel"] != "none" else "", spread=round(B.kernel_spread(kern), 3) if kern is not None else 0.0)
+        rec["stage"] = "spectrum" if found is not None else "estimate"
         if a.restore:
-            if obs is None:
-                a.obs.only = ",".join(f"{r['image']}:{r['kernel']}" for r in rows)
-                obs = {(s, n): (k, t, y) for s, n, k, t, y in _observations(a.obs)}
             k, truth, y = obs[(row["image"], row["kernel"])]
             u8 = np.round(y * 255).astype(np.uint8)
             f64 = lambda e: e.astype(np.float64) / 255
@@ -198,6 +211,7 @@ def main(argv=None):
         p.add_argument("--photos", default=None)
         p.add_argument("--kernels", required=True, help="comma-separated, in order (the order sets the seeds)")
         p.add_argument("--only", default=None, help="IMAGE:KERNEL pairs")
+        p.add_argument("--jpeg", type=int, default=None, help="observations saved as JPEG of this quality")
     e.add_argument("--out", required=True)
     e.add_argument("--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     g = sub.add_parser("grid")
@@ -214,6 +228,9 @@ def main(argv=None):
     p.add_argument("--main", action="store_true", help="main's rule (C 0.5, R 1.05, no spread bound, no parametric stage)")
     p.add_argument("--no-rescue", action="store_true",
                    help="a fit replaces only an estimate that the gate accepts on its own")
+    p.add_argument("--defocus", choices=("gated", "ungated"), default=None,
+                   help="the spectral defocus stage first (`defocus_estimate`, computed on the observation), "
+                        "its disk through the residual gate or not")
     p.add_argument("--restore", action="store_true")
     p.add_argument("--true", action="store_true")
     p.add_argument("--cache", default=None)
@@ -223,6 +240,7 @@ def main(argv=None):
     p.add_argument("--images", type=int, default=8)
     p.add_argument("--photos", default=None)
     p.add_argument("--kernels", required=True)
+    p.add_argument("--jpeg", type=int, default=None)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     if a.cmd == "estimate":
@@ -231,7 +249,7 @@ def main(argv=None):
         grid(a)
     else:
         a.obs = argparse.Namespace(data=a.data, folder=a.folder, images=a.images, photos=a.photos, kernels=a.kernels,
-                                   only=None)
+                                   only=None, jpeg=a.jpeg)
         apply(a)
 
 

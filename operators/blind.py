@@ -19,6 +19,13 @@ kernel's side of the largest gradients are kept, the threshold then lowered by 1
 then cut to the kernel's support, thresholded, made non-negative and normalised. Both steps keep
 only salient edges, which is what makes the kernel step well posed.
 
+Before all this, a defocus blur is looked for in the photo's power spectrum
+(`restore.operators.defocus`: a disk's transfer function has rings, which the radially averaged
+spectrum shows): where a disk fits it clearly better than every Gaussian, that disk, at the radius
+of the best fit, is the estimate (`defocus_estimate`), and the alternating estimate is not run.
+The alternating estimate cannot tell a disk from a Gaussian of the same second moment, and its
+residual does not either; the spectrum does (benchmarks/notes/blind.md, "Defocus from the spectrum").
+
 Boundaries: the FFT treats the image as a torus; the observation is extended to a smoothly
 periodic one first (`periodic_pad`), so the wrap-around does not print a false edge.
 
@@ -52,10 +59,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .circular_blur import centred
-from .kernels import gaussian_kernel
+from .defocus import find_defocus, spectral_fits
+from .kernels import disk_kernel, gaussian_kernel
 from .padding import periodic_pad
 
-__all__ = ["KernelEstimate", "estimate_kernel", "found_blur", "kernel_spread", "parametric_fits", "prefer_parametric", "choose_kernel", "MIN_CONFIDENCE", "MIN_SPREAD",
+__all__ = ["KernelEstimate", "estimate_kernel", "defocus_estimate", "found_blur", "kernel_spread", "parametric_fits", "prefer_parametric", "choose_kernel", "MIN_CONFIDENCE", "MIN_SPREAD",
            "MAX_RESIDUAL_RATIO", "l0_deblur", "edge_threshold", "disk_kernel", "describe_kernel",
            "kernel_similarity", "residual_ratio"]
 
@@ -289,19 +297,6 @@ def found_blur(kernel: Tensor, ratio: float) -> bool:
     return kernel_spread(kernel) >= MIN_SPREAD and ratio <= MAX_RESIDUAL_RATIO
 
 
-def disk_kernel(radius: float, size: int | None = None) -> Tensor:
-    """A defocus blur: the uniform disk of `radius` pixels, anti-aliased (4x4 supersampling), sum 1."""
-    size = size or 2 * int(math.ceil(radius)) + 1
-    c = size // 2
-    sub = (torch.arange(size * 4, dtype=torch.float64) + 0.5) / 4 - 0.5 - c
-    yy, xx = torch.meshgrid(sub, sub, indexing="ij")
-    inside = ((yy ** 2 + xx ** 2) <= radius ** 2).double()
-    k = inside.reshape(size, 4, size, 4).mean((1, 3))
-    if k.sum() == 0:
-        k[c, c] = 1
-    return k / k.sum()
-
-
 def _embed(k: Tensor, size: int) -> Tensor:
     """k centred in a size x size grid (cut or padded with zeros)."""
     out = torch.zeros(size, size, dtype=torch.float64)
@@ -409,6 +404,35 @@ def _crop(y: Tensor, side: int) -> Tensor:
     return y[t:t + side, l:l + side]
 
 
+def _prepared(image: Tensor, crop: int, denoise: float) -> Tensor:
+    """The luminance crop the estimates work on, denoised where denoise > 0."""
+    y = _crop(_luminance(image), crop)
+    if denoise > 0:  # noise breaks the L0 step at the finest scales (Anger et al. 2019): denoise first
+        y = _denoised(y, denoise)
+    return y
+
+
+def defocus_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_size: int = 35,
+                     gate: bool = False) -> KernelEstimate | None:
+    """The defocus blur of `image` found from its power spectrum (`restore.operators.defocus`) on the
+    central crop of the luminance, or None where no disk stands out (or is wider than max_size);
+    its confidence compares the best disks of the crop's left and right halves, its residual ratio
+    is taken on the crop as `estimate_kernel` prepares it. The residual gate (`found_blur`) is not
+    asked (gate=True asks it): on natural/val it refused 5 of 32 disks found at their exact radius
+    and no other (benchmarks/notes/blind.md, "Defocus from the spectrum")."""
+    lum = _crop(_luminance(image), crop)
+    radius = find_defocus(lum)
+    if radius is None or disk_kernel(radius).shape[0] > max_size:
+        return None
+    half = lum.shape[1] // 2
+    a, b = (spectral_fits(part)["disk"][1] for part in (lum[:, :half], lum[:, half:]))
+    kernel = disk_kernel(radius)
+    ratio = residual_ratio(_prepared(image, crop, denoise), kernel)
+    if gate and not found_blur(kernel, ratio):
+        return None
+    return KernelEstimate(kernel, "disk", radius, kernel_similarity(disk_kernel(a), disk_kernel(b)), ratio)
+
+
 def _estimate_parts(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam_min: float = 1e-4,
                     gamma: float = 2.0, iters: int = 10, crop: int = 512, denoise: float = 1.0, edges: float = 2.0,
                     per_scale: bool = True, parametric: bool = True) -> dict:
@@ -418,9 +442,7 @@ def _estimate_parts(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     ("fits": {family: (similarity, parameter, kernel, ratio)}; `parametric_fits`)."""
     if max_size < 3 or max_size % 2 == 0:
         raise ValueError(f"max_size must be an odd number >= 3, got {max_size}")
-    y = _crop(_luminance(image), crop)
-    if denoise > 0:  # noise breaks the L0 step at the finest scales (Anger et al. 2019): denoise first
-        y = _denoised(y, denoise)
+    y = _prepared(image, crop, denoise)
     half = y.shape[1] // 2
     max_size = min(max_size, (min(y.shape[0], half) // 2 - 1) | 1)  # at most half of each half across
     if max_size < 3:
@@ -453,16 +475,21 @@ def choose_kernel(family: str, param: float, kernel: Tensor, ratio: float, fits:
 
 def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam_min: float = 1e-4,
                     gamma: float = 2.0, iters: int = 10, crop: int = 512, denoise: float = 1.0, edges: float = 2.0,
-                    per_scale: bool = True, parametric: bool = True) -> KernelEstimate:
-    """Estimate the blur of `image` ((C, H, W) on [0, 1]): the multi-scale L0 estimate (module
+                    per_scale: bool = True, parametric: bool = True, defocus: bool = True) -> KernelEstimate:
+    """Estimate the blur of `image` ((C, H, W) on [0, 1]): where defocus, a usable disk found from
+    the power spectrum (`defocus_estimate`); otherwise the multi-scale L0 estimate (module
     docstring) of a kernel up to max_size x max_size (odd; smaller on a photo under four times
     that across) on the central crop x crop pixels of the luminance, named by `describe_kernel`;
     its confidence compares the estimates of the crop's left and right halves. The blur is kept
     only where `found_blur` accepts it; where parametric, a free-form estimate that it accepts gives
     way to its Gaussian or disk fit unless it explains the photo clearly better (`choose_kernel`),
     and the fit must pass `found_blur` too.
-    edges and per_scale as in `_estimate` (edges=0, per_scale=False, parametric=False: the
-    estimator before 2026-12-05, but with today's gate)."""
+    edges and per_scale as in `_estimate` (edges=0, per_scale=False, parametric=False,
+    defocus=False: the estimator before 2026-12-05, but with today's gate)."""
+    if defocus:
+        found = defocus_estimate(image, crop, denoise, max_size)
+        if found is not None and found.usable:
+            return found
     p = _estimate_parts(image, max_size, lam=lam, lam_min=lam_min, gamma=gamma, iters=iters, crop=crop,
                         denoise=denoise, edges=edges, per_scale=per_scale, parametric=parametric)
     family, param, kernel, ratio = p["family"], p["parameter"], p["kernel"], p["ratio"]

@@ -59,6 +59,19 @@ def gaussian_kernel(size: int, std: float) -> Tensor:
     return check_kernel(k[0])
 
 
+def disk_kernel(radius: float, size: int | None = None) -> Tensor:
+    """A defocus blur: the uniform disk of `radius` pixels, anti-aliased (4x4 supersampling), sum 1."""
+    size = size or 2 * int(math.ceil(radius)) + 1
+    c = size // 2
+    sub = (torch.arange(size * 4, dtype=torch.float64) + 0.5) / 4 - 0.5 - c
+    yy, xx = torch.meshgrid(sub, sub, indexing="ij")
+    inside = ((yy ** 2 + xx ** 2) <= radius ** 2).double()
+    k = inside.reshape(size, 4, size, 4).mean((1, 3))
+    if k.sum() == 0:
+        k[c, c] = 1
+    return k / k.sum()
+
+
 def uniform_kernel(size: int) -> Tensor:
     """Box kernel (size, size) with every entry 1 / size^2."""
     if int(size) != size or size < 1:
