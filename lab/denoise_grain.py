@@ -5,7 +5,8 @@
 For each of the first N photos of the split, the observation, the faithful result (the command
 line's default, `ddrm:1:noise:4`) and the scores are `lab.whole_photo`'s (`degrade`,
 `restore_degraded`, `scores`: the same noise and measures as its denoising rows); then every blend
-mean + keep (y - mean) (`restore.plan.Plan.keep_noise`) is scored against the photo. One row per
+mean + keep (y - mean) (`restore.plan.Plan.keep_noise`) is scored against the photo; with
+`--grain luminance` the kept noise is the luminance of y - mean in every channel (no colour). One row per
 photo and keep; prints the mean of each keep. The rule (benchmarks/RESULTS.md, "Fills with the
 photo's grain; faithful or natural"): the keep of the lowest mean SWD over the val photos of both
 noise levels.
@@ -22,7 +23,12 @@ from PIL import Image
 
 from lab.whole_photo import degrade, photos, restore_degraded, scores
 
-FIELDS = ["image", "sigma", "keep", "psnr", "swd", "texture"]
+FIELDS = ["image", "sigma", "keep", "grain", "psnr", "swd", "texture", "niqe"]
+
+
+def luminance_only(d: np.ndarray) -> np.ndarray:
+    """The luminance (Rec. 601) of d (H, W, 3), in all three channels: grain without colour."""
+    return np.repeat((d @ np.array([0.299, 0.587, 0.114]))[..., None], 3, -1)
 
 
 def main(argv=None) -> None:
@@ -34,6 +40,8 @@ def main(argv=None) -> None:
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--split", default="val", choices=["val", "test"])
     ap.add_argument("--keeps", default="0,0.1,0.15,0.2,0.25,0.3")
+    ap.add_argument("--grain", default="rgb", help="rgb (the noise removed, as it was), luminance (its luminance "
+                                                 "in every channel: no colour) or both, comma-separated")
     ap.add_argument("-o", "--out", type=Path, required=True)
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -46,20 +54,23 @@ def main(argv=None) -> None:
         y = p.y[0].permute(1, 2, 0).double().numpy()
         mean = restore_degraded(p, "ddrm:1:noise:4", prior, "denoise", workers=1)
         fill = np.ones(x.shape[:2], bool)
-        for k in keeps:
-            s = scores(x, mean + k * (y - mean), fill)
-            rows.append({"image": f.name, "sigma": a.sigma, "keep": k, "psnr": s["psnr_hole"], "swd": s["swd_hole"],
-                         "texture": s["texture_hole"]})
-        print(f.name, " ".join(f"{r['keep']:g}:{r['psnr']:.2f}/{r['swd']:.2f}" for r in rows[-len(keeps):]), flush=True)
+        for grain in a.grain.split(","):
+            d = y - mean if grain == "rgb" else luminance_only(y - mean)
+            for k in keeps:
+                s = scores(x, mean + k * d, fill)
+                rows.append({"image": f.name, "sigma": a.sigma, "keep": k, "grain": grain, "psnr": s["psnr_hole"],
+                             "swd": s["swd_hole"], "texture": s["texture_hole"], "niqe": s["niqe"]})
+            print(f.name, grain, " ".join(f"{r['keep']:g}:{r['psnr']:.2f}/{r['swd']:.2f}" for r in rows[-len(keeps):]),
+                  flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     with a.out.open("w", newline="") as fh:
         w = csv.DictWriter(fh, FIELDS)
         w.writeheader()
         w.writerows(rows)
-    for k in keeps:
-        r = [row for row in rows if row["keep"] == k]
-        print(f"keep {k:g}: PSNR {np.mean([v['psnr'] for v in r]):.2f}, SWD {np.mean([v['swd'] for v in r]):.2f}, "
-              f"texture {np.median([v['texture'] for v in r]):.2f}")
+    for grain, k in ((g, k) for g in a.grain.split(",") for k in keeps):
+        r = [row for row in rows if row["keep"] == k and row["grain"] == grain]
+        print(f"{grain} keep {k:g}: PSNR {np.mean([v['psnr'] for v in r]):.2f}, SWD {np.mean([v['swd'] for v in r]):.2f}, "
+              f"texture {np.median([v['texture'] for v in r]):.2f}, NIQE {np.mean([v['niqe'] for v in r]):.2f}")
 
 
 if __name__ == "__main__":
