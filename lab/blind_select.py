@@ -15,7 +15,8 @@ the estimate or a parametric fit (`choose_kernel`: fits of similarity >= F, marg
 its spread >= S, its ratio <= R and the confidence >= C (`--main`: main's rule, ratio <= 1.05, no
 spread bound, no parametric stage; `--no-rescue`: a fit replaces only an estimate that passes
 those bounds itself; `--defocus gated|ungated`: the spectral stage of `estimate_kernel` first, on the observation,
-as `estimate_kernel` runs it); with --restore the chosen kernel goes through `restore.deblur`'s
+as `estimate_kernel` runs it; `--shake R LO HI`: a refused free-form estimate shaped like a camera shake
+is kept, `found_shake`); with --restore the chosen kernel goes through `restore.deblur`'s
 default (with --true also the true kernel), each restoration cached by photo, blur and kernel in
 --cache, so rules that choose the same kernel share it. `grid` scores rules on the error ratio
 and the sharp photos without restoring.
@@ -95,12 +96,21 @@ def _kernel_of(family: str, param: float) -> torch.Tensor:
 
 
 def choose(row: dict, rule=None, margin: float | None = None, min_sim: float | None = None, main: bool = False,
-           rescue: bool = True):
+           rescue: bool = True, shake: tuple | None = None):
     """(family, parameter, kernel or None, ratio, error ratio) that the rule keeps for a row of `estimate`:
     kernel None where the photo is left as it is. rescue=False: a fit may replace only an estimate
-    that the gate (ratio, spread, confidence) accepts on its own."""
+    that the gate (ratio, spread, confidence) accepts on its own. shake (R, LO, HI): a free-form
+    estimate the gate refuses is kept as it is where it looks like a camera shake (`B.found_shake`
+    with residual bound R and its largest tap's share on [LO, HI]) and the confidence is >= C."""
     c, r, s = MAIN_RULE if main else rule
     if not rescue and (row["family"] == "none" or row["ratio"] > r or row["spread"] < s or row["confidence"] < c):
+        min_f = B.MIN_FIT_SIMILARITY if min_sim is None else min_sim
+        kern = torch.tensor(row["kernel_array"], dtype=torch.float64)
+        fits = {fam: f for fam, f in row.get("fits", {}).items()
+                if f[0] >= min_f and B.kernel_spread(_kernel_of(fam, f[1])) >= s}
+        if shake and row["family"] == "free-form" and row["confidence"] >= c and \
+                B.found_shake(kern, row["ratio"], fits, max_ratio=shake[0], taps=tuple(shake[1:])):
+            return "free-form", row["parameter"], kern, row["ratio"], row["error_ratio"]
         return "none", 0.0, None, row["ratio"], row["none_error_ratio"]
     min_sim = B.MIN_FIT_SIMILARITY if min_sim is None else min_sim
     kern = torch.tensor(row["kernel_array"], dtype=torch.float64)
@@ -162,7 +172,7 @@ def apply(a):
                 else float("nan")
         else:
             family, param, kern, ratio, err = choose(row, rule, None if a.main else a.rule[3],
-                                                     None if a.main else a.rule[4], a.main, not a.no_rescue)
+                                                     None if a.main else a.rule[4], a.main, not a.no_rescue, a.shake)
         rec = dict(image=row["image"], kernel=row["kernel"], family=family, parameter=round(param, 2),
                    confidence=round(found.confidence if found else row["confidence"], 3), residual_ratio=round(ratio, 3), error_ratio=round(err, 3)
                    if row["kernel"] != "none" else "", spread=round(B.kernel_spread(kern), 3) if kern is not None else 0.0)
@@ -231,6 +241,9 @@ def main(argv=None):
     p.add_argument("--defocus", choices=("gated", "ungated"), default=None,
                    help="the spectral defocus stage first (`defocus_estimate`, computed on the observation), "
                         "its disk through the residual gate or not")
+    p.add_argument("--shake", type=float, nargs=3, default=None, metavar=("R", "LO", "HI"),
+                   help="with --no-rescue: keep a refused free-form estimate shaped like a shake (`found_shake`: "
+                        "residual ratio <= R, its largest tap's share of the mass on [LO, HI])")
     p.add_argument("--restore", action="store_true")
     p.add_argument("--true", action="store_true")
     p.add_argument("--cache", default=None)

@@ -44,7 +44,10 @@ candidate only where it resembles the estimate (similarity >= MIN_FIT_SIMILARITY
 blur (spread >= MIN_SPREAD). The fit only replaces an estimate that the gate (`found_blur`)
 accepts on its own: a refused estimate is not a confident one, and on natural/val the fits that
 stood in for refused estimates of Gaussian std 3 and disk radius 6 blurs named the wrong one of
-the two about as often as the right one (benchmarks/notes/blind.md, "No rescue"). Choosing the
+the two about as often as the right one (benchmarks/notes/blind.md, "No rescue"). A free-form
+estimate the gate refuses is still kept where it is shaped like a camera shake (`found_shake`: a
+thin path, neither a blob nor a delta with a faint tail, that no Gaussian or disk resembles): the
+residual bound, calibrated on sharp photos' near-deltas, refused most good shake estimates. Choosing the
 kernel by how well it explains the photo rather than by how sparse it makes the latent follows
 Levin et al., "Understanding and evaluating blind deconvolution algorithms", CVPR 2009.
 """
@@ -63,9 +66,9 @@ from .defocus import find_defocus, spectral_fits
 from .kernels import disk_kernel, gaussian_kernel
 from .padding import periodic_pad
 
-__all__ = ["KernelEstimate", "estimate_kernel", "defocus_estimate", "found_blur", "kernel_spread", "parametric_fits", "prefer_parametric", "choose_kernel", "MIN_CONFIDENCE", "MIN_SPREAD",
+__all__ = ["KernelEstimate", "estimate_kernel", "defocus_estimate", "found_blur", "found_shake", "kernel_spread", "parametric_fits", "prefer_parametric", "choose_kernel", "MIN_CONFIDENCE", "MIN_SPREAD",
            "MAX_RESIDUAL_RATIO", "l0_deblur", "edge_threshold", "disk_kernel", "describe_kernel",
-           "kernel_similarity", "residual_ratio"]
+           "kernel_similarity", "residual_ratio", "SHAKE_TAPS", "MAX_SHAKE_RATIO"]
 
 BETA_MAX = 1e5
 # a blur is found (`found_blur`) only where the named kernel explains the photo about as well as no
@@ -90,6 +93,16 @@ MIN_CONFIDENCE = 0.5
 # resemble it at 0.76-0.89; every bound from 0.58 to 0.76 and margin from 0 to 0.019 scores the same
 MIN_FIT_SIMILARITY = 0.65
 FREE_FORM_MARGIN = 0.01
+# a free-form estimate the residual bound refuses is still kept as a camera shake (`found_shake`)
+# where it is shaped like one: a path, whose largest tap holds SHAKE_TAPS[0]-SHAKE_TAPS[1] of the
+# mass (a sharp photo's free-form estimate is a delta with a faint tail, 0.16-0.39 on 6 val photos;
+# a drifted lens estimate a blob, 0.011; the shakes' estimates 0.038-0.112), that no Gaussian or
+# disk resembles (no candidate fit), with a residual ratio up to MAX_SHAKE_RATIO: on natural/val
+# such estimates gain +0.13 to +9.2 dB up to a ratio of 1.21, and the next one, at 1.220, lost 2.04
+# dB (`python -m lab.blind_select apply ... --shake R LO HI`; benchmarks/notes/blind.md, "Shakes the
+# residual bound refused")
+SHAKE_TAPS = (0.02, 0.14)
+MAX_SHAKE_RATIO = 1.20
 
 
 def _otf(k: Tensor, h: int, w: int) -> Tensor:
@@ -291,6 +304,20 @@ def prefer_parametric(estimate_ratio: float, parametric_ratio: float, margin: fl
     return not estimate_ratio < (1 - margin) * parametric_ratio
 
 
+def found_shake(kernel: Tensor, ratio: float, fits: dict, max_ratio: float | None = None,
+                taps: tuple[float, float] | None = None) -> bool:
+    """Whether a free-form estimate that `found_blur` refuses is kept as a camera shake: it spreads
+    at least MIN_SPREAD pixels, no Gaussian or disk resembles it (`fits`, its candidate fits, is
+    empty), its largest tap holds between SHAKE_TAPS[0] and SHAKE_TAPS[1] of its mass (a path, not
+    a blob nor a delta with a faint tail), and its residual ratio is at most MAX_SHAKE_RATIO (the
+    constants' comment)."""
+    max_ratio = MAX_SHAKE_RATIO if max_ratio is None else max_ratio
+    lo, hi = SHAKE_TAPS if taps is None else taps
+    k = kernel.double()
+    top = float(k.max() / k.sum())
+    return kernel_spread(k) >= MIN_SPREAD and not fits and lo <= top <= hi and ratio <= max_ratio
+
+
 def found_blur(kernel: Tensor, ratio: float) -> bool:
     """Whether a named kernel is a blur found in the photo: it spreads at least MIN_SPREAD pixels and
     its residual ratio (`residual_ratio`) is at most MAX_RESIDUAL_RATIO (the constants' comment)."""
@@ -354,8 +381,8 @@ class KernelEstimate:
     """A blur estimated from a photo: the kernel (float64, sum 1), its family ("none", "gaussian",
     "disk", "free-form") and parameter (std, radius or support side in pixels), a confidence in
     [0, 1] (the similarity of the kernels estimated independently on the photo's two halves) and
-    the estimate's fit residual over no blur's (`residual_ratio`; where `found_blur` says no, over
-    MAX_RESIDUAL_RATIO or under MIN_SPREAD, the family is "none")."""
+    the estimate's fit residual over no blur's (`residual_ratio`; where neither `found_blur` nor,
+    for a free-form estimate, `found_shake` accepts it, the family is "none")."""
 
     kernel: Tensor
     family: str
@@ -483,7 +510,8 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     its confidence compares the estimates of the crop's left and right halves. The blur is kept
     only where `found_blur` accepts it; where parametric, a free-form estimate that it accepts gives
     way to its Gaussian or disk fit unless it explains the photo clearly better (`choose_kernel`),
-    and the fit must pass `found_blur` too.
+    and the fit must pass `found_blur` too. A free-form estimate that `found_blur` refuses is kept
+    where it is shaped like a camera shake (`found_shake`).
     edges and per_scale as in `_estimate` (edges=0, per_scale=False, parametric=False,
     defocus=False: the estimator before 2026-12-05, but with today's gate)."""
     if defocus:
@@ -495,6 +523,9 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     family, param, kernel, ratio = p["family"], p["parameter"], p["kernel"], p["ratio"]
     if found_blur(kernel, ratio):  # a fit never stands in for an estimate the gate refuses
         family, param, kernel, ratio = choose_kernel(family, param, kernel, ratio, p["fits"])
-    if not found_blur(kernel, ratio):
+        found = found_blur(kernel, ratio)
+    else:  # but a refused estimate shaped like a camera shake is kept as it is
+        found = family == "free-form" and found_shake(kernel, ratio, p["fits"])
+    if not found:
         family, param, kernel = "none", 0.0, torch.ones(1, 1, dtype=torch.float64)
     return KernelEstimate(kernel, family, param, p["confidence"], ratio)

@@ -202,3 +202,26 @@ def test_a_defocus_blur_is_found_with_its_size(astronaut):
     # the disk, or the Gaussian of about its spread (1.5 px): to the spread of one val grid step (25 %)
     assert est.family in ("disk", "gaussian") and abs(kernel_spread(est.kernel) - kernel_spread(disk_kernel(3.0))) \
         <= 0.25 * kernel_spread(disk_kernel(3.0)), est
+
+
+def test_a_refused_estimate_shaped_like_a_shake_is_kept(monkeypatch):
+    import restore.operators.blind as B
+
+    path = motion_kernel(25, 0.8, generator=torch.Generator().manual_seed(2)).double()  # largest tap 0.038
+    tail = torch.zeros(9, 9, dtype=torch.float64)
+    tail[4, 4], tail[4, 5:] = 0.4, 0.15  # a delta with a faint tail: a sharp photo's free-form estimate
+    blob = B._embed(disk_kernel(6.0), 25)  # a drifted defocus estimate: largest tap under 0.01
+    r = B.MAX_SHAKE_RATIO
+    assert B.MAX_RESIDUAL_RATIO < r and B.found_shake(path, r, {}) and not B.found_shake(path, r + 1e-3, {})
+    assert not B.found_shake(path, 1.0, {"disk": (0.7, 6.0, disk_kernel(6.0), 1.0)})  # a disk resembles it
+    assert not B.found_shake(tail, 1.0, {}) and not B.found_shake(blob, 1.0, {})
+    assert not B.found_shake(torch.ones(1, 1, dtype=torch.float64), 1.0, {})  # no spread: no blur
+    # wired into estimate_kernel: a refused path is kept as it is, up to the shakes' residual bound
+    est, ratio = [path], [0.5 * (B.MAX_RESIDUAL_RATIO + r)]
+    monkeypatch.setattr(B, "_estimate", lambda y, size, *a, **k: est[0])
+    monkeypatch.setattr(B, "residual_ratio", lambda y, k: ratio[0])
+    photo = torch.rand(3, 96, 96, generator=torch.Generator().manual_seed(0))
+    got = B.estimate_kernel(photo, 25, denoise=0)
+    assert got.family == "free-form" and torch.equal(got.kernel, path), got
+    ratio[0] = r + 0.01
+    assert B.estimate_kernel(photo, 25, denoise=0).family == "none"
