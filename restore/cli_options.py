@@ -104,8 +104,8 @@ def restoration_options(command):
                      help="faithful: the average of the results (closest to the truth on average, smooth where the "
                           "image leaves the answer open); natural: one result, with a photo's texture (a fill also "
                           "gets the grain of the pixels around it; denoising keeps a little of the photo's own "
-                          "grain). [default: natural for filling holes in a photo, "
-                          "faithful otherwise]"),
+                          "grain, without its colour noise). [default: natural for filling holes in and "
+                          "denoising a photo, faithful otherwise]"),
         click.option("--uncertainty", default=None, type=click.Path(),
                      help="Also write a heat map (PNG) of where the results disagree (needs --samples 2 or more)."),
         click.option("--degrade", is_flag=True,

@@ -45,8 +45,9 @@ class Default(NamedTuple):
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.4, 3), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
 # a fill of an object-sized hole in a photo looks natural by default (RESULTS.md, "Fills with the photo's grain")
+# and so does a denoising of a photo: its natural look costs under 0.1 dB (NATURAL_DENOISE_KEEP)
 TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 7, 0.1, 2, "natural"), "deblur": Default("auto", 6, 0.2, 2),
-                  "sr": Default("ddrm", 6, 0.1, 2)}
+                  "sr": Default("ddrm", 6, 0.1, 2), "denoise": Default("ddrm", 1, "noise", 4, "natural")}
 NO_SVD_BLUR_DEFAULT = Default("auto", 15, 0.5)
 # every pixel to fill within SMALL_HOLE pixels (Chebyshev) of an observed one: scattered missing
 # pixels, scratches (`small_holes`)
@@ -54,9 +55,11 @@ SMALL_HOLE = 4
 SMALL_HOLES_DEFAULT = Default("ddrm", 15, 0.1, 3)
 
 # the share of the removed noise that a denoising with the natural look keeps: the faithful result
-# plus this share of (photo - result), the photo's own grain (RESULTS.md, "Fills with the photo's
-# grain; faithful or natural"); a one-step denoiser's draw is as smooth as the mean
-NATURAL_DENOISE_KEEP = 0.2
+# plus this share of the luminance of (photo - result), the photo's own grain without its colour
+# (`restore.grain.keep_noise`); a one-step denoiser's draw is as smooth as the mean. The largest
+# share whose PSNR cost on natural/val is at most 0.1 dB at sigma 0.025, 0.05 and 0.1 (RESULTS.md,
+# "Fills with the photo's grain; faithful or natural")
+NATURAL_DENOISE_KEEP = 0.15
 
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
 DEFAULT_MARGIN = 32

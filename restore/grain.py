@@ -1,4 +1,5 @@
-"""Grain for a fill: the fine texture of the ring around each hole, laid over the fill's own colour.
+"""The photo's grain: for a fill, the fine texture of the ring around each hole, laid over the
+fill's own colour (`add_grain`); for a denoising, a share of the noise it removed (`keep_noise`).
 
 A patch prior's fill of an object-sized hole is smooth, its draws too (benchmarks/RESULTS.md,
 "Fills with the photo's grain"): the prior restores colour and shading but not the grass, sand or
@@ -28,7 +29,7 @@ from torch import Tensor
 
 from .starts import hole_regions
 
-__all__ = ["add_grain", "GRAIN_STD", "GRAIN_PATCH", "GRAIN_RING"]
+__all__ = ["add_grain", "keep_noise", "GRAIN_STD", "GRAIN_PATCH", "GRAIN_RING"]
 
 GRAIN_STD = 3.0  # px: the band-pass split
 GRAIN_PATCH = 16  # px: the side of a copied patch (even)
@@ -131,3 +132,14 @@ def _grain_box(x: Tensor, obs: Tensor, box: tuple, generator, std: float, patch:
         canvas.view(C, -1).index_add_(1, flat, (patches * win).reshape(C, -1))
     grain = canvas[:, patch: patch + bh, patch: patch + bw].to(x.dtype)
     return torch.where(hole[at[1:]], (x[at] + grain).clamp(0, 1), x[at])
+
+
+def keep_noise(mean: Tensor, photo: Tensor, share: float) -> Tensor:
+    """A denoising's natural look: the result `mean` (C, H, W) on [0, 1] plus `share` of the
+    luminance (Rec. 601; a one-channel image's own) of the noise it removed, photo - mean, in every
+    channel: the photo's grain without its colour noise, which film grain lacks (benchmarks/RESULTS.md,
+    "Fills with the photo's grain; faithful or natural")."""
+    d = photo.to(mean) - mean
+    if d.shape[0] == 3:
+        d = (0.299 * d[0] + 0.587 * d[1] + 0.114 * d[2]).expand_as(d)
+    return (mean + share * d).clamp(0, 1)

@@ -19,7 +19,7 @@ from restore.priors.train import resolve_device
 from restore.solvers import coarse_to_fine
 
 from .defaults import DEFAULT_PRECISION, DEFAULT_PRIOR
-from .grain import add_grain
+from .grain import add_grain, keep_noise
 from .images import ImageData, from_prior_channels, give_back, give_back_std, load_image, to_prior_channels
 from .plan import Plan, check_sigma_y, make_plan, window
 from .starts import classical_estimate, is_warm, warm_chain
@@ -84,7 +84,7 @@ def _finish(plan: Plan, im: ImageData, mean: Tensor, std: Tensor, g: torch.Gener
     if plan.grain:
         mean = add_grain(mean, plan.task["observed"][0], g)
     if plan.keep_noise:  # a denoising's natural look: some of the photo's own grain back
-        mean = (mean + plan.keep_noise * (im.x.to(mean) - mean)).clamp(0, 1)
+        mean = keep_noise(mean, im.x, plan.keep_noise)
     if plan.keep_observed:  # the observed pixels, exactly
         observed = plan.task["observed"].bool().expand_as(mean)
         mean = torch.where(observed, im.x, mean)

@@ -109,7 +109,7 @@ class Plan:
     (`restore.operators.padding.periodic_pad`), then cut back. look: "faithful" returns the mean
     of the draws, "natural" the first draw; grain: the fill gets the grain of its surroundings
     (`restore.grain.add_grain`); keep_noise: a denoising with the natural look returns the mean
-    plus this share of the noise it removed, (1 - keep_noise) mean + keep_noise y."""
+    plus this share of the luminance of the noise it removed (`restore.grain.keep_noise`)."""
 
     command: str
     task: dict

@@ -153,12 +153,15 @@ def test_the_std_map_comes_back_in_the_images_kind(tiny_prior):
 
 def test_a_natural_denoising_keeps_a_share_of_the_photos_noise(tiny_prior):
     """look="natural" for denoising is the faithful result (the same draws, the same seed) plus
-    NATURAL_DENOISE_KEEP of what it removed, to float precision, on the float image's [0, 1]."""
+    NATURAL_DENOISE_KEEP of the luminance of what it removed, in every channel, to float precision,
+    on the float image's [0, 1]; the photo's default (tiles)."""
     a = skdata.astronaut()[100:196:2, 150:262:2].astype(np.float32) / 255
     noisy = np.clip(a + 0.05 * np.random.default_rng(0).standard_normal(a.shape), 0, 1).astype(np.float32)
     kw = dict(prior=tiny_prior, steps=2, sigma_y=0.05, samples=2)
-    faithful = restore.denoise(noisy, **kw)
+    faithful = restore.denoise(noisy, look="faithful", **kw)
     natural = restore.denoise(noisy, look="natural", **kw)
     k = restore.defaults.NATURAL_DENOISE_KEEP
-    assert np.allclose(natural, np.clip(faithful + k * (noisy - faithful), 0, 1), atol=1e-6)
+    lum = (noisy - faithful) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    assert np.allclose(natural, np.clip(faithful + k * lum[..., None], 0, 1), atol=1e-6)
     assert np.abs(natural - noisy).mean() < np.abs(faithful - noisy).mean()
+    assert np.array_equal(restore.denoise(noisy, **kw), natural)  # the default of a photo (the prior by tiles)

@@ -68,7 +68,8 @@ def test_inpainting_regions_and_small_holes(prior8):
 def test_the_look_is_resolved_once(prior8):
     """A fill of a photo (the prior by tiles) looks natural by default: one draw, with the ring's
     grain; faithful keeps the mean of the default's draws; an uncertainty map keeps the draws it
-    needs; every other command, and a prior that sees the whole image, is faithful by default."""
+    needs; a denoising of a photo is natural too (the mean of its draws, some noise kept); every
+    other command, and a prior that sees the whole image, is faithful by default."""
     task = {"observed": _observed(40, 40, (10, 10, 12, 12))}
     d = TILED_DEFAULTS["inpaint"]
     natural = make_plan("inpaint", prior8, task, (1, 3, 40, 40), margin=4)
@@ -83,14 +84,15 @@ def test_the_look_is_resolved_once(prior8):
     assert make_plan("inpaint", prior8, {"observed": _observed(8, 8, (2, 2, 4, 4))}, (1, 3, 8, 8),
                      look="natural").grain is False  # one draw; grain only for a patch prior's fill
     for command, t in [("sr", {"scale": 2}), ("denoise", {}), ("deblur", {"kernel": gaussian_kernel(5, 1.0)})]:
-        p = make_plan(command, prior8, t, (1, 3, 24, 24))
-        assert (p.look, p.grain, p.samples) == ("faithful", False, TILED_DEFAULTS[command].samples)
+        p = make_plan(command, prior8, t, (1, 3, 24, 24), look="faithful")
+        assert (p.look, p.grain, p.samples, p.keep_noise) == ("faithful", False, TILED_DEFAULTS[command].samples, 0)
         natural = make_plan(command, prior8, t, (1, 3, 24, 24), look="natural")
+        default = make_plan(command, prior8, t, (1, 3, 24, 24))
         if command == "denoise":  # the mean of the default's draws with some of the photo's noise kept
             assert (natural.samples, natural.keep_noise) == (TILED_DEFAULTS[command].samples, NATURAL_DENOISE_KEEP)
-            assert 0 < NATURAL_DENOISE_KEEP < 1 and p.keep_noise == 0
+            assert 0 < NATURAL_DENOISE_KEEP < 1 and default == natural
         else:
-            assert (natural.samples, natural.keep_noise) == (1, 0)
+            assert (natural.samples, natural.keep_noise) == (1, 0) and default == p
     with pytest.raises(ValueError, match="look must be one of faithful, natural"):
         make_plan("denoise", prior8, {}, (1, 3, 24, 24), look="pretty")
 
