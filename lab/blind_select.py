@@ -16,7 +16,7 @@ its spread >= S, its ratio <= R and the confidence >= C (`--main`: main's rule, 
 spread bound, no parametric stage; `--no-rescue`: a fit replaces only an estimate that passes
 those bounds itself; `--defocus gated|ungated`: the spectral stage of `estimate_kernel` first, on the observation,
 as `estimate_kernel` runs it; `--shake R LO HI`: a refused free-form estimate shaped like a camera shake
-is kept, `found_shake`); with --restore the chosen kernel goes through `restore.deblur`'s
+is kept, `found_shake`; `--lens`: where nothing usable is found, the spectral lens stage); with --restore the chosen kernel goes through `restore.deblur`'s
 default (with --true also the true kernel), each restoration cached by photo, blur and kernel in
 --cache, so rules that choose the same kernel share it. `grid` scores rules on the error ratio
 and the sharp photos without restoring.
@@ -157,7 +157,7 @@ def apply(a):
     out = []
     for row in rows:
         rule = None if a.main else tuple(a.rule[:3])
-        if (a.restore or a.defocus) and obs is None:
+        if (a.restore or a.defocus or a.lens) and obs is None:
             a.obs.only = ",".join(f"{r['image']}:{r['kernel']}" for r in rows)
             obs = {(s, n): (k, t, y) for s, n, k, t, y in _observations(a.obs)}
         found = None
@@ -173,10 +173,18 @@ def apply(a):
         else:
             family, param, kern, ratio, err = choose(row, rule, None if a.main else a.rule[3],
                                                      None if a.main else a.rule[4], a.main, not a.no_rescue, a.shake)
+        if a.lens and kern is None:  # the spectral lens stage, where nothing usable was found
+            k, truth, y = obs[(row["image"], row["kernel"])]
+            lens = B.lens_estimate(torch.from_numpy(y).permute(2, 0, 1))
+            if lens is not None and lens.confidence >= (B.MIN_CONFIDENCE if a.main else a.rule[0]):
+                found = lens
+                family, param, kern, ratio = "gaussian", lens.parameter, lens.kernel, lens.residual_ratio
+                err = sse(tikhonov(y, kern.numpy()), truth) / sse(tikhonov(y, k), truth) if row["kernel"] != "none" \
+                    else float("nan")
         rec = dict(image=row["image"], kernel=row["kernel"], family=family, parameter=round(param, 2),
                    confidence=round(found.confidence if found else row["confidence"], 3), residual_ratio=round(ratio, 3), error_ratio=round(err, 3)
                    if row["kernel"] != "none" else "", spread=round(B.kernel_spread(kern), 3) if kern is not None else 0.0)
-        rec["stage"] = "spectrum" if found is not None else "estimate"
+        rec["stage"] = ("spectrum" if found.family == "disk" else "lens") if found is not None else "estimate"
         if a.restore:
             k, truth, y = obs[(row["image"], row["kernel"])]
             u8 = np.round(y * 255).astype(np.uint8)
@@ -241,6 +249,9 @@ def main(argv=None):
     p.add_argument("--defocus", choices=("gated", "ungated"), default=None,
                    help="the spectral defocus stage first (`defocus_estimate`, computed on the observation), "
                         "its disk through the residual gate or not")
+    p.add_argument("--lens", action="store_true",
+                   help="where nothing usable is found, the spectral lens stage (`lens_estimate`; measured, not "
+                        "part of estimate_kernel)")
     p.add_argument("--shake", type=float, nargs=3, default=None, metavar=("R", "LO", "HI"),
                    help="with --no-rescue: keep a refused free-form estimate shaped like a shake (`found_shake`: "
                         "residual ratio <= R, its largest tap's share of the mass on [LO, HI])")

@@ -1,4 +1,4 @@
-"""Defocus from the power spectrum (`restore.operators.defocus`) on the blind track's observations:
+"""Defocus from the power spectrum (`restore.operators.spectral`) on the blind track's observations:
 per observation, the best Gaussian's and the best disk's spectral scores, their ratio, and what
 `defocus_estimate` makes of it (the disk found, its halves' confidence, its residual ratio and whether
 the gate accepts it, or nothing); then, per blur, the range of the ratio and the disks found.
@@ -19,7 +19,7 @@ from unittest import mock
 import torch
 
 import restore.operators.blind as B
-import restore.operators.defocus as D
+import restore.operators.spectral as D
 from lab.blind_select import _observations
 
 

@@ -1,4 +1,4 @@
-"""Defocus from the power spectrum (restore.operators.defocus): the disk's rings, the fit, and the
+"""Defocus from the power spectrum (restore.operators.spectral): the disk's rings, the fit, and the
 decision on synthetic blurs of a real photo."""
 import numpy as np
 import pytest
@@ -6,9 +6,9 @@ import torch
 from scipy.signal import fftconvolve
 from skimage import data
 
-import restore.operators.defocus as D
+import restore.operators.spectral as D
 from restore.operators import gaussian_kernel, motion_kernel
-from restore.operators.blind import defocus_estimate, estimate_kernel
+from restore.operators.blind import defocus_estimate, estimate_kernel, lens_estimate
 from restore.operators.kernels import disk_kernel
 
 
@@ -75,3 +75,13 @@ def test_estimate_kernel_returns_the_spectral_disk(photo):
     assert (est.family, est.parameter) == ("disk", 5.0) and est.usable, est
     assert torch.equal(est.kernel, disk_kernel(5.0))
     assert defocus_estimate(y, max_size=9) is None  # a disk wider than max_size is not taken
+
+
+def test_a_lens_blur_is_found_at_its_std_and_not_where_there_is_none(photo):
+    for std in (2.5, 3.5):
+        y = _observed(photo, gaussian_kernel(2 * int(np.ceil(3 * std)) + 1, std).numpy())
+        assert D.find_lens_blur(_lum(y)) == pytest.approx(std, abs=0.5)
+    assert D.find_lens_blur(_lum(_observed(photo, np.ones((1, 1))))) is None  # sharp
+    assert D.find_lens_blur(_lum(_observed(photo, disk_kernel(5.0).numpy()))) is None  # a disk stands out
+    est = lens_estimate(_observed(photo, gaussian_kernel(19, 3.0).numpy()))
+    assert est.family == "gaussian" and abs(est.parameter - 3.0) <= 0.5 and est.usable, est

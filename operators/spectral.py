@@ -1,4 +1,5 @@
-"""Defocus from the power spectrum: whether a photo's blur is a disk, and its radius.
+"""Blur from the power spectrum: whether a photo's blur is a disk (defocus) and its radius, or a
+smooth lens blur (a Gaussian) and its std.
 
 An out-of-focus lens blurs by a uniform disk, whose transfer function 2 J1(2 pi R f) / (2 pi R f)
 has zeros (rings, the first at 0.61 / R cycles per pixel); a Gaussian's has none, and neither has
@@ -13,7 +14,9 @@ scored by the best fit of log P(f) ~ log(A f^-alpha |K(f)|^2 + N) over a grid of
 (a natural photo's spectrum falls as a power of f, noise is flat), by the mean squared log
 residual. A defocus blur is found where the best disk's score is under DISK_SCORE_RATIO times the
 best Gaussian's: the Gaussian family stands for "a smooth blur without rings" against which a disk
-must stand out.
+must stand out. Where no disk stands out, a best Gaussian of std at least LENS_MIN_STD is a lens
+blur (`find_lens_blur`); a sharp photo's best Gaussian is the grid's smallest, and a camera shake,
+averaged over directions, looks like a small one.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from torch import Tensor
 from .kernels import disk_kernel, gaussian_kernel
 from .padding import periodic_pad
 
-__all__ = ["radial_power", "spectral_fits", "find_defocus", "DISK_SCORE_RATIO", "DISK_RADII"]
+__all__ = ["radial_power", "spectral_fits", "find_defocus", "find_lens_blur", "DISK_SCORE_RATIO", "DISK_RADII",
+           "GAUSSIAN_STDS", "LENS_MIN_STD"]
 
 BINS = np.linspace(0.01, 0.5, 80)
 # the disk is found where its score is under DISK_SCORE_RATIO of the best Gaussian's: on natural/val,
@@ -35,6 +39,11 @@ BINS = np.linspace(0.01, 0.5, 80)
 DISK_SCORE_RATIO = 0.4
 DISK_RADII = (1.5, 12.0)
 GAUSSIAN_STDS = (0.5, 6.0)
+# a lens blur is a best Gaussian of std >= LENS_MIN_STD where no disk stands out: on natural/val the
+# sharp photos' best Gaussian has std 0.5-0.75, Levin's shakes' 0.5-1.5, the disks the disk test
+# misses 1.0-1.25, Gaussians of std 3 2.5-3.0 (JPEG 1.5-3.0); on CBSD68 a missed disk of radius 4
+# had 2.5 (benchmarks/notes/blind.md, "Lens blur from the spectrum")
+LENS_MIN_STD = 1.75
 _ALPHAS = np.array([1.6, 2.0, 2.4])
 _NOISES = np.array([1e-6, 3e-6, 1e-5, 3e-5])
 _AMPS = np.logspace(-6, -2, 25)
@@ -106,3 +115,12 @@ def find_defocus(lum: Tensor, radii: tuple[float, float] = DISK_RADII,
     if fits["disk"][0] < DISK_SCORE_RATIO * fits["gaussian"][0]:
         return fits["disk"][1]
     return None
+
+
+def find_lens_blur(lum: Tensor, min_std: float = LENS_MIN_STD) -> float | None:
+    """The std (pixels) of the smooth lens blur of the luminance lum (H, W): its spectrum's best
+    Gaussian where that has std >= min_std and no disk stands out (`find_defocus`), else None."""
+    fits = spectral_fits(lum)
+    if fits["disk"][0] < DISK_SCORE_RATIO * fits["gaussian"][0] or fits["gaussian"][1] < min_std:
+        return None
+    return fits["gaussian"][1]
