@@ -101,15 +101,16 @@ def choose(row: dict, rule=None, margin: float | None = None, min_sim: float | N
     kernel None where the photo is left as it is. rescue=False: a fit may replace only an estimate
     that the gate (ratio, spread, confidence) accepts on its own. shake (R, LO, HI): a free-form
     estimate the gate refuses is kept as it is where it looks like a camera shake (`B.found_shake`
-    with residual bound R and its largest tap's share on [LO, HI]) and the confidence is >= C."""
+    with residual bound R and its largest tap's share on [LO, HI]) and the confidence is >= C (or
+    shake's fourth value)."""
     c, r, s = MAIN_RULE if main else rule
     if not rescue and (row["family"] == "none" or row["ratio"] > r or row["spread"] < s or row["confidence"] < c):
         min_f = B.MIN_FIT_SIMILARITY if min_sim is None else min_sim
         kern = torch.tensor(row["kernel_array"], dtype=torch.float64)
         fits = {fam: f for fam, f in row.get("fits", {}).items()
                 if f[0] >= min_f and B.kernel_spread(_kernel_of(fam, f[1])) >= s}
-        if shake and row["family"] == "free-form" and row["confidence"] >= c and \
-                B.found_shake(kern, row["ratio"], fits, max_ratio=shake[0], taps=tuple(shake[1:])):
+        if shake and row["family"] == "free-form" and row["confidence"] >= (shake[3] if len(shake) > 3 else c) and \
+                B.found_shake(kern, row["ratio"], fits, max_ratio=shake[0], taps=tuple(shake[1:3])):
             return "free-form", row["parameter"], kern, row["ratio"], row["error_ratio"]
         return "none", 0.0, None, row["ratio"], row["none_error_ratio"]
     min_sim = B.MIN_FIT_SIMILARITY if min_sim is None else min_sim
@@ -252,9 +253,10 @@ def main(argv=None):
     p.add_argument("--lens", action="store_true",
                    help="where nothing usable is found, the spectral lens stage (`lens_estimate`; measured, not "
                         "part of estimate_kernel)")
-    p.add_argument("--shake", type=float, nargs=3, default=None, metavar=("R", "LO", "HI"),
+    p.add_argument("--shake", type=float, nargs="+", default=None, metavar="R LO HI [C]",
                    help="with --no-rescue: keep a refused free-form estimate shaped like a shake (`found_shake`: "
-                        "residual ratio <= R, its largest tap's share of the mass on [LO, HI])")
+                        "residual ratio <= R, its largest tap's share of the mass on [LO, HI]; confidence >= C, "
+                        "default the rule's)")
     p.add_argument("--restore", action="store_true")
     p.add_argument("--true", action="store_true")
     p.add_argument("--cache", default=None)
