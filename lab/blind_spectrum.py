@@ -1,5 +1,5 @@
 """Defocus from the power spectrum (`restore.operators.spectral`) on the blind track's observations:
-per observation, the best Gaussian's and the best disk's spectral scores, their ratio, and what
+per observation, the best Gaussian's and the best disk's spectral scores in one band, their ratio, and what
 `defocus_estimate` makes of it (the disk found, its halves' confidence, its residual ratio and whether
 the gate accepts it, or nothing); then, per blur, the range of the ratio and the disks found.
 
@@ -8,7 +8,8 @@ the gate accepts it, or nothing); then, per blur, the range of the ratio and the
 
 Observations are made as `lab.blind_select` makes them (the same seeds for the same --photos and
 --kernels); --radii and --stds change the disk and Gaussian grids (default `DISK_RADII`,
-`GAUSSIAN_STDS`).
+`GAUSSIAN_STDS`); --f-max the band whose fits and ratio are printed (the decision uses
+`DISK_BANDS`, all of them).
 """
 from __future__ import annotations
 
@@ -34,18 +35,20 @@ def main(argv=None) -> None:
     ap.add_argument("--jpeg", type=int, default=None, help="observations saved as JPEG of this quality")
     ap.add_argument("--radii", type=float, nargs=2, default=list(D.DISK_RADII))
     ap.add_argument("--stds", type=float, nargs=2, default=list(D.GAUSSIAN_STDS))
+    ap.add_argument("--f-max", type=float, default=0.5, help="the band whose fits and ratio are printed")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     a.only, only = None, a.only  # _observations reads a.only as IMAGE:KERNEL pairs; here it names kernels
     ratios, found = defaultdict(list), defaultdict(int)
     grids = tuple(a.radii), tuple(a.stds)
-    with mock.patch.object(B, "find_defocus", lambda lum: D.find_defocus(lum, *grids)), \
-            mock.patch.object(B, "spectral_fits", lambda lum: D.spectral_fits(lum, *grids)):
+    with mock.patch.object(B, "defocus_band", lambda lum: D.defocus_band(lum, *grids)), \
+            mock.patch.object(B, "spectral_fits", lambda lum, f_max=0.5: D.spectral_fits(lum, *grids, f_max)):
         for stem, name, _, _, y in _observations(a):
             if only and name not in only.split(","):
                 continue
             image = torch.from_numpy(y).permute(2, 0, 1)
-            fits = D.spectral_fits(B._crop(B._luminance(image), 512), *grids)
+            lum = B._crop(B._luminance(image), 512)
+            fits = D.spectral_fits(lum, *grids, a.f_max)
             ratio = fits["disk"][0] / fits["gaussian"][0]
             est = B.defocus_estimate(image, gate=False)
             ratios[name].append(ratio)

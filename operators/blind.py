@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .circular_blur import centred
-from .spectral import find_defocus, find_lens_blur, spectral_fits
+from .spectral import defocus_band, find_lens_blur, spectral_fits
 from .kernels import disk_kernel, gaussian_kernel
 from .padding import periodic_pad
 
@@ -446,16 +446,18 @@ def defocus_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_s
                      gate: bool = False) -> KernelEstimate | None:
     """The defocus blur of `image` found from its power spectrum (`restore.operators.spectral`) on the
     central crop of the luminance, or None where no disk stands out (or is wider than max_size);
-    its confidence compares the best disks of the crop's left and right halves, its residual ratio
+    its confidence compares the best disks of the crop's left and right halves (in the band that
+    found it), its residual ratio
     is taken on the crop as `estimate_kernel` prepares it. The residual gate (`found_blur`) is not
     asked (gate=True asks it): on natural/val it refused 5 of 32 disks found at their exact radius
     and no other (benchmarks/notes/blind.md, "Defocus from the spectrum")."""
     lum = _crop(_luminance(image), crop)
-    radius = find_defocus(lum)
-    if radius is None or disk_kernel(radius).shape[0] > max_size:
+    band = defocus_band(lum)
+    if band is None or disk_kernel(band[0]).shape[0] > max_size:
         return None
+    radius, f_max = band
     half = lum.shape[1] // 2
-    a, b = (spectral_fits(part)["disk"][1] for part in (lum[:, :half], lum[:, half:]))
+    a, b = (spectral_fits(part, f_max=f_max)["disk"][1] for part in (lum[:, :half], lum[:, half:]))
     kernel = disk_kernel(radius)
     ratio = residual_ratio(_prepared(image, crop, denoise), kernel)
     if gate and not found_blur(kernel, ratio):

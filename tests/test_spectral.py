@@ -34,7 +34,8 @@ def photo():
 def test_the_disks_first_ring_lies_where_the_bessel_function_has_its_zero(radius):
     # |K(f)| = |2 J1(2 pi R f) / (2 pi R f)|, first zero at j_1,1 / (2 pi R), j_1,1 = 3.8317
     h = D._transfer(disk_kernel(radius))
-    f = 0.5 * (D.BINS[1:] + D.BINS[:-1])
+    bins = D._bins(0.5)
+    f = 0.5 * (bins[1:] + bins[:-1])
     first = 3.8317 / (2 * np.pi * radius)
     near = np.abs(f - first) < 0.2 * first
     i = np.argmin(np.where(near, h, np.inf))
@@ -44,9 +45,10 @@ def test_the_disks_first_ring_lies_where_the_bessel_function_has_its_zero(radius
 
 
 def test_a_spectrum_made_by_the_model_is_fitted_exactly_by_its_own_disk():
-    cands = D._candidates(D.DISK_RADII, D.GAUSSIAN_STDS)
+    cands = D._candidates(D.DISK_RADII, D.GAUSSIAN_STDS, 0.5)
     fam, radius, h = next(c for c in cands if c[0] == "disk" and c[1] == 4.5)
-    f = 0.5 * (D.BINS[1:] + D.BINS[:-1])
+    bins = D._bins(0.5)
+    f = 0.5 * (bins[1:] + bins[:-1])
     p = D._AMPS[12] * f ** -2.0 * h + D._NOISES[1]  # every parameter on the grid
     scores = D._scores(p, np.stack([c[2] for c in cands]))
     best = int(np.argmin(scores))
@@ -64,9 +66,11 @@ def test_no_disk_is_found_where_the_blur_has_no_rings(photo, kernel):
     k = {"sharp": np.ones((1, 1)),
          "gaussian": gaussian_kernel(15, 2.5).numpy(),  # the second moment of a disk of radius 5
          "shake": motion_kernel(21, 0.6, generator=torch.Generator().manual_seed(3)).numpy()}[kernel]
-    fits = D.spectral_fits(_lum(_observed(photo, k)))
-    assert D.find_defocus(_lum(_observed(photo, k))) is None, fits
-    assert fits["disk"][0] > 1.5 * D.DISK_SCORE_RATIO * fits["gaussian"][0], fits  # with room to spare
+    lum = _lum(_observed(photo, k))
+    assert D.find_defocus(lum) is None
+    for f_max, bound in D.DISK_BANDS:  # with room to spare in every band
+        fits = D.spectral_fits(lum, f_max=f_max)
+        assert fits["disk"][0] > 1.5 * bound * fits["gaussian"][0], (f_max, fits)
 
 
 def test_estimate_kernel_returns_the_spectral_disk(photo):
