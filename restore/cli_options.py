@@ -98,7 +98,8 @@ def restoration_options(command):
                           "large photo on many GPUs); rank 0 writes. Default: each process takes whole files."),
         click.option("--samples", default=None, type=click.IntRange(1, MAX_SAMPLES),
                      help="Results drawn; --look faithful averages them (more: smoother and slower; 1: one "
-                          "result), natural returns one and makes one unless --uncertainty needs more. "
+                          "result), natural returns one and makes one unless --uncertainty needs more (a "
+                          "denoising: their average with some of the photo's grain). "
                           + shown("samples")),
         click.option("--look", default=None, type=click.Choice(["faithful", "natural"]),
                      help="faithful: the average of the results (closest to the truth on average, smooth where the "
