@@ -65,9 +65,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .circular_blur import centred
-from .spectral import defocus_band, find_lens_blur, spectral_fits
 from .kernels import disk_kernel, gaussian_kernel
 from .padding import periodic_pad
+from .spectral import defocus_band, find_lens_blur, spectral_fits
 
 __all__ = ["KernelEstimate", "estimate_kernel", "defocus_estimate", "lens_estimate", "found_blur", "found_shake", "kernel_spread", "parametric_fits", "prefer_parametric", "choose_kernel", "MIN_CONFIDENCE", "MIN_SPREAD",
            "MAX_RESIDUAL_RATIO", "l0_deblur", "edge_threshold", "disk_kernel", "describe_kernel",
@@ -447,10 +447,10 @@ def defocus_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_s
     """The defocus blur of `image` found from its power spectrum (`restore.operators.spectral`) on the
     central crop of the luminance, or None where no disk stands out (or is wider than max_size);
     its confidence compares the best disks of the crop's left and right halves (in the band that
-    found it), its residual ratio
-    is taken on the crop as `estimate_kernel` prepares it. The residual gate (`found_blur`) is not
-    asked (gate=True asks it): on natural/val it refused 5 of 32 disks found at their exact radius
-    and no other (benchmarks/notes/blind.md, "Defocus from the spectrum")."""
+    found it), its residual ratio is taken on the crop as `estimate_kernel` prepares it. The
+    residual gate (`found_blur`) is not asked (gate=True asks it): on natural/val it refused 5 of 32
+    disks found at their exact radius and no other (benchmarks/notes/blind.md, "Defocus from the
+    spectrum, wired in")."""
     lum = _crop(_luminance(image), crop)
     band = defocus_band(lum)
     if band is None or disk_kernel(band[0]).shape[0] > max_size:
@@ -540,9 +540,9 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     edges and per_scale as in `_estimate` (edges=0, per_scale=False, parametric=False,
     spectral=False: the estimator before 2026-12-05, but with today's gate)."""
     if spectral:
-        found = defocus_estimate(image, crop, denoise, max_size)
-        if found is not None and found.usable:
-            return found
+        disk = defocus_estimate(image, crop, denoise, max_size)
+        if disk is not None and disk.usable:
+            return disk
     p = _estimate_parts(image, max_size, lam=lam, lam_min=lam_min, gamma=gamma, iters=iters, crop=crop,
                         denoise=denoise, edges=edges, per_scale=per_scale, parametric=parametric)
     family, param, kernel, ratio = p["family"], p["parameter"], p["kernel"], p["ratio"]
