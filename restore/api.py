@@ -48,9 +48,10 @@ _OPTIONS = """
     look: "faithful": the mean of the results, the closest to the truth on average and smooth
         where the image leaves the answer open; "natural": one result, with the texture of a
         photo; a fill of holes in a photo also gets the grain of the pixels around them
-        (`restore.grain`), and a denoising keeps a share of the luminance of the noise it removed
-        around the mean (`restore.defaults.NATURAL_DENOISE_KEEP`). Default: natural for filling
-        holes in and denoising a photo, faithful elsewhere.
+        (`restore.grain`), a denoising keeps a share of the luminance of the noise it removed
+        around the mean (`restore.defaults.NATURAL_DENOISE_KEEP`), and a deblurring or sr returns
+        the mean moved part of the way toward the first draw (`NATURAL_DRAW_SHARE`). Default:
+        natural on a photo (a prior run by tiles), faithful with a prior that sees the whole image.
     seed: the seed of every random draw (the same seed, the same output).
     levels: 1, or N > 1 to restore coarse to fine from 1/2^(N-1) of the size (needs strength < 1).
     return_std: also return the results' per-pixel standard deviation (needs samples >= 2), of the

@@ -109,7 +109,8 @@ def inpaint(image, mask, boxes, grow, mask_keeps, resize_mask, margin, denoise_r
 def deblur(images, kernel, save_kernel, **kw):
     """Remove the blur from IMAGES (files, globs or folders): found in each photo by default (one
     line says what was found), or the one --kernel gives. The result is the average of --samples
-    results (the default depends on the image and the blur, see --samples; --look natural: one)."""
+    results (the default depends on the image and the blur, see --samples); on a photo it is moved
+    60 % of the way toward one of them (--look natural; --look faithful: the average itself)."""
     _run("deblur", list(images), task={"kernel": kernel}, save_kernel=save_kernel, **kw)
 
 
@@ -120,7 +121,9 @@ def deblur(images, kernel, save_kernel, **kw):
 @user_errors
 def sr(images, scale, **kw):
     """Enlarge IMAGES (files, globs or folders), adding plausible detail. The result is the average
-    of --samples results (the default depends on the image, see --samples; --look natural: one)."""
+    of --samples results (the default depends on the image, see --samples); on a photo it is moved
+    60 % of the way toward one of them, for a finer texture (--look natural; --look faithful: the
+    average itself)."""
     _run("sr", list(images), task={"scale": scale}, **kw)
 
 

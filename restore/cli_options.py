@@ -98,15 +98,16 @@ def restoration_options(command):
                           "large photo on many GPUs); rank 0 writes. Default: each process takes whole files."),
         click.option("--samples", default=None, type=click.IntRange(1, MAX_SAMPLES),
                      help="Results drawn; --look faithful averages them (more: smoother and slower; 1: one "
-                          "result), natural returns one and makes one unless --uncertainty needs more (a "
-                          "denoising: their average with some of the photo's grain). "
+                          "result), natural returns one and makes one unless --uncertainty needs more (denoise, "
+                          "deblur and sr: their average with some grain, or moved toward one of them). "
                           + shown("samples")),
         click.option("--look", default=None, type=click.Choice(["faithful", "natural"]),
                      help="faithful: the average of the results (closest to the truth on average, smooth where the "
                           "image leaves the answer open); natural: one result, with a photo's texture (a fill also "
                           "gets the grain of the pixels around it; denoising keeps a little of the photo's own "
-                          "grain, without its colour noise). [default: natural for filling holes in and "
-                          "denoising a photo, faithful otherwise]"),
+                          "grain, without its colour noise; deblur and sr move the average part of the way "
+                          "toward one result). [default: natural on a photo, faithful with a prior that sees "
+                          "the whole image]"),
         click.option("--uncertainty", default=None, type=click.Path(),
                      help="Also write a heat map (PNG) of where the results disagree (needs --samples 2 or more)."),
         click.option("--degrade", is_flag=True,

@@ -24,7 +24,8 @@ import torch
 from torch import Tensor
 
 __all__ = ["Default", "DEFAULTS", "TILED_DEFAULTS", "NO_SVD_BLUR_DEFAULT", "SMALL_HOLE", "SMALL_HOLES_DEFAULT",
-           "DEFAULT_MARGIN", "DEFAULT_PRIOR", "DEFAULT_PRECISION", "NATURAL_DENOISE_KEEP", "default", "small_holes"]
+           "DEFAULT_MARGIN", "DEFAULT_PRIOR", "DEFAULT_PRECISION", "NATURAL_DENOISE_KEEP", "NATURAL_DRAW_SHARE", "default",
+           "small_holes"]
 
 
 class Default(NamedTuple):
@@ -45,9 +46,11 @@ class Default(NamedTuple):
 DEFAULTS = {"inpaint": Default("ddrm", 15, 0.4, 3), "deblur": Default("auto", 50), "sr": Default("ddrm", 50),
             "denoise": Default("ddrm", 1, "noise", 4)}
 # a fill of an object-sized hole in a photo looks natural by default (RESULTS.md, "Fills with the photo's grain")
-# and so does a denoising of a photo: its natural look costs under 0.1 dB (NATURAL_DENOISE_KEEP)
-TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 7, 0.1, 2, "natural"), "deblur": Default("auto", 6, 0.2, 2),
-                  "sr": Default("ddrm", 6, 0.1, 2), "denoise": Default("ddrm", 1, "noise", 4, "natural")}
+# and so do a photo's denoising, deblurring and sr: their natural looks cost under 0.1 dB of PSNR
+# (NATURAL_DENOISE_KEEP, NATURAL_DRAW_SHARE)
+TILED_DEFAULTS = {**DEFAULTS, "inpaint": Default("ddrm", 7, 0.1, 2, "natural"),
+                  "deblur": Default("auto", 6, 0.2, 2, "natural"), "sr": Default("ddrm", 6, 0.1, 2, "natural"),
+                  "denoise": Default("ddrm", 1, "noise", 4, "natural")}
 NO_SVD_BLUR_DEFAULT = Default("auto", 15, 0.5)
 # every pixel to fill within SMALL_HOLE pixels (Chebyshev) of an observed one: scattered missing
 # pixels, scratches (`small_holes`)
@@ -60,6 +63,11 @@ SMALL_HOLES_DEFAULT = Default("ddrm", 15, 0.1, 3)
 # share whose PSNR cost on natural/val is at most 0.1 dB at sigma 0.025, 0.05 and 0.1 (RESULTS.md,
 # "Fills with the photo's grain; faithful or natural")
 NATURAL_DENOISE_KEEP = 0.15
+# how far a deblurring or sr with the natural look moves from the mean of its draws toward the first
+# draw: mean + share (draw - mean), whose PSNR cost grows as share^2 and texture as share. The
+# largest share whose mean PSNR cost on natural/val is at most 0.1 dB for both commands (RESULTS.md,
+# "Fills with the photo's grain; faithful or natural")
+NATURAL_DRAW_SHARE = 0.6
 
 # context around each hole that an inpainting restores (pixels on each side of its bounding box)
 DEFAULT_MARGIN = 32

@@ -58,7 +58,8 @@ def noise_level(image, sigma_y: float | None) -> float:
 
 
 def _solve(plan: Plan, p, y: Tensor, box, tiled: bool, sigma_y: float, g: torch.Generator, callback, pool):
-    """The result (the posterior mean, or with the natural look the first draw) and the draws' std
+    """The result (the posterior mean; with the natural look the first draw, or for deblur and sr the
+    mean moved `plan.draw_share` of the way toward it) and the draws' std
     (B, C', H, W), float64 on the CPU, of observations y (the crop `box`) in the prior's channels,
     on a pyramid of `plan.levels` (1: `solve` itself)."""
     operator = plan.operator(box)
@@ -73,7 +74,11 @@ def _solve(plan: Plan, p, y: Tensor, box, tiled: bool, sigma_y: float, g: torch.
                          operator, y, method=plan.method, num_samples=plan.samples, levels=plan.levels,
                          steps=chain, sigma_y=sigma_y, generator=g, clamp=True, callback=callback, x_init=x_init,
                          max_batch=y.shape[0] if tiled else None, **plan.method_options)
-    out = res["samples"][0] if plan.look == "natural" and not plan.keep_noise else res["mean"]
+    out = res["mean"]
+    if plan.draw_share:  # a deblurring's or sr's natural look: part of the way toward the first draw
+        out = out + plan.draw_share * (res["samples"][0] - out)
+    elif plan.look == "natural" and not plan.keep_noise:
+        out = res["samples"][0]
     return out.double().cpu(), res["std"].double().cpu()
 
 

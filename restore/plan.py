@@ -19,7 +19,7 @@ from restore.priors.parallel import default_workers
 from restore.priors.tiling import runs_by_tiles
 from restore.solvers.pyramid import check_levels
 
-from .defaults import DEFAULTS, NATURAL_DENOISE_KEEP, default
+from .defaults import DEFAULTS, NATURAL_DENOISE_KEEP, NATURAL_DRAW_SHARE, default
 from .starts import check_strength, hole_regions, is_warm
 
 __all__ = ["Command", "COMMANDS", "Plan", "make_plan", "resolve_method", "check_scale", "check_sigma_y",
@@ -109,7 +109,8 @@ class Plan:
     (`restore.operators.padding.periodic_pad`), then cut back. look: "faithful" returns the mean
     of the draws, "natural" the first draw; grain: the fill gets the grain of its surroundings
     (`restore.grain.add_grain`); keep_noise: a denoising with the natural look returns the mean
-    plus this share of the luminance of the noise it removed (`restore.grain.keep_noise`)."""
+    plus this share of the luminance of the noise it removed (`restore.grain.keep_noise`);
+    draw_share: a deblurring or sr with the natural look returns mean + draw_share (first draw - mean)."""
 
     command: str
     task: dict
@@ -129,6 +130,7 @@ class Plan:
     look: str = "faithful"
     grain: bool = False
     keep_noise: float = 0.0
+    draw_share: float = 0.0
 
     def operator(self, box=None):
         """The operator of the crop `box` (None: the whole image)."""
@@ -162,10 +164,12 @@ def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, ste
     if look not in LOOKS:
         raise ValueError(f"look must be one of {', '.join(LOOKS)}, got {look!r}")
     # the natural look returns one draw (it makes only that one unless a map needs more); a denoising
-    # keeps some of the photo's own noise around the mean instead (one step's draw is as smooth)
+    # keeps some of the photo's own noise around the mean instead (one step's draw is as smooth), and
+    # a deblurring or sr moves part of the way from the mean toward the first draw
     keep_noise = NATURAL_DENOISE_KEEP if look == "natural" and command == "denoise" else 0.0
+    draw_share = NATURAL_DRAW_SHARE if look == "natural" and command in ("deblur", "sr") else 0.0
     if samples is None:
-        samples = 1 if look == "natural" and not keep_noise and not return_std else d.samples
+        samples = 1 if look == "natural" and not (keep_noise or draw_share) and not return_std else d.samples
     samples = int(samples)
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
@@ -193,7 +197,7 @@ def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, ste
     pad = max(task["kernel"].shape) + 8 if command == "deblur" and task["boundary"] == "periodic" else 0
     return Plan(command, task, method, int(steps or d.steps), strength, samples, levels, tiled, regions,
                 bool(keep_observed), bool(return_std), workers, bool(split_tiles), dict(method_options or {}), pad,
-                look, grain, keep_noise)
+                look, grain, keep_noise, draw_share)
 
 
 BOUNDARIES = ("auto", "reflect", "periodic")

@@ -165,3 +165,16 @@ def test_a_natural_denoising_keeps_a_share_of_the_photos_noise(tiny_prior):
     assert np.allclose(natural, np.clip(faithful + k * lum[..., None], 0, 1), atol=1e-6)
     assert np.abs(natural - noisy).mean() < np.abs(faithful - noisy).mean()
     assert np.array_equal(restore.denoise(noisy, **kw), natural)  # the default of a photo (the prior by tiles)
+
+
+def test_a_natural_deblurring_moves_the_mean_toward_the_first_draw(tiny_prior):
+    """look="natural" for deblur and sr (a photo's default) is the mean of the default's draws moved
+    NATURAL_DRAW_SHARE of the way toward the first of them (the draw one sample makes, the same seed)."""
+    a = skdata.astronaut()[100:196:2, 150:262:2].astype(np.float32) / 255
+    kw = dict(prior=tiny_prior, steps=2, strength=0.5, sigma_y=0.02, samples=2)
+    from restore.defaults import NATURAL_DRAW_SHARE as k
+    for fn in (lambda **o: restore.deblur(a, "gaussian:1.0", **o), lambda **o: restore.super_resolve(a, 2, **o)):
+        mean, natural = fn(look="faithful", **kw), fn(look="natural", **kw)
+        first = fn(look="faithful", **{**kw, "samples": 1})
+        assert np.allclose(natural, mean + k * (first - mean), atol=2e-6)
+        assert not np.allclose(natural, mean, atol=1e-4) and np.array_equal(fn(**kw), natural)

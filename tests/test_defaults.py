@@ -35,7 +35,7 @@ def test_defaults_follow_whether_the_prior_runs_by_tiles(tiny_prior, command):
         d = default(command.split("-")[0], by_tiles, command != "deblur-streak")
         chain = warm_chain(tiny_prior.schedule, d.steps, d.strength, 0.02)
         # a patch prior's draws run one call each, a whole-image prior's as one batch; the natural look makes one
-        draws = 1 if d.look == "natural" and not command.startswith("denoise") else d.samples
+        draws = 1 if d.look == "natural" and command.startswith("inpaint") else d.samples
         assert len(infos) == len(chain) * (draws if by_tiles else 1) and {i["steps"] for i in infos} == {len(chain)}
         chains[by_tiles] = (len(chain), draws)
     if command == "deblur-streak":

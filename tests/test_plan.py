@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import restore
-from restore.defaults import (DEFAULTS, NATURAL_DENOISE_KEEP, NO_SVD_BLUR_DEFAULT, SMALL_HOLES_DEFAULT,
+from restore.defaults import (DEFAULTS, NATURAL_DENOISE_KEEP, NATURAL_DRAW_SHARE, NO_SVD_BLUR_DEFAULT, SMALL_HOLES_DEFAULT,
                               TILED_DEFAULTS)
 from restore.operators import gaussian_kernel, motion_kernel
 from restore.plan import COMMANDS, make_plan, observed_pixels
@@ -68,8 +68,9 @@ def test_inpainting_regions_and_small_holes(prior8):
 def test_the_look_is_resolved_once(prior8):
     """A fill of a photo (the prior by tiles) looks natural by default: one draw, with the ring's
     grain; faithful keeps the mean of the default's draws; an uncertainty map keeps the draws it
-    needs; a denoising of a photo is natural too (the mean of its draws, some noise kept); every
-    other command, and a prior that sees the whole image, is faithful by default."""
+    needs; a photo's denoising, deblurring and sr are natural too (the mean of the default's draws,
+    with some noise kept or moved toward one draw); a prior that sees the whole image is faithful
+    by default."""
     task = {"observed": _observed(40, 40, (10, 10, 12, 12))}
     d = TILED_DEFAULTS["inpaint"]
     natural = make_plan("inpaint", prior8, task, (1, 3, 40, 40), margin=4)
@@ -85,14 +86,15 @@ def test_the_look_is_resolved_once(prior8):
                      look="natural").grain is False  # one draw; grain only for a patch prior's fill
     for command, t in [("sr", {"scale": 2}), ("denoise", {}), ("deblur", {"kernel": gaussian_kernel(5, 1.0)})]:
         p = make_plan(command, prior8, t, (1, 3, 24, 24), look="faithful")
-        assert (p.look, p.grain, p.samples, p.keep_noise) == ("faithful", False, TILED_DEFAULTS[command].samples, 0)
+        assert (p.look, p.grain, p.samples, p.keep_noise, p.draw_share) == \
+            ("faithful", False, TILED_DEFAULTS[command].samples, 0, 0)
         natural = make_plan(command, prior8, t, (1, 3, 24, 24), look="natural")
-        default = make_plan(command, prior8, t, (1, 3, 24, 24))
+        assert make_plan(command, prior8, t, (1, 3, 24, 24)) == natural  # a photo's default
+        assert natural.samples == TILED_DEFAULTS[command].samples  # the default's draws, not one
         if command == "denoise":  # the mean of the default's draws with some of the photo's noise kept
-            assert (natural.samples, natural.keep_noise) == (TILED_DEFAULTS[command].samples, NATURAL_DENOISE_KEEP)
-            assert 0 < NATURAL_DENOISE_KEEP < 1 and default == natural
-        else:
-            assert (natural.samples, natural.keep_noise) == (1, 0) and default == p
+            assert (natural.keep_noise, natural.draw_share) == (NATURAL_DENOISE_KEEP, 0) and 0 < NATURAL_DENOISE_KEEP < 1
+        else:  # the mean moved part of the way toward the first draw
+            assert (natural.keep_noise, natural.draw_share) == (0, NATURAL_DRAW_SHARE) and 0 < NATURAL_DRAW_SHARE < 1
     with pytest.raises(ValueError, match="look must be one of faithful, natural"):
         make_plan("denoise", prior8, {}, (1, 3, 24, 24), look="pretty")
 
