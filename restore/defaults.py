@@ -33,8 +33,10 @@ class Default(NamedTuple):
     strength (the chain starts at t0 = strength T from the command's classical estimate; 1: from
     pure noise; "noise": at the step whose noise level equals y's, `restore.starts.noise_strength`),
     number of posterior draws whose mean the faithful look returns (1: one draw), and look:
-    "faithful" (that mean) or "natural" (one draw; a fill by a patch prior also gets the grain of
-    its surroundings, `restore.grain`), as `restore.plan.make_plan` resolves them."""
+    "faithful" (that mean) or "natural" (one draw, and a fill by a patch prior also gets the grain
+    of its surroundings, `restore.grain`; a denoising keeps some of the noise, NATURAL_DENOISE_KEEP;
+    a deblurring or sr moves the mean toward one draw, NATURAL_DRAW_SHARE), as
+    `restore.plan.make_plan` resolves them."""
 
     method: str
     steps: int
