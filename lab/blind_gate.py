@@ -63,11 +63,11 @@ SPREAD = [0.0, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0]
 def _spread(family: str, param: float) -> float:
     import math
 
-    from restore.operators import gaussian_kernel
+    from restore.operators.kernels import gaussian_of_std
     from restore.operators.blind import disk_kernel, kernel_spread
 
     if family == "gaussian":
-        return kernel_spread(gaussian_kernel(2 * int(math.ceil(3 * param)) + 1, param))
+        return kernel_spread(gaussian_of_std(param))
     if family == "disk":
         return kernel_spread(disk_kernel(param))
     raise ValueError(f"a {family} kernel's spread does not follow from its parameter")

@@ -34,7 +34,7 @@ from PIL import Image
 from scipy.signal import fftconvolve
 
 import restore.operators.blind as B
-from restore.operators import gaussian_kernel
+from restore.operators.kernels import gaussian_of_std
 from restore.operators.blind import KernelEstimate
 from restore.operators.blind import (_diff_otfs, _otf, disk_kernel, estimate_kernel, kernel_similarity,
                                      periodic_pad)
@@ -46,7 +46,7 @@ BORDER = 20
 def kernels(root: Path) -> dict[str, np.ndarray]:
     lev = np.load(root / "kernels" / "levin09.npz")
     out = {f"levin{i}": lev[f"k{i}"] for i in range(1, 9)}
-    out.update({f"gauss{s}": gaussian_kernel(2 * int(np.ceil(3 * s)) + 1, float(s)).numpy() for s in (1, 2, 3)})
+    out.update({f"gauss{s}": gaussian_of_std(s).numpy() for s in (1, 2, 3)})
     out.update({f"disk{r}": disk_kernel(float(r)).numpy() for r in (2, 4, 6)})
     out["none"] = np.ones((1, 1))
     return out

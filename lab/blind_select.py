@@ -49,6 +49,18 @@ def _photos(folder: str, images: int, photos: str | None) -> list[Path]:
     return [p for p in files if p.stem in photos.split(",")] if photos else files[:images]
 
 
+def observation_args(p: argparse.ArgumentParser, only: str | None = "IMAGE:KERNEL pairs") -> None:
+    """The options that name the observations (`_observations`), for every script that makes them
+    (--only with this help; None: no --only)."""
+    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--images", type=int, default=8)
+    p.add_argument("--photos", default=None, help="comma-separated photo names (stems) instead of the first --images")
+    p.add_argument("--kernels", required=True, help="comma-separated, in order (the order sets the seeds)")
+    if only:
+        p.add_argument("--only", default=None, help=only)
+    p.add_argument("--jpeg", type=int, default=None, help="observations saved as JPEG of this quality")
+
+
 def _observations(a):
     """(index, photo, blur name, true kernel, truth, observation) in lab.blind_kernels's order and seeds."""
     ks = kernels(Path(a.data))
@@ -88,10 +100,10 @@ def estimate(a):
 
 def _kernel_of(family: str, param: float) -> torch.Tensor:
     """The Gaussian or disk kernel of `parametric_fits` with this parameter."""
-    from restore.operators import gaussian_kernel
+    from restore.operators.kernels import gaussian_of_std
 
     if family == "gaussian":
-        return gaussian_kernel(2 * int(np.ceil(3 * param)) + 1, float(param)).double()
+        return gaussian_of_std(param).double()
     return B.disk_kernel(float(param))
 
 
@@ -224,13 +236,7 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("estimate")
     e.add_argument("folder")
-    for p in (e,):
-        p.add_argument("--data", default="../shared/data")
-        p.add_argument("--images", type=int, default=8)
-        p.add_argument("--photos", default=None)
-        p.add_argument("--kernels", required=True, help="comma-separated, in order (the order sets the seeds)")
-        p.add_argument("--only", default=None, help="IMAGE:KERNEL pairs")
-        p.add_argument("--jpeg", type=int, default=None, help="observations saved as JPEG of this quality")
+    observation_args(e)
     e.add_argument("--out", required=True)
     e.add_argument("--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     g = sub.add_parser("grid")
@@ -262,11 +268,7 @@ def main(argv=None):
     p.add_argument("--cache", default=None)
     p.add_argument("-o", "--out", default=None)
     p.add_argument("--folder", required=True, help="the photos' folder (as for estimate)")
-    p.add_argument("--data", default="../shared/data")
-    p.add_argument("--images", type=int, default=8)
-    p.add_argument("--photos", default=None)
-    p.add_argument("--kernels", required=True)
-    p.add_argument("--jpeg", type=int, default=None)
+    observation_args(p, only=None)  # apply observes the rows' own pairs
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     if a.cmd == "estimate":

@@ -21,18 +21,13 @@ import torch
 
 import restore.operators.blind as B
 import restore.operators.spectral as D
-from lab.blind_select import _observations
+from lab.blind_select import _observations, observation_args
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("folder")
-    ap.add_argument("--data", default="../shared/data")
-    ap.add_argument("--images", type=int, default=8)
-    ap.add_argument("--photos", default=None)
-    ap.add_argument("--kernels", required=True, help="as for lab.blind_select estimate (the order sets the seeds)")
-    ap.add_argument("--only", default=None, help="the kernels to score (default: all)")
-    ap.add_argument("--jpeg", type=int, default=None, help="observations saved as JPEG of this quality")
+    observation_args(ap, only="the kernels to score (default: all)")
     ap.add_argument("--radii", type=float, nargs=2, default=list(D.DISK_RADII))
     ap.add_argument("--stds", type=float, nargs=2, default=list(D.GAUSSIAN_STDS))
     ap.add_argument("--f-max", type=float, default=0.5, help="the band whose fits and ratio are printed")

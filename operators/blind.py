@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .circular_blur import centred
-from .kernels import disk_kernel, gaussian_kernel
+from .kernels import disk_kernel, gaussian_of_std
 from .padding import periodic_pad
 from .spectral import defocus_band, find_lens_blur, spectral_fits
 
@@ -288,7 +288,7 @@ def parametric_fits(k: Tensor) -> dict[str, tuple[float, float, Tensor]]:
     k = k.double()
     best = {}
     for std in np.arange(0.3, 8.01, 0.1):
-        g = gaussian_kernel(2 * int(math.ceil(3 * std)) + 1, float(std)).double()
+        g = gaussian_of_std(std).double()
         sim = kernel_similarity(k, g)
         if sim > best.get("gaussian", (-1.0,))[0]:
             best["gaussian"] = (sim, float(round(std, 2)), g)
@@ -442,6 +442,21 @@ def _prepared(image: Tensor, crop: int, denoise: float) -> Tensor:
     return y
 
 
+def _spectral_estimate(image: Tensor, lum: Tensor, family: str, param: float, make, half_param, crop: int,
+                       denoise: float, max_size: int) -> KernelEstimate | None:
+    """The estimate of a parametric blur `make(param)` found from the spectrum of the crop `lum`, or
+    None where wider than max_size; its confidence compares the kernels of the crop's halves
+    (`half_param(half)` their parameters), its residual ratio is taken on the crop as
+    `estimate_kernel` prepares it."""
+    kernel = make(param)
+    if kernel.shape[0] > max_size:
+        return None
+    half = lum.shape[1] // 2
+    a, b = (make(half_param(part)) for part in (lum[:, :half], lum[:, half:]))
+    ratio = residual_ratio(_prepared(image, crop, denoise), kernel)
+    return KernelEstimate(kernel, family, param, kernel_similarity(a, b), ratio)
+
+
 def defocus_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_size: int = 35,
                      gate: bool = False) -> KernelEstimate | None:
     """The defocus blur of `image` found from its power spectrum (`restore.operators.spectral`) on the
@@ -453,16 +468,12 @@ def defocus_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_s
     spectrum, wired in")."""
     lum = _crop(_luminance(image), crop)
     band = defocus_band(lum)
-    if band is None or disk_kernel(band[0]).shape[0] > max_size:
+    if band is None:
         return None
     radius, f_max = band
-    half = lum.shape[1] // 2
-    a, b = (spectral_fits(part, f_max=f_max)["disk"][1] for part in (lum[:, :half], lum[:, half:]))
-    kernel = disk_kernel(radius)
-    ratio = residual_ratio(_prepared(image, crop, denoise), kernel)
-    if gate and not found_blur(kernel, ratio):
-        return None
-    return KernelEstimate(kernel, "disk", radius, kernel_similarity(disk_kernel(a), disk_kernel(b)), ratio)
+    est = _spectral_estimate(image, lum, "disk", radius, disk_kernel,
+                             lambda part: spectral_fits(part, f_max=f_max)["disk"][1], crop, denoise, max_size)
+    return None if est is None or (gate and not found_blur(est.kernel, est.residual_ratio)) else est
 
 
 def lens_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_size: int = 35) -> KernelEstimate | None:
@@ -476,13 +487,8 @@ def lens_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_size
     std = find_lens_blur(lum)
     if std is None:
         return None
-    kernel = gaussian_kernel(2 * int(math.ceil(3 * std)) + 1, std)
-    if kernel.shape[0] > max_size:
-        return None
-    half = lum.shape[1] // 2
-    a, b = (spectral_fits(part)["gaussian"][1] for part in (lum[:, :half], lum[:, half:]))
-    similar = kernel_similarity(*(gaussian_kernel(2 * int(math.ceil(3 * s)) + 1, s) for s in (a, b)))
-    return KernelEstimate(kernel, "gaussian", std, similar, residual_ratio(_prepared(image, crop, denoise), kernel))
+    return _spectral_estimate(image, lum, "gaussian", std, gaussian_of_std,
+                              lambda part: spectral_fits(part)["gaussian"][1], crop, denoise, max_size)
 
 
 def _estimate_parts(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam_min: float = 1e-4,

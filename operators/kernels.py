@@ -59,6 +59,11 @@ def gaussian_kernel(size: int, std: float) -> Tensor:
     return check_kernel(k[0])
 
 
+def gaussian_of_std(std: float) -> Tensor:
+    """The Gaussian kernel of `std` on the 2 ceil(3 std) + 1 grid that `gaussian:STD` gets."""
+    return gaussian_kernel(2 * int(math.ceil(3 * std)) + 1, float(std))
+
+
 def disk_kernel(radius: float, size: int | None = None) -> Tensor:
     """A defocus blur: the uniform disk of `radius` pixels, anti-aliased (4x4 supersampling), sum 1."""
     size = size or 2 * int(math.ceil(radius)) + 1

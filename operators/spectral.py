@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .kernels import disk_kernel, gaussian_kernel
+from .kernels import disk_kernel, gaussian_of_std
 from .padding import periodic_pad
 
 __all__ = ["radial_power", "spectral_fits", "defocus_band", "find_defocus", "find_lens_blur", "DISK_BANDS",
@@ -90,7 +90,7 @@ def _transfer(k: Tensor, f_max: float = 0.5, n: int = 256) -> np.ndarray:
 def _candidates(radii: tuple[float, float], stds: tuple[float, float],
                 f_max: float = 0.5) -> tuple[tuple[str, float, np.ndarray], ...]:
     """(family, parameter, |K(f)|^2 on the bins) for every candidate kernel."""
-    g = [("gaussian", float(s), _transfer(gaussian_kernel(2 * int(np.ceil(3 * s)) + 1, float(s)), f_max))
+    g = [("gaussian", float(s), _transfer(gaussian_of_std(s), f_max))
          for s in np.arange(stds[0], stds[1] + 0.01, 0.25)]
     d = [("disk", float(r), _transfer(disk_kernel(float(r)), f_max))
          for r in np.arange(radii[0], radii[1] + 0.01, 0.25)]

@@ -9,7 +9,7 @@ from skimage import data
 import restore.operators.spectral as D
 from restore.operators import gaussian_kernel, motion_kernel
 from restore.operators.blind import defocus_estimate, estimate_kernel, lens_estimate
-from restore.operators.kernels import disk_kernel
+from restore.operators.kernels import disk_kernel, gaussian_of_std
 
 
 def _observed(x: np.ndarray, k: np.ndarray, seed: int = 0) -> torch.Tensor:
@@ -83,7 +83,7 @@ def test_estimate_kernel_returns_the_spectral_disk(photo):
 
 def test_a_lens_blur_is_found_at_its_std_and_not_where_there_is_none(photo):
     for std in (2.5, 3.5):
-        y = _observed(photo, gaussian_kernel(2 * int(np.ceil(3 * std)) + 1, std).numpy())
+        y = _observed(photo, gaussian_of_std(std).numpy())
         assert D.find_lens_blur(_lum(y)) == pytest.approx(std, abs=0.5)
     assert D.find_lens_blur(_lum(_observed(photo, np.ones((1, 1))))) is None  # sharp
     assert D.find_lens_blur(_lum(_observed(photo, disk_kernel(5.0).numpy()))) is None  # a disk stands out
