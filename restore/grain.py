@@ -14,7 +14,10 @@ Efros & Freeman, SIGGRAPH 2001, with a window that keeps the grain's variance):
    fill's low-pass (2 x 2 block means of colour) among `candidates` drawn at random, so grass
    grain goes on grass-coloured fill and none of it on the sky;
 3. the patches are overlapped with sqrt-Hann windows (their squares sum to 1 on the grid, so the
-   blend of independent patches keeps the band's variance) and added to the fill inside the holes.
+   blend of independent patches keeps the band's variance), scaled by `share` and added to the
+   fill inside the holes. A share below 1 trades texture for PSNR: the grain is a plausible
+   texture, not the one that was there, so its energy counts as error (`GRAIN_SHARE`, chosen on
+   val: benchmarks/RESULTS.md).
 
 Only the pixels to fill change; the low-pass part (colour and shading) of the fill is kept up to
 the band's own low frequencies. All randomness through `generator`.
@@ -29,11 +32,12 @@ from torch import Tensor
 
 from .starts import hole_regions
 
-__all__ = ["add_grain", "keep_noise", "GRAIN_STD", "GRAIN_PATCH", "GRAIN_RING"]
+__all__ = ["add_grain", "keep_noise", "GRAIN_STD", "GRAIN_PATCH", "GRAIN_RING", "GRAIN_SHARE"]
 
-GRAIN_STD = 3.0  # px: the band-pass split
+GRAIN_STD = 4.0  # px: the band-pass split
 GRAIN_PATCH = 16  # px: the side of a copied patch (even)
 GRAIN_RING = 48  # px: how far from a hole a source patch may lie
+GRAIN_SHARE = 0.7  # the share of the ring's grain amplitude laid over the fill
 CHUNK = 2048  # patches overlap-added at once
 
 
@@ -57,7 +61,8 @@ def _window(patch: int, dtype) -> Tensor:
 
 
 def add_grain(x: Tensor, observed: Tensor, generator: torch.Generator, *, std: float = GRAIN_STD,
-              patch: int = GRAIN_PATCH, ring: int = GRAIN_RING, candidates: int = 32) -> Tensor:
+              patch: int = GRAIN_PATCH, ring: int = GRAIN_RING, share: float = GRAIN_SHARE,
+              candidates: int = 32) -> Tensor:
     """x (C, H, W) on [0, 1], a fill of the pixels where `observed` (H, W), True = observed, is
     False, with the band-pass grain of the ring around the holes added there (module docstring).
     Returns a new tensor; x itself where nothing is missing or nothing is observed. Each hole box
@@ -66,6 +71,8 @@ def add_grain(x: Tensor, observed: Tensor, generator: torch.Generator, *, std: f
     is left as it is."""
     if patch < 4 or patch % 2:
         raise ValueError(f"patch must be an even number >= 4, got {patch}")
+    if not share >= 0:
+        raise ValueError(f"share must be >= 0, got {share}")
     obs = observed.bool()
     if bool(obs.all()) or not bool(obs.any()):
         return x
@@ -77,12 +84,12 @@ def add_grain(x: Tensor, observed: Tensor, generator: torch.Generator, *, std: f
         win = (slice(t0, min(H, top + bh + reach)), slice(l0, min(W, left + bw + reach)))
         box = (top - t0, left - l0, bh, bw)
         out[:, top: top + bh, left: left + bw] = _grain_box(x[(slice(None), *win)], obs[win], box, generator, std,
-                                                            patch, ring, candidates)
+                                                            patch, ring, share, candidates)
     return out
 
 
 def _grain_box(x: Tensor, obs: Tensor, box: tuple, generator, std: float, patch: int, ring: int,
-               candidates: int) -> Tensor:
+               share: float, candidates: int) -> Tensor:
     """The box (top, left, bh, bw) of x (C, h, w), its neighbourhood, with the grain added to its
     holes (add_grain)."""
     C, H, W = x.shape
@@ -130,7 +137,7 @@ def _grain_box(x: Tensor, obs: Tensor, box: tuple, generator, std: float, patch:
         patches = band[:, si[part, None, None] + offs[None, :, None], sj[part, None, None] + offs[None, None, :]]
         flat = (rows * canvas.shape[-1] + cols).expand(-1, patch, patch).reshape(-1)
         canvas.view(C, -1).index_add_(1, flat, (patches * win).reshape(C, -1))
-    grain = canvas[:, patch: patch + bh, patch: patch + bw].to(x.dtype)
+    grain = share * canvas[:, patch: patch + bh, patch: patch + bw].to(x.dtype)
     return torch.where(hole[at[1:]], (x[at] + grain).clamp(0, 1), x[at])
 
 

@@ -48,7 +48,7 @@ def test_the_grain_has_the_rings_energy_over_seeds():
     for seed in range(8):
         x = _texture(160, 200, seed)
         fill, obs = _holed(x, 50, 60, 60, 70)
-        out = add_grain(fill, obs, torch.Generator().manual_seed(seed))
+        out = add_grain(fill, obs, torch.Generator().manual_seed(seed), share=1.0)
         ratios.append(texture_ratio(out, x, (~obs).numpy()))
     assert texture_ratio(fill, x, (~obs).numpy()) < 0.05
     assert all(0.5 < r < 1.5 for r in ratios), ratios
@@ -89,3 +89,20 @@ def test_seeded_and_edge_cases():
     assert torch.equal(out[:, corner], x[:, corner]) and not torch.equal(out[:, ~corner], x[:, ~corner])
     with pytest.raises(ValueError, match="patch"):
         add_grain(fill, obs, g, patch=15)
+    with pytest.raises(ValueError, match="share"):
+        add_grain(fill, obs, g, share=-0.1)
+
+
+def test_the_share_scales_the_grain():
+    """The same seed lays the same patches: a share s gives s times the grain of share 1 (where
+    neither is clamped), 0 gives the fill back, and the texture ratio falls as s squared."""
+    x = _texture(160, 200, 5, amp=0.05)
+    fill, obs = _holed(x, 50, 60, 60, 70)
+    full = add_grain(fill, obs, torch.Generator().manual_seed(1), share=1.0)
+    part = add_grain(fill, obs, torch.Generator().manual_seed(1), share=0.6)
+    free = (full > 0) & (full < 1)
+    assert torch.allclose((part - fill)[free], 0.6 * (full - fill)[free], atol=1e-6)
+    assert torch.equal(add_grain(fill, obs, torch.Generator().manual_seed(1), share=0.0), fill)
+    hole = (~obs).numpy()
+    r1, r6 = texture_ratio(full, x, hole), texture_ratio(part, x, hole)
+    assert abs(r6 / r1 - 0.36) < 0.05, (r1, r6)
