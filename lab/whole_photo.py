@@ -373,10 +373,13 @@ def summary(rows: list[dict], base_name: str = "biharmonic") -> str:
 
 
 def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: float = 0.5, task: str = "holes",
-         masks: list[Path] | None = None) -> None:
+         masks: list[Path] | None = None, crops: bool = False) -> None:
     """A JPEG of whole photos (rows) at `scale`: the observation (holes grey) and each
-    configuration's saved result (columns, from --save)."""
+    configuration's saved result (columns, from --save). With `crops` (a fill task), a row per
+    hole instead, at full size: the box of the hole and 16 px around it, the photo itself last."""
     from PIL import Image
+
+    from restore.starts import hole_regions
 
     rows = []
     for f in files:
@@ -386,8 +389,19 @@ def grid(out: Path, files: list[Path], configs: list[str], path: Path, scale: fl
         fill = fill_mask(task, f.name, *x.shape[:2], masks) if task in FILLS else np.zeros(x.shape[:2], bool)
         cols = [np.where(fill[..., None], 128, x).astype(np.uint8)]
         cols += [np.asarray(Image.open(out / c.replace(":", "_") / (f.stem + ".png"))) for c in configs]
-        row = Image.fromarray(np.concatenate([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cols], 1))
-        rows.append(row)
+        boxes = [(0, 0, *x.shape[:2])]
+        if crops and fill.any():
+            cols.append(x)
+            boxes = hole_regions(fill, 16)
+        for top, left, h, w in boxes:
+            row = [c[top: top + h, left: left + w] for c in cols]
+            rows.append(Image.fromarray(np.concatenate([np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255)
+                                                        for c in row], 1)))
+    if crops:
+        scale = 1.0
+        width = max(r.width for r in rows)  # crops keep their size, padded to one width
+        rows = [Image.fromarray(np.pad(np.asarray(r), ((0, 0), (0, width - r.width), (0, 0)), constant_values=255))
+                for r in rows]
     width = max(r.width for r in rows)  # portrait and landscape photos: rows scaled to one width
     rows = [np.asarray(r.resize((width, round(r.height * width / r.width)), Image.LANCZOS)) for r in rows]
     im = Image.fromarray(np.concatenate(rows, 0))
@@ -440,6 +454,8 @@ def main(argv=None) -> None:
                     ".pth or .safetensors): columns lpips and lpips_hole. Nothing is downloaded.")
     ap.add_argument("--save", action="store_true", help="Also write each result as OUT/CONFIG/NAME.png.")
     ap.add_argument("--grid", type=int, default=0, help="With --save: OUT/grid.jpg of the first N photos.")
+    ap.add_argument("--grid-crops", action="store_true", help="With --grid on a fill task: a row per hole, "
+                    "its box at full size with the photo itself last, as OUT/grid-crops.jpg.")
     a = ap.parse_args(argv)
     import torch
     from PIL import Image
@@ -498,7 +514,8 @@ def main(argv=None) -> None:
                       f"{secs:.1f} s", flush=True)
     print(summary(rows, base))
     if a.grid and a.save:
-        grid(a.out, photos(a.data_root, a.split)[: a.grid], configs, a.out / "grid.jpg", task=a.task, masks=masks)
+        grid(a.out, photos(a.data_root, a.split)[: a.grid], configs, a.out / ("grid-crops.jpg" if a.grid_crops else
+             "grid.jpg"), task=a.task, masks=masks, crops=a.grid_crops)
 
 
 if __name__ == "__main__":
