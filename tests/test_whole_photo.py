@@ -112,3 +112,24 @@ def test_whole_photo_lpips_columns_from_files(tmp_path):
     (tmp_path / "rows.csv").write_text(",".join(FIELDS) + "\n")
     with pytest.raises(SystemExit, match="no lpips column"):
         lpips_option(f"{bb},{lin}", tmp_path / "rows.csv")
+
+
+def test_whole_photo_grid_crops_a_row_per_hole(tmp_path):
+    """--grid-crops: one row per hole box (16 px around it), at full size, the holes grey first,
+    each configuration's saved result, the photo itself last."""
+    from lab.whole_photo import fill_mask, grid
+    from restore.starts import hole_regions
+
+    x = np.ascontiguousarray(skdata.astronaut()[:200, :300])
+    Image.fromarray(x).save(tmp_path / "p.png")
+    (tmp_path / "a").mkdir()
+    Image.fromarray(255 - x).save(tmp_path / "a" / "p.png")
+    grid(tmp_path, [tmp_path / "p.png"], ["a"], tmp_path / "g.jpg", crops=True)
+    boxes = hole_regions(fill_mask("holes", "p.png", 200, 300), 16)
+    im = np.asarray(Image.open(tmp_path / "g.jpg"))
+    assert im.shape[0] == sum(h + 4 for _, _, h, _ in boxes)
+    assert im.shape[1] == max(3 * (w + 4) for _, _, _, w in boxes)
+    top, left, h, w = boxes[0]
+    last = im[2: 2 + h, 2 * (w + 4) + 2: 2 * (w + 4) + 2 + w].astype(float)  # the photo's crop, JPEG-coded
+    assert np.abs(last - x[top: top + h, left: left + w]).mean() < 8
+    assert np.abs(last - (255 - x[top: top + h, left: left + w])).mean() > 50
