@@ -4,7 +4,7 @@ the true blur, and what that costs a fixed classical deconvolution.
 Each photo is blurred as a camera blurs it: the whole frame convolved, then the border of half the
 kernel's size cut away (no artificial boundary), noise of std 0.01 added, rounded to 8 bits.
 Kernels: Levin et al.'s 8 camera shakes, Gaussian std 1/2/3, disk radius 2/4/6, and none (the
-sharp photo). Per image and kernel: the kernel similarity to the truth (`kernel_similarity`), the
+sharp photo); the bank also has Gaussians of std 1.5, 2.5, 4 and disks of radius 3, 5, 8. Per image and kernel: the kernel similarity to the truth (`kernel_similarity`), the
 family found, the confidence, and Levin's error ratio: the SSE of a fixed non-blind deconvolution
 with the estimated kernel over the SSE with the true one, each at its best alignment (up to 3 px,
 as Levin et al. align); with --restore also the PSNR (aligned the same way) of the blurred input, of
@@ -46,8 +46,8 @@ BORDER = 20
 def kernels(root: Path) -> dict[str, np.ndarray]:
     lev = np.load(root / "kernels" / "levin09.npz")
     out = {f"levin{i}": lev[f"k{i}"] for i in range(1, 9)}
-    out.update({f"gauss{s}": gaussian_of_std(s).numpy() for s in (1, 2, 3)})
-    out.update({f"disk{r}": disk_kernel(float(r)).numpy() for r in (2, 4, 6)})
+    out.update({f"gauss{s:g}": gaussian_of_std(s).numpy() for s in (1, 1.5, 2, 2.5, 3, 4)})
+    out.update({f"disk{r}": disk_kernel(float(r)).numpy() for r in (2, 3, 4, 5, 6, 8)})
     out["none"] = np.ones((1, 1))
     return out
 

@@ -257,8 +257,8 @@ def main(argv=None):
                    help="the spectral defocus stage first (`defocus_estimate`, computed on the observation), "
                         "its disk through the residual gate or not")
     p.add_argument("--lens", action="store_true",
-                   help="where nothing usable is found, the spectral lens stage (`lens_estimate`; measured, not "
-                        "part of estimate_kernel)")
+                   help="where nothing usable is found, the spectral lens stage (`lens_estimate`; part of "
+                        "estimate_kernel since 2026-12-05 night, with the disk guard of `find_lens_blur`)")
     p.add_argument("--shake", type=float, nargs="+", default=None, metavar="R LO HI [C]",
                    help="with --no-rescue: keep a refused free-form estimate shaped like a shake (`found_shake`: "
                         "residual ratio <= R, its largest tap's share of the mass on [LO, HI]; confidence >= C, "

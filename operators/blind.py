@@ -25,9 +25,9 @@ spectrum shows): where a disk fits it clearly better than every Gaussian, that d
 of the best fit, is the estimate (`defocus_estimate`), and the alternating estimate is not run.
 The alternating estimate cannot tell a disk from a Gaussian of the same second moment, and its
 residual does not either; the spectrum does (benchmarks/notes/blind.md, "Defocus from the spectrum").
-`lens_estimate` finds a smooth lens blur (a wide best Gaussian) the same way; it is not part of
-`estimate_kernel`: on CBSD68 it named a disk the disk test missed a Gaussian (notes, "Lens blur from
-the spectrum").
+`lens_estimate` finds a smooth lens blur (a wide best Gaussian) the same way, where no disk comes
+near it; `estimate_kernel` asks it last, where nothing usable was found (notes, "Lens blur from the
+spectrum" and "A guard for the lens stage").
 
 Boundaries: the FFT treats the image as a torus; the observation is extended to a smoothly
 periodic one first (`periodic_pad`), so the wrap-around does not print a false edge.
@@ -480,9 +480,9 @@ def lens_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_size
     """The smooth lens blur (a Gaussian) of `image` found from its power spectrum
     (`restore.operators.spectral.find_lens_blur`) on the central crop of the luminance, or None
     (none found, or wider than max_size); its confidence compares the best Gaussians of the crop's
-    halves, its residual ratio is taken as `defocus_estimate` takes it. Not asked by
-    `estimate_kernel` (benchmarks/notes/blind.md, "Lens blur from the spectrum"): call it where a
-    photo is known to be soft rather than shaken or out of focus."""
+    halves, its residual ratio is taken as `defocus_estimate` takes it. `estimate_kernel` asks it
+    last, where nothing usable was found (since 2026-12-05 night, with the disk guard of
+    `find_lens_blur`: benchmarks/notes/blind.md, "A guard for the lens stage")."""
     lum = _crop(_luminance(image), crop)
     std = find_lens_blur(lum)
     if std is None:
@@ -542,7 +542,8 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     only where `found_blur` accepts it; where parametric, a free-form estimate that it accepts gives
     way to its Gaussian or disk fit unless it explains the photo clearly better (`choose_kernel`),
     and the fit must pass `found_blur` too. A free-form estimate that `found_blur` refuses is kept
-    where it is shaped like a camera shake (`found_shake`).
+    where it is shaped like a camera shake (`found_shake`). Where that leaves nothing usable, a
+    smooth lens blur found from the spectrum (`lens_estimate`).
     edges and per_scale as in `_estimate` (edges=0, per_scale=False, parametric=False,
     spectral=False: the estimator before 2026-12-05, but with today's gate)."""
     if spectral:
@@ -559,4 +560,9 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
         found = family == "free-form" and found_shake(kernel, ratio, p["fits"])
     if not found:
         family, param, kernel = "none", 0.0, torch.ones(1, 1, dtype=torch.float64)
-    return KernelEstimate(kernel, family, param, p["confidence"], ratio)
+    est = KernelEstimate(kernel, family, param, p["confidence"], ratio)
+    if spectral and not est.usable:  # a smooth lens blur the L0 estimate did not find
+        lens = lens_estimate(image, crop, denoise, max_size)
+        if lens is not None and lens.usable:
+            return lens
+    return est

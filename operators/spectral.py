@@ -15,9 +15,9 @@ log(A f^-alpha |K(f)|^2 + N) over a grid of A, alpha and N (a natural photo's sp
 power of f, noise is flat), by the mean squared log residual. A defocus blur is found where, in one
 of DISK_BANDS, the best disk's score is under the band's bound times the best Gaussian's: the
 Gaussian family stands for "a smooth blur without rings" against which a disk must stand out. Where
-no disk is found, a best Gaussian of std at least LENS_MIN_STD is a lens blur (`find_lens_blur`); a
-sharp photo's best Gaussian is the grid's smallest, and a camera shake, averaged over directions,
-looks like a small one.
+no disk is found, a best Gaussian of std at least LENS_MIN_STD is a lens blur (`find_lens_blur`)
+unless a disk comes near it (LENS_GUARD: a defocus blur the disk test misses); a sharp photo's best
+Gaussian is the grid's smallest, and a camera shake, averaged over directions, looks like a small one.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from .kernels import disk_kernel, gaussian_of_std
 from .padding import periodic_pad
 
 __all__ = ["radial_power", "spectral_fits", "defocus_band", "find_defocus", "find_lens_blur", "DISK_BANDS",
-           "DISK_RADII", "GAUSSIAN_STDS", "LENS_MIN_STD"]
+           "DISK_RADII", "GAUSSIAN_STDS", "LENS_GUARD", "LENS_MIN_STD"]
 
 # the disk test in two bands, (f_max, bound): a disk is found where, fitted on the radial bins from
 # 0.01 to f_max cycles per pixel, its score is under `bound` times the best Gaussian's. Up to 0.5 the
@@ -50,6 +50,12 @@ GAUSSIAN_STDS = (0.5, 6.0)
 # the disk test misses 1.0-1.25, Gaussians of std 3 2.5-3.0 (JPEG 1.5-3.0); on CBSD68 a missed disk
 # of radius 4 had 2.5 (benchmarks/notes/blind.md, "Lens blur from the spectrum")
 LENS_MIN_STD = 1.75
+# (f_max, ratio): and where no disk comes near a Gaussian in that band either, the best disk's score
+# at least `ratio` times the best Gaussian's. On the 32 natural/val photos x Gaussians of std 2-4
+# and disks of radius 2-8, PNG and JPEG (q85), up to 0.3: the disks of radius 4-8 the disk test
+# misses score 0.31-0.51, the Gaussians 0.57 and above (PNG 0.70); missed disks of radius 3 up to
+# 0.80 (benchmarks/notes/blind.md, "A guard for the lens stage")
+LENS_GUARD = (0.3, 0.6)
 _STEP = 0.49 / 79  # the bins' width, cycles per pixel
 _ALPHAS = np.array([1.6, 2.0, 2.4])
 _NOISES = np.array([1e-6, 3e-6, 1e-5, 3e-5])
@@ -144,10 +150,16 @@ def find_defocus(lum: Tensor, radii: tuple[float, float] = DISK_RADII,
     return band[0] if band else None
 
 
-def find_lens_blur(lum: Tensor, min_std: float = LENS_MIN_STD) -> float | None:
+def find_lens_blur(lum: Tensor, min_std: float = LENS_MIN_STD,
+                   guard: tuple[float, float] = LENS_GUARD) -> float | None:
     """The std (pixels) of the smooth lens blur of the luminance lum (H, W): its spectrum's best
-    Gaussian where that has std >= min_std and no disk stands out (`find_defocus`), else None."""
+    Gaussian where that has std >= min_std, no disk stands out (`find_defocus`) and none comes
+    near the best Gaussian either (in the band up to guard[0], the best disk's score at least
+    guard[1] times the best Gaussian's), else None."""
     std = spectral_fits(lum)["gaussian"][1]
     if std < min_std or find_defocus(lum) is not None:
+        return None
+    fits = spectral_fits(lum, f_max=guard[0])
+    if fits["disk"][0] < guard[1] * fits["gaussian"][0]:
         return None
     return std

@@ -89,3 +89,25 @@ def test_a_lens_blur_is_found_at_its_std_and_not_where_there_is_none(photo):
     assert D.find_lens_blur(_lum(_observed(photo, disk_kernel(5.0).numpy()))) is None  # a disk stands out
     est = lens_estimate(_observed(photo, gaussian_kernel(19, 3.0).numpy()))
     assert est.family == "gaussian" and abs(est.parameter - 3.0) <= 0.5 and est.usable, est
+
+
+def test_the_lens_guard_and_the_lens_stage_of_estimate_kernel(photo, monkeypatch):
+    """A lens blur is named only where no disk comes near its Gaussian (LENS_GUARD), and
+    estimate_kernel asks the lens stage where the L0 estimate leaves nothing usable."""
+    import restore.operators.blind as B
+
+    y = _observed(photo, gaussian_of_std(3.0).numpy())
+    lum = _lum(y)
+    fits = D.spectral_fits(lum, f_max=D.LENS_GUARD[0])
+    ratio = fits["disk"][0] / fits["gaussian"][0]
+    assert ratio >= D.LENS_GUARD[1]  # a Gaussian: every disk fits it clearly worse
+    assert D.find_lens_blur(lum, guard=(D.LENS_GUARD[0], 0.99 * ratio)) is not None
+    assert D.find_lens_blur(lum, guard=(D.LENS_GUARD[0], 1.01 * ratio)) is None
+    nothing = {"family": "none", "parameter": 0.0, "kernel": torch.ones(1, 1, dtype=torch.float64), "ratio": 1.0,
+               "fits": {}, "confidence": 0.0}
+    monkeypatch.setattr(B, "_estimate_parts", lambda *a, **k: nothing)
+    est = estimate_kernel(y, 25)
+    assert est.family == "gaussian" and abs(est.parameter - 3.0) <= 0.5 and est.usable, est
+    assert estimate_kernel(y, 25, spectral=False).family == "none"
+    sharp = _observed(photo, np.ones((1, 1)))
+    assert estimate_kernel(sharp, 25).family == "none"  # no lens blur on a sharp photo
