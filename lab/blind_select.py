@@ -194,10 +194,15 @@ def apply(a):
                 family, param, kern, ratio = "gaussian", lens.parameter, lens.kernel, lens.residual_ratio
                 err = sse(tikhonov(y, kern.numpy()), truth) / sse(tikhonov(y, k), truth) if row["kernel"] != "none" \
                     else float("nan")
+        share = 1.0  # a shake kept under the rule's confidence bound: restored part of the way
+        if a.low_share and found is None and family == "free-form" and row["confidence"] < \
+                (B.MIN_CONFIDENCE if a.main else a.rule[0]):
+            share = a.low_share
         rec = dict(image=row["image"], kernel=row["kernel"], family=family, parameter=round(param, 2),
                    confidence=round(found.confidence if found else row["confidence"], 3), residual_ratio=round(ratio, 3), error_ratio=round(err, 3)
                    if row["kernel"] != "none" else "", spread=round(B.kernel_spread(kern), 3) if kern is not None else 0.0)
         rec["stage"] = ("spectrum" if found.family == "disk" else "lens") if found is not None else "estimate"
+        rec["share"] = share
         if a.restore:
             k, truth, y = obs[(row["image"], row["kernel"])]
             u8 = np.round(y * 255).astype(np.uint8)
@@ -207,8 +212,10 @@ def apply(a):
                 rec["psnr_blind"] = rec["psnr_input"]
             else:
                 key = f"{row['image']}|{row['kernel']}|{hashlib.sha1(kern.numpy().tobytes()).hexdigest()[:16]}"
+                key += f"|share {share:g}" if share < 1 else ""
                 if key not in cache:
-                    cache[key] = round(psnr(f64(restore.deblur(u8, kern, prior=prior, seed=0, sigma_y=0.01)), truth), 3)
+                    k_ = B.KernelEstimate(kern, family, param, row["confidence"], ratio, share) if share < 1 else kern
+                    cache[key] = round(psnr(f64(restore.deblur(u8, k_, prior=prior, seed=0, sigma_y=0.01)), truth), 3)
                 rec["psnr_blind"] = cache[key]
             if a.true and row["kernel"] != "none":
                 key = f"{row['image']}|{row['kernel']}|true"
@@ -263,6 +270,9 @@ def main(argv=None):
                    help="with --no-rescue: keep a refused free-form estimate shaped like a shake (`found_shake`: "
                         "residual ratio <= R, its largest tap's share of the mass on [LO, HI]; confidence >= C, "
                         "default the rule's)")
+    p.add_argument("--low-share", type=float, default=None, metavar="S",
+                   help="with --shake ... C under the rule's confidence: a shake kept with a confidence under the "
+                        "rule's is restored S of the way from the photo (`LOW_CONFIDENCE_SHARE`)")
     p.add_argument("--restore", action="store_true")
     p.add_argument("--true", action="store_true")
     p.add_argument("--cache", default=None)

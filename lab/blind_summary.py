@@ -59,7 +59,8 @@ def main(argv=None):
                            f"{f('error_ratio', src=ref).mean():.2f}, < 2 {np.mean(f('error_ratio', src=ref) < 2):.0%})")
         if "psnr_blind" in rows[keys[0]]:
             gain = f("psnr_blind") - f("psnr_input")
-            kept = sum(rows[k]["family"] == "none" or float(rows[k]["confidence"]) < 0.5 for k in keys)
+            kept = sum(rows[k]["family"] == "none" or (float(rows[k]["confidence"]) < 0.5 and
+                                                       float(rows[k].get("share") or 1) == 1) for k in keys)
             out.append(f"blind - input {_ci(gain)}, losses {int((gain < -0.01).sum())} "
                        f"{[round(float(v), 2) for v in gain[gain < -0.01]]}, left as they are {kept}")
             true = np.array([float(rows[k].get("psnr_true_kernel") or ref.get(k, {}).get("psnr_true_kernel", "nan"))

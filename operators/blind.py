@@ -71,7 +71,8 @@ from .spectral import defocus_band, find_lens_blur, spectral_fits
 
 __all__ = ["KernelEstimate", "estimate_kernel", "defocus_estimate", "lens_estimate", "found_blur", "found_shake", "kernel_spread", "parametric_fits", "prefer_parametric", "choose_kernel", "MIN_CONFIDENCE", "MIN_SPREAD",
            "MAX_RESIDUAL_RATIO", "l0_deblur", "edge_threshold", "disk_kernel", "describe_kernel",
-           "kernel_similarity", "residual_ratio", "SHAKE_TAPS", "MAX_SHAKE_RATIO"]
+           "kernel_similarity", "residual_ratio", "SHAKE_TAPS", "MAX_SHAKE_RATIO",
+           "LOW_CONFIDENCE_SHARE"]
 
 BETA_MAX = 1e5
 # a blur is found (`found_blur`) only where the named kernel explains the photo about as well as no
@@ -106,6 +107,14 @@ FREE_FORM_MARGIN = 0.01
 # residual bound refused")
 SHAKE_TAPS = (0.02, 0.14)
 MAX_SHAKE_RATIO = 1.20
+# such a shake-shaped estimate under MIN_CONFIDENCE (the halves of the crop disagree, as they do on
+# most large shakes) is kept too, and the photo is restored only LOW_CONFIDENCE_SHARE of the way
+# (`KernelEstimate.share`: photo + share x (restored - photo)), issue 31's "restore
+# conservatively": the largest share whose worst row loses at most 0.3 dB (the issue's tolerance
+# for a sharp photo) on the 24 such rows of natural/val (+1.09 dB on average, the worst -0.21);
+# restored in full, 20 of them gained and four lost 0.6-8.3 dB (`python -m lab.blind_share`;
+# benchmarks/notes/blind.md, "Shakes found with low confidence")
+LOW_CONFIDENCE_SHARE = 0.2
 
 
 def _otf(k: Tensor, h: int, w: int) -> Tensor:
@@ -385,24 +394,29 @@ class KernelEstimate:
     "disk", "free-form") and parameter (std, radius or support side in pixels), a confidence in
     [0, 1] (the similarity of the kernels estimated independently on the photo's two halves) and
     the estimate's fit residual over no blur's (`residual_ratio`; where neither `found_blur` nor,
-    for a free-form estimate, `found_shake` accepts it, the family is "none")."""
+    for a free-form estimate, `found_shake` accepts it, the family is "none"), and the share of the
+    way a restoration goes from the photo (1; LOW_CONFIDENCE_SHARE for a shake found with low
+    confidence)."""
 
     kernel: Tensor
     family: str
     parameter: float
     confidence: float
     residual_ratio: float = 1.0
+    share: float = 1.0
 
     @property
     def usable(self) -> bool:
-        """Whether a restoration should use this kernel: a blur was found, with confidence."""
-        return self.family != "none" and self.confidence >= MIN_CONFIDENCE
+        """Whether a restoration should use this kernel: a blur was found, with confidence, or it is
+        a camera shake found with less, to be restored only `share` of the way."""
+        return self.family != "none" and (self.confidence >= MIN_CONFIDENCE or self.share < 1)
 
     def __str__(self) -> str:
         what = {"none": "no blur", "gaussian": f"Gaussian blur, std {self.parameter:.1f} px",
                 "disk": f"defocus (disk) blur, radius {self.parameter:.1f} px",
                 "free-form": f"camera-shake blur, {int(self.parameter)} px across"}[self.family]
-        return f"{what} (confidence {self.confidence:.2f})"
+        low = f"; low, so restored {self.share:.0%} of the way" if self.share < 1 and self.family != "none" else ""
+        return f"{what} (confidence {self.confidence:.2f}{low})"
 
 
 def _luminance(x: Tensor) -> Tensor:
@@ -542,8 +556,9 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     only where `found_blur` accepts it; where parametric, a free-form estimate that it accepts gives
     way to its Gaussian or disk fit unless it explains the photo clearly better (`choose_kernel`),
     and the fit must pass `found_blur` too. A free-form estimate that `found_blur` refuses is kept
-    where it is shaped like a camera shake (`found_shake`). Where that leaves nothing usable, a
-    smooth lens blur found from the spectrum (`lens_estimate`).
+    where it is shaped like a camera shake (`found_shake`); such a shake found with a confidence
+    under MIN_CONFIDENCE is kept to be restored LOW_CONFIDENCE_SHARE of the way (`share`). Where
+    that leaves nothing usable, a smooth lens blur found from the spectrum (`lens_estimate`).
     edges and per_scale as in `_estimate` (edges=0, per_scale=False, parametric=False,
     spectral=False: the estimator before 2026-12-05, but with today's gate)."""
     if spectral:
@@ -561,6 +576,10 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
     if not found:
         family, param, kernel = "none", 0.0, torch.ones(1, 1, dtype=torch.float64)
     est = KernelEstimate(kernel, family, param, p["confidence"], ratio)
+    if not est.usable and p["family"] == "free-form" and found_shake(p["kernel"], p["ratio"], p["fits"]):
+        # a shake found with low confidence: restored part of the way
+        return KernelEstimate(p["kernel"], "free-form", p["parameter"], p["confidence"], p["ratio"],
+                              LOW_CONFIDENCE_SHARE)
     if spectral and not est.usable:  # a smooth lens blur the L0 estimate did not find
         lens = lens_estimate(image, crop, denoise, max_size)
         if lens is not None and lens.usable:

@@ -127,7 +127,8 @@ def deblur(image, kernel="auto", *, boundary: str = "auto", prior=None, method: 
     """Remove a blur.
 
     kernel: "auto" (the default): the blur is found in the photo (`estimate_kernel`); where no blur
-        is found, or none with confidence, the photo comes back as it is. Or a `KernelEstimate`,
+        is found, or none with confidence, the photo comes back as it is (a camera shake found with
+        low confidence is restored part of the way: `KernelEstimate.share`). Or a `KernelEstimate`,
         or the blur (point-spread function) as a 2-D array or tensor, or a spec string
         "gaussian:STD[:SIZE]" (STD > 0, SIZE a positive odd number), "motion:INTENSITY[:SEED]"
         (INTENSITY on [0, 1]), "uniform:SIZE", or a kernel file (PNG, NPY, NPZ[:key]).
@@ -137,13 +138,14 @@ def deblur(image, kernel="auto", *, boundary: str = "auto", prior=None, method: 
     if isinstance(kernel, str) and kernel == "auto":
         image = load_image(image)
         kernel = estimate_kernel(image)
+    share = 1.0
     if isinstance(kernel, KernelEstimate):
         if not kernel.usable:  # never worse than the input: the photo as it is
             im = load_image(image)
             return (give_back(im, im.x), give_back_std(im, torch.zeros_like(im.x).float())) if return_std else give_back(im, im.x)
-        kernel = kernel.kernel
+        kernel, share = kernel.kernel, kernel.share  # a shake found with low confidence: part of the way
     k = parse_kernel(kernel) if isinstance(kernel, (str, Path)) else check_kernel(kernel)
-    return restore_image(image, "deblur", {"kernel": k, "boundary": boundary}, prior=prior, method=method, steps=steps, strength=strength,
+    return restore_image(image, "deblur", {"kernel": k, "boundary": boundary, "share": share}, prior=prior, method=method, steps=steps, strength=strength,
                          sigma_y=sigma_y, samples=samples, look=look, seed=seed, levels=levels, return_std=return_std,
                          device=device, precision=precision, workers=workers, split_tiles=split_tiles,
                          callback=callback, method_options=method_options)

@@ -219,7 +219,7 @@ def restore_files(command: str, inputs, out=None, *, task: dict | None = None, d
             if not est.usable:
                 plans.append(None)
                 continue
-            t = {"kernel": est.kernel}
+            t = {"kernel": est.kernel, "share": est.share}
         h, w = shape[-2:]
         if degrade and command == "sr":  # the observation: a whole number of low-resolution pixels
             h, w = h // scale, w // scale

@@ -86,6 +86,9 @@ def _finish(plan: Plan, im: ImageData, mean: Tensor, std: Tensor, g: torch.Gener
     """A restoration (C, H, W) given back in the image's own kind (a fill with its grain first)."""
     if not bool(torch.isfinite(mean).all()):  # never hand back NaN as a black image
         raise FloatingPointError(f"the {plan.method} restoration produced NaN or inf values")
+    if plan.restore_share < 1:  # a shake found with low confidence: part of the way from the photo
+        mean = im.x.to(mean) + plan.restore_share * (mean - im.x.to(mean))
+        std = plan.restore_share * std
     if plan.grain:
         mean = add_grain(mean, plan.task["observed"][0], g)
     if plan.keep_noise:  # a denoising's natural look: some of the photo's own grain back

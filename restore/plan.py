@@ -110,7 +110,9 @@ class Plan:
     of the draws, "natural" the first draw; grain: the fill gets the grain of its surroundings
     (`restore.grain.add_grain`); keep_noise: a denoising with the natural look returns the mean
     plus this share of the luminance of the noise it removed (`restore.grain.keep_noise`);
-    draw_share: a deblurring or sr with the natural look returns mean + draw_share (first draw - mean)."""
+    draw_share: a deblurring or sr with the natural look returns mean + draw_share (first draw - mean);
+    restore_share: a deblurring returns photo + restore_share (result - photo), below 1 for a camera
+    shake found with low confidence (task["share"], `restore.operators.blind.KernelEstimate.share`)."""
 
     command: str
     task: dict
@@ -131,6 +133,7 @@ class Plan:
     grain: bool = False
     keep_noise: float = 0.0
     draw_share: float = 0.0
+    restore_share: float = 1.0
 
     def operator(self, box=None):
         """The operator of the crop `box` (None: the whole image)."""
@@ -195,9 +198,12 @@ def make_plan(command: str, prior, task: dict, shape: tuple, *, method=None, ste
         regions = tuple((box, runs_by_tiles(prior, box[2:])) for box in boxes)  # an inpainting's x is y's size
     grain = look == "natural" and command == "inpaint" and any(by_tiles for _, by_tiles in regions)
     pad = max(task["kernel"].shape) + 8 if command == "deblur" and task["boundary"] == "periodic" else 0
+    restore_share = float(task.get("share", 1.0)) if command == "deblur" else 1.0
+    if not 0 < restore_share <= 1:
+        raise ValueError(f"a deblurring's share must be in (0, 1], got {restore_share}")
     return Plan(command, task, method, int(steps or d.steps), strength, samples, levels, tiled, regions,
                 bool(keep_observed), bool(return_std), workers, bool(split_tiles), dict(method_options or {}), pad,
-                look, grain, keep_noise, draw_share)
+                look, grain, keep_noise, draw_share, restore_share)
 
 
 BOUNDARIES = ("auto", "reflect", "periodic")

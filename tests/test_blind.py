@@ -225,3 +225,38 @@ def test_a_refused_estimate_shaped_like_a_shake_is_kept(monkeypatch):
     assert got.family == "free-form" and torch.equal(got.kernel, path), got
     ratio[0] = r + 0.01
     assert B.estimate_kernel(photo, 25, denoise=0).family == "none"
+
+
+def test_a_shake_found_with_low_confidence_is_restored_part_of_the_way(monkeypatch, tiny_prior):
+    """A shake-shaped estimate whose crop halves disagree (confidence under MIN_CONFIDENCE) is
+    usable with share LOW_CONFIDENCE_SHARE, and the deblurring returns photo + share x (the full
+    restoration - photo); a confident one keeps share 1; a low-confidence delta with a tail is no blur."""
+    import restore.operators.blind as B
+    from restore.operators.blind import KernelEstimate
+
+    path = motion_kernel(25, 0.8, generator=torch.Generator().manual_seed(2)).double()  # largest tap 0.038
+    est = [path]
+    monkeypatch.setattr(B, "_estimate", lambda y, size, *a, **k: est[0])
+    monkeypatch.setattr(B, "residual_ratio", lambda y, k: 1.1)  # refused by the gate, within the shakes' bound
+    photo = torch.rand(3, 96, 96, generator=torch.Generator().manual_seed(0))
+    confident = B.estimate_kernel(photo, 25, denoise=0)
+    assert confident.family == "free-form" and confident.share == 1.0 and confident.usable
+    monkeypatch.setattr(B, "kernel_similarity", lambda a, b, shift=2: 0.2)  # the halves disagree
+    low = B.estimate_kernel(photo, 25, denoise=0)
+    assert low.family == "free-form" and low.share == B.LOW_CONFIDENCE_SHARE < 1 and low.usable, low
+    assert low.confidence < MIN_CONFIDENCE and f"{B.LOW_CONFIDENCE_SHARE:.0%}" in str(low)
+    tail = torch.zeros(9, 9, dtype=torch.float64)
+    tail[4, 4], tail[4, 5:] = 0.4, 0.15
+    est[0] = tail
+    assert not B.estimate_kernel(photo, 25, denoise=0).usable
+    # the restoration goes that share of the way from the photo, in the image's own kind
+    shake = motion_kernel(9, 0.6, generator=torch.Generator().manual_seed(1)).double()
+    image = data.astronaut()[100:148, 150:206].copy()
+    opts = dict(prior=tiny_prior, sigma_y=0.02, steps=2, samples=1, look="faithful")
+    full = restore.deblur(image, shake, **opts).astype(np.float64)
+    part = restore.deblur(image, KernelEstimate(shake, "free-form", 9.0, 0.2, 1.1, 0.3), **opts).astype(np.float64)
+    want = image + 0.3 * (full - image)
+    assert np.abs(part - want).max() <= 1.0 + 1e-9  # 8 bits: each within a rounding of the other
+    assert np.abs(full - image).mean() > 5 * np.abs(part - want).mean()
+    with pytest.raises(ValueError, match="share"):
+        make_plan("deblur", tiny_prior, {"kernel": shake, "share": 0.0}, (1, 3, 48, 56))
