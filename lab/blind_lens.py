@@ -14,7 +14,6 @@ blurs kept and the other blurs let through.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 from collections import defaultdict
 from pathlib import Path
@@ -74,19 +73,9 @@ def summary(paths: list[Path]) -> None:
 
 
 def main(argv=None) -> None:
-    from .blind_select import observation_args
+    from .blind_select import rows_or_observations
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rows", nargs="+", type=Path)
-    r, rest = ap.parse_known_args(argv)
-    if r.rows:
-        return summary(r.rows)
-    ap.add_argument("folder")
-    ap.add_argument("-o", "--out", type=Path, required=True)
-    observation_args(ap, only=None)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    survey(a)
+    rows_or_observations(__doc__.split("\n")[0], argv, summary, survey)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,24 @@ def observation_args(p: argparse.ArgumentParser, only: str | None = "IMAGE:KERNE
     p.add_argument("--jpeg", type=int, default=None, help="observations saved as JPEG of this quality")
 
 
+def rows_or_observations(description: str, argv, summary, run, extra=None) -> None:
+    """The main of a script that summarises its --rows files, or else makes observations (FOLDER,
+    -o OUT, `observation_args` and what `extra(parser)` adds) and calls run(args) on one thread."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--rows", nargs="+", type=Path)
+    r, _ = ap.parse_known_args(argv)
+    if r.rows:
+        return summary(r.rows)
+    ap.add_argument("folder")
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    observation_args(ap, only=None)
+    if extra:
+        extra(ap)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    run(a)
+
+
 def _observations(a):
     """(index, photo, blur name, true kernel, truth, observation) in lab.blind_kernels's order and seeds."""
     ks = kernels(Path(a.data))

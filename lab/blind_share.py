@@ -3,18 +3,17 @@
 (`found_shake`) but whose confidence is under MIN_CONFIDENCE, each restored with its estimate by
 `restore.deblur` and scored, against the input, at shares of the way from the photo.
 
-    python -m lab.blind_share ROWS.jsonl --folder FOLDER [--images N | --photos P] --kernels K \\
+    python -m lab.blind_share FOLDER --estimates ROWS.jsonl [--images N | --photos P] --kernels K \\
         [--shares 0.1,0.2,...] -o rows.jsonl
     python -m lab.blind_share --rows rows.jsonl [rows.jsonl ...]
 
-The observations are remade as `lab.blind_select` makes them (give the estimate's own --folder,
+The observations are remade as `lab.blind_select` makes them (give the estimate's own FOLDER,
 --photos or --images, and --kernels). With --rows: per share, the mean gain over the input, the
 worst row, the losses, and the share the rule picks (the largest whose worst row loses at most
 0.3 dB).
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -31,7 +30,7 @@ def measure(a) -> None:
     from .blind_kernels import psnr
     from .blind_select import _load, _observations, choose
 
-    rows = {(r["image"], r["kernel"]): r for r in _load(a.rows_in)}
+    rows = {(r["image"], r["kernel"]): r for r in _load(a.estimates)}
     rule = (B.MIN_CONFIDENCE, B.MAX_RESIDUAL_RATIO, B.MIN_SPREAD)
     shake = (B.MAX_SHAKE_RATIO, *B.SHAKE_TAPS, 0.0)  # the shake stage at any confidence
     low = [k for k, r in rows.items() if r["confidence"] < B.MIN_CONFIDENCE and
@@ -66,21 +65,13 @@ def summary(paths: list[Path]) -> None:
 
 
 def main(argv=None) -> None:
-    from .blind_select import observation_args
+    from .blind_select import rows_or_observations
 
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rows", nargs="+", type=Path)
-    r, _ = ap.parse_known_args(argv)
-    if r.rows:
-        return summary(r.rows)
-    ap.add_argument("rows_in")
-    ap.add_argument("--folder", required=True)
-    ap.add_argument("--shares", default=",".join(f"{s:g}" for s in SHARES))
-    ap.add_argument("-o", "--out", type=Path, required=True)
-    observation_args(ap, only=None)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(1)
-    measure(a)
+    def extra(ap):
+        ap.add_argument("--estimates", required=True, help="the rows of `lab.blind_select estimate` (jsonl)")
+        ap.add_argument("--shares", default=",".join(f"{s:g}" for s in SHARES))
+
+    rows_or_observations(__doc__.split("\n")[0], argv, summary, measure, extra)
 
 
 if __name__ == "__main__":

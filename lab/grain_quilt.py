@@ -19,26 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from restore.grain import GRAIN_PATCH, GRAIN_RING, GRAIN_STD, _blur, _window
-from restore.starts import hole_regions
+from restore.grain import GRAIN_PATCH, GRAIN_RING, GRAIN_STD, _window, band_and_sources, each_hole_box
 
 
 def quilt_grain(x: Tensor, observed: Tensor, generator: torch.Generator, *, std=GRAIN_STD, patch=GRAIN_PATCH,
                 ring=GRAIN_RING, candidates=64, keep=8, blend="var", amp=1.0) -> Tensor:
-    obs = observed.bool()
-    H, W = obs.shape
-    out = x.clone()
-    reach = ring + patch + math.ceil(3 * std)
-    for top, left, bh, bw in hole_regions((~obs).cpu().numpy(), 0):
-        t0, l0 = max(0, top - reach), max(0, left - reach)
-        win = (slice(t0, min(H, top + bh + reach)), slice(l0, min(W, left + bw + reach)))
-        box = (top - t0, left - l0, bh, bw)
-        out[:, top: top + bh, left: left + bw] = _quilt_box(x[(slice(None), *win)], obs[win], box, generator, std,
-                                                            patch, ring, candidates, keep, blend, amp)
-    return out
+    return each_hole_box(x, observed.bool(), ring + patch + math.ceil(3 * std), lambda xw, ow, box: _quilt_box(
+        xw, ow, box, generator, std, patch, ring, candidates, keep, blend, amp))
 
 
 def _quilt_box(x, obs, box, generator, std, patch, ring, candidates, keep, blend, amp):
@@ -47,20 +36,11 @@ def _quilt_box(x, obs, box, generator, std, patch, ring, candidates, keep, blend
     hole = ~obs
     at = (slice(None), slice(top, top + bh), slice(left, left + bw))
     xf = x.float()
-    low = _blur(xf, std)
-    band = xf - low
-    h2 = patch // 2
-    o = obs[None, None].float()
-    full = F.avg_pool2d(F.avg_pool2d(o, (patch, 1), stride=1), (1, patch), stride=1)[0, 0] > 1 - 1e-4
-    near = F.max_pool2d(F.max_pool2d(1 - o, (2 * ring + 1, 1), stride=1, padding=(ring, 0)), (1, 2 * ring + 1),
-                        stride=1, padding=(0, ring))[0, 0] > 0
-    src = torch.nonzero(full & near[h2: h2 + H - patch + 1, h2: h2 + W - patch + 1])
-    if not len(src):
+    parts = band_and_sources(xf, obs, std, patch, ring)
+    if parts is None:
         return x[at]
-    blocks = F.avg_pool2d(low[None], h2, stride=1)[0]
-
-    def describe(i, j):
-        return torch.cat([blocks[:, i + a, j + b] for a in (0, h2) for b in (0, h2)], 0).T
+    band, src, describe = parts
+    h2 = patch // 2
 
     offs, win = torch.arange(patch), _window(patch, xf.dtype)
     # known band: observed pixels (weight 1) and what the placed patches put down (their weight)
@@ -118,6 +98,7 @@ def main(argv=None) -> None:
     import restore
     from restore.grain import add_grain
 
+    from .grain_settings import table
     from .whole_photo import fill_mask, photos, scores
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -162,14 +143,7 @@ def main(argv=None) -> None:
                 o = quilt_grain(t, ob, g, **kw)
             res.setdefault(v, []).append(scores(x, o.permute(1, 2, 0).numpy(), fill))
         print(f.name, flush=True)
-    base = res["biharmonic"]
-    for name, rs in res.items():
-        d = np.array([r["psnr_hole"] - b["psnr_hole"] for r, b in zip(rs, base)])
-        dl = np.array([r["lowpass_hole"] - b["lowpass_hole"] for r, b in zip(rs, base)])
-        tex = np.array([r["texture_hole"] for r in rs])
-        print(f"{name:40s} PSNR {np.mean([r['psnr_hole'] for r in rs]):.2f} margin {d.mean():+.2f} (min {d.min():+.2f}) "
-              f"low {dl.mean():+.2f} tex {np.median(tex):.2f} [{tex.min():.2f},{tex.max():.2f}] "
-              f"SWD {np.mean([r['swd_hole'] for r in rs]):.1f} NIQE {np.mean([r['niqe'] for r in rs]):.2f}", flush=True)
+    table(res)
 
 
 if __name__ == "__main__":

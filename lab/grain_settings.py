@@ -61,6 +61,17 @@ def main(argv=None) -> None:
             res.setdefault(f"grain std {std} patch {patch} ring {ring} share {share}", []).append(
                 scores(x, out.permute(1, 2, 0).numpy(), fill))
         print(f.name, flush=True)
+    allowed = table(res)
+    if allowed:
+        low = min(s for s, _ in allowed.values())
+        print("chosen:", max((n for n, (s, _) in allowed.items() if s <= low + 2), key=lambda n: allowed[n][1]))
+
+
+def table(res: dict[str, list[dict]]) -> dict[str, tuple[float, float]]:
+    """Print, per candidate of `res` (name -> per-photo scores, "biharmonic" among them), the mean
+    hole PSNR and its margin over biharmonic, the low-pass margin, the texture ratio (median and
+    range), SWD and NIQE; return {name: (SWD, margin)} of those the rule allows (median texture
+    ratio in [0.5, 1.5], margin >= 1 dB)."""
     base = res["biharmonic"]
     allowed = {}
     for name, rs in res.items():
@@ -69,12 +80,10 @@ def main(argv=None) -> None:
         tex = np.array([r["texture_hole"] for r in rs])
         print(f"{name:34s} PSNR {np.mean([r['psnr_hole'] for r in rs]):.2f} margin {d.mean():+.2f} (min {d.min():+.2f}) "
               f"low-pass margin {dl.mean():+.2f} texture {np.median(tex):.2f} [{tex.min():.2f}, {tex.max():.2f}] "
-              f"SWD {np.mean([r['swd_hole'] for r in rs]):.1f} NIQE {np.mean([r['niqe'] for r in rs]):.2f}")
-        if name.startswith("grain") and 0.5 <= np.median(tex) <= 1.5 and d.mean() >= 1:
+              f"SWD {np.mean([r['swd_hole'] for r in rs]):.1f} NIQE {np.mean([r['niqe'] for r in rs]):.2f}", flush=True)
+        if name != "biharmonic" and 0.5 <= np.median(tex) <= 1.5 and d.mean() >= 1:
             allowed[name] = (float(np.mean([r["swd_hole"] for r in rs])), float(d.mean()))
-    if allowed:
-        low = min(s for s, _ in allowed.values())
-        print("chosen:", max((n for n, (s, _) in allowed.items() if s <= low + 2), key=lambda n: allowed[n][1]))
+    return allowed
 
 
 if __name__ == "__main__":

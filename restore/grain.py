@@ -76,16 +76,51 @@ def add_grain(x: Tensor, observed: Tensor, generator: torch.Generator, *, std: f
     obs = observed.bool()
     if bool(obs.all()) or not bool(obs.any()):
         return x
+    return each_hole_box(x, obs, ring + patch + math.ceil(3 * std), lambda xw, ow, box: _grain_box(
+        xw, ow, box, generator, std, patch, ring, share, candidates))
+
+
+def each_hole_box(x: Tensor, obs: Tensor, reach: int, fill_box) -> Tensor:
+    """A copy of x (C, H, W) whose every hole box (the holes where `obs` (H, W) is False,
+    `hole_regions`) is fill_box(xw, ow, box): xw and ow the box's neighbourhood (`reach` px around
+    it, clipped to the image) of x and obs, box (top, left, h, w) its place in them."""
     H, W = obs.shape
     out = x.clone()
-    reach = ring + patch + math.ceil(3 * std)
     for top, left, bh, bw in hole_regions((~obs).cpu().numpy(), 0):
         t0, l0 = max(0, top - reach), max(0, left - reach)
         win = (slice(t0, min(H, top + bh + reach)), slice(l0, min(W, left + bw + reach)))
-        box = (top - t0, left - l0, bh, bw)
-        out[:, top: top + bh, left: left + bw] = _grain_box(x[(slice(None), *win)], obs[win], box, generator, std,
-                                                            patch, ring, share, candidates)
+        out[:, top: top + bh, left: left + bw] = fill_box(x[(slice(None), *win)], obs[win], (top - t0, left - l0, bh, bw))
     return out
+
+
+def band_and_sources(xf: Tensor, obs: Tensor, std: float, patch: int, ring: int):
+    """(band, sources, describe) of a hole box's neighbourhood xf (C, H, W) float: the band above
+    a Gaussian of `std` px, the source patches' top-left corners (`ring_sources`), and the match
+    descriptor at top-left corners i, j (N,) each: the 2 x 2 block means of the low-pass colour,
+    (N, 4C). None where no source patch lies within `ring` px of the holes."""
+    low = _blur(xf, std)
+    src = ring_sources(obs, patch, ring)
+    if not len(src):
+        return None
+    h2 = patch // 2
+    blocks = F.avg_pool2d(low[None], h2, stride=1)[0]
+
+    def describe(i: Tensor, j: Tensor) -> Tensor:
+        return torch.cat([blocks[:, i + a, j + b] for a in (0, h2) for b in (0, h2)], 0).T
+
+    return xf - low, src, describe
+
+
+def ring_sources(obs: Tensor, patch: int, ring: int) -> Tensor:
+    """(N, 2): the top-left corners of the fully observed `patch` x `patch` patches of obs (H, W)
+    whose centre lies within `ring` px of a hole."""
+    H, W = obs.shape
+    h2 = patch // 2
+    o = obs[None, None].float()  # separable pools: a box's minimum and maximum are the rows' then the columns'
+    full = F.avg_pool2d(F.avg_pool2d(o, (patch, 1), stride=1), (1, patch), stride=1)[0, 0] > 1 - 1e-4  # float32 sums
+    near = F.max_pool2d(F.max_pool2d(1 - o, (2 * ring + 1, 1), stride=1, padding=(ring, 0)), (1, 2 * ring + 1),
+                        stride=1, padding=(0, ring))[0, 0] > 0
+    return torch.nonzero(full & near[h2: h2 + H - patch + 1, h2: h2 + W - patch + 1])
 
 
 def _grain_box(x: Tensor, obs: Tensor, box: tuple, generator, std: float, patch: int, ring: int,
@@ -99,22 +134,11 @@ def _grain_box(x: Tensor, obs: Tensor, box: tuple, generator, std: float, patch:
     if H < patch or W < patch:
         return x[at]
     xf = x.float()  # the grain needs no float64: float32 is several times faster on a CPU
-    low = _blur(xf, std)
-    band = xf - low
-    # sources: top-left corners of fully observed patches whose centre is within `ring` px of a hole
-    h2 = patch // 2
-    o = obs[None, None].float()  # separable pools: a box's minimum and maximum are the rows' then the columns'
-    full = F.avg_pool2d(F.avg_pool2d(o, (patch, 1), stride=1), (1, patch), stride=1)[0, 0] > 1 - 1e-4  # float32 sums
-    near = F.max_pool2d(F.max_pool2d(1 - o, (2 * ring + 1, 1), stride=1, padding=(ring, 0)), (1, 2 * ring + 1),
-                        stride=1, padding=(0, ring))[0, 0] > 0
-    src = torch.nonzero(full & near[h2: h2 + H - patch + 1, h2: h2 + W - patch + 1])
-    if not len(src):
+    parts = band_and_sources(xf, obs, std, patch, ring)
+    if parts is None:
         return x[at]
-    # the match descriptor at a top-left corner: the 2 x 2 block means of the low-pass colour
-    blocks = F.avg_pool2d(low[None], h2, stride=1)[0]
-
-    def describe(i: Tensor, j: Tensor) -> Tensor:
-        return torch.cat([blocks[:, i + a, j + b] for a in (0, h2) for b in (0, h2)], 0).T  # (N, 4C)
+    band, src, describe = parts
+    h2 = patch // 2
 
     # destinations: a grid of stride h2 from half a patch before the box to half a patch after it,
     # every hole pixel under four windows; corners clipped into the image for the descriptor only
