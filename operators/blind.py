@@ -457,17 +457,17 @@ def _prepared(image: Tensor, crop: int, denoise: float) -> Tensor:
 
 
 def _spectral_estimate(image: Tensor, lum: Tensor, family: str, param: float, make, half_param, crop: int,
-                       denoise: float, max_size: int) -> KernelEstimate | None:
+                       denoise: float, max_size: int, prepared: Tensor | None = None) -> KernelEstimate | None:
     """The estimate of a parametric blur `make(param)` found from the spectrum of the crop `lum`, or
     None where wider than max_size; its confidence compares the kernels of the crop's halves
     (`half_param(half)` their parameters), its residual ratio is taken on the crop as
-    `estimate_kernel` prepares it."""
+    `estimate_kernel` prepares it (`prepared`, where it was already: `_prepared`)."""
     kernel = make(param)
     if kernel.shape[0] > max_size:
         return None
     half = lum.shape[1] // 2
     a, b = (make(half_param(part)) for part in (lum[:, :half], lum[:, half:]))
-    ratio = residual_ratio(_prepared(image, crop, denoise), kernel)
+    ratio = residual_ratio(_prepared(image, crop, denoise) if prepared is None else prepared, kernel)
     return KernelEstimate(kernel, family, param, kernel_similarity(a, b), ratio)
 
 
@@ -490,19 +490,21 @@ def defocus_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_s
     return None if est is None or (gate and not found_blur(est.kernel, est.residual_ratio)) else est
 
 
-def lens_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_size: int = 35) -> KernelEstimate | None:
+def lens_estimate(image: Tensor, crop: int = 512, denoise: float = 1.0, max_size: int = 35,
+                  prepared: Tensor | None = None) -> KernelEstimate | None:
     """The smooth lens blur (a Gaussian) of `image` found from its power spectrum
     (`restore.operators.spectral.find_lens_blur`) on the central crop of the luminance, or None
     (none found, or wider than max_size); its confidence compares the best Gaussians of the crop's
     halves, its residual ratio is taken as `defocus_estimate` takes it. `estimate_kernel` asks it
     last, where nothing usable was found (since 2026-12-05 night, with the disk guard of
-    `find_lens_blur`: benchmarks/notes/blind.md, "A guard for the lens stage")."""
+    `find_lens_blur`: benchmarks/notes/blind.md, "A guard for the lens stage"). prepared: the crop
+    as `_prepared` makes it, where the caller has it."""
     lum = _crop(_luminance(image), crop)
     std = find_lens_blur(lum)
     if std is None:
         return None
     return _spectral_estimate(image, lum, "gaussian", std, gaussian_of_std,
-                              lambda part: spectral_fits(part)["gaussian"][1], crop, denoise, max_size)
+                              lambda part: spectral_fits(part)["gaussian"][1], crop, denoise, max_size, prepared)
 
 
 def _estimate_parts(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam_min: float = 1e-4,
@@ -581,7 +583,7 @@ def estimate_kernel(image: Tensor, max_size: int = 35, *, lam: float = 4e-3, lam
         return KernelEstimate(p["kernel"], "free-form", p["parameter"], p["confidence"], p["ratio"],
                               LOW_CONFIDENCE_SHARE)
     if spectral and not est.usable:  # a smooth lens blur the L0 estimate did not find
-        lens = lens_estimate(image, crop, denoise, max_size)
+        lens = lens_estimate(image, crop, denoise, max_size, prepared=p["y"])
         if lens is not None and lens.usable:
             return lens
     return est

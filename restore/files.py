@@ -213,7 +213,9 @@ def restore_files(command: str, inputs, out=None, *, task: dict | None = None, d
     for i, (f, shape, t) in enumerate(zip(files, shapes, tasks)):
         if blind:
             est = estimate_kernel((decoded.get(i) or _read_checked(f, max_pixels)).x)
-            echo(f"{f}: {est}" + ("" if est.usable else "; the photo is left as it is (give --kernel to deblur it)"))
+            echo(f"{f}: {est}" + ("; the photo is left as it is (give --kernel to deblur it)" if not est.usable else
+                                  "; --save-kernel K.png, then --kernel K.png, restores it in full" if est.share < 1
+                                  else ""))
             if save_kernel is not None:
                 save(kernel_image(est.kernel), Path(save_kernel))
             if not est.usable:

@@ -104,7 +104,7 @@ def test_the_lens_guard_and_the_lens_stage_of_estimate_kernel(photo, monkeypatch
     assert D.find_lens_blur(lum, guard=(D.LENS_GUARD[0], 0.99 * ratio)) is not None
     assert D.find_lens_blur(lum, guard=(D.LENS_GUARD[0], 1.01 * ratio)) is None
     nothing = {"family": "none", "parameter": 0.0, "kernel": torch.ones(1, 1, dtype=torch.float64), "ratio": 1.0,
-               "fits": {}, "confidence": 0.0}
+               "fits": {}, "confidence": 0.0, "y": B._prepared(y, 512, 1.0)}
     monkeypatch.setattr(B, "_estimate_parts", lambda *a, **k: nothing)
     est = estimate_kernel(y, 25)
     assert est.family == "gaussian" and abs(est.parameter - 3.0) <= 0.5 and est.usable, est
